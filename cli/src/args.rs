@@ -1,0 +1,130 @@
+//! The command line, as clap derive types. Doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// loopsy: your laptop's terminal in your pocket, and AI agents on your LAN working together.
+///
+/// Start here: `loopsy init` creates your configuration and key, `loopsy start`
+/// runs the daemon in the background, `loopsy status` shows what it is doing.
+#[derive(Debug, Parser)]
+#[command(
+    name = "loopsy",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Directory holding config.yaml, the socket, logs and state.
+    #[arg(long, global = true, env = "LOOPSY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// How log lines look: `human` (coloured on a terminal) or `json` (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "LOOPSY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// More detail in logs: -v for debug, -vv for trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data dir and config.yaml with a fresh 256-bit API key.
+    Init(InitArgs),
+    /// Start the daemon (in the background unless --foreground).
+    Start(StartArgs),
+    /// Stop the running daemon gracefully.
+    Stop(StopArgs),
+    /// Show whether the daemon runs, and what it is doing.
+    Status(JsonFlag),
+    /// Check the installation and say how to fix each problem found.
+    Doctor(JsonFlag),
+    /// Show or replace this daemon's API key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Show the audit log: one line per request the daemon answered.
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Replace an existing config.yaml (its API key is lost; peers using it must be updated).
+    #[arg(long, conflicts_with = "if_missing")]
+    pub force: bool,
+    /// Succeed without changing anything when config.yaml already exists (for scripts).
+    #[arg(long)]
+    pub if_missing: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Stay in the foreground (for systemd, launchd or debugging); logs go to stderr.
+    #[arg(long)]
+    pub foreground: bool,
+    /// Listen on all network interfaces for this run, so LAN peers can connect.
+    #[arg(long)]
+    pub lan: bool,
+    /// TCP port of the HTTP API for this run (default: server.port, 19532).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Internal: set by a background start for the daemon process it spawns.
+    #[arg(long, hide = true)]
+    pub detached: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait for a graceful exit before sending SIGKILL.
+    #[arg(long, default_value_t = 15, value_name = "S")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the current API key.
+    Show(JsonFlag),
+    /// Replace the API key with a fresh one; the old key stops working at once.
+    Generate(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new lines as they are written (Ctrl-C to stop).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many of the most recent lines to print first.
+    #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+    pub lines: usize,
+    /// Print the raw JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

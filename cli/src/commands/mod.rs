@@ -1,0 +1,9 @@
+//! One module per CLI command.
+
+pub mod doctor;
+pub mod init;
+pub mod key;
+pub mod logs;
+pub mod start;
+pub mod status;
+pub mod stop;

@@ -1,0 +1,42 @@
+//! `loopsy`: the command-line entry point. Parses arguments, sets up logging,
+//! runs one command, and maps its result to an exit code in one place.
+
+mod args;
+mod commands;
+mod daemon_link;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command, KeyCommand};
+
+/// Exit code for "the daemon is not running" (`status`), as LSB init scripts use.
+pub const EXIT_NOT_RUNNING: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli);
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let data_dir = daemon_link::data_dir(cli.data_dir.as_deref())?;
+    match &cli.command {
+        Command::Init(args) => commands::init::run(&data_dir, args),
+        Command::Start(args) => commands::start::run(&data_dir, args, &cli),
+        Command::Stop(args) => commands::stop::run(&data_dir, args),
+        Command::Status(args) => commands::status::run(&data_dir, args.json),
+        Command::Doctor(args) => commands::doctor::run(&data_dir, args.json),
+        Command::Key(KeyCommand::Show(args)) => commands::key::show(&data_dir, args.json),
+        Command::Key(KeyCommand::Generate(args)) => commands::key::generate(&data_dir, args.json),
+        Command::Logs(args) => commands::logs::run(&data_dir, args),
+    }
+}

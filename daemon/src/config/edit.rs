@@ -1,0 +1,137 @@
+//! Changing `config.yaml` without losing the user's comments or racing another
+//! writer: an exclusive lock on `config.lock`, a minimal textual edit verified by
+//! re-parsing, and an atomic `0600` replace.
+
+use std::fs::File;
+use std::path::Path;
+
+use super::load::ConfigError;
+use crate::durable;
+use crate::paths::DataDir;
+
+/// Held while a writer changes `config.yaml`; released on drop.
+pub struct ConfigWriteLock {
+    _file: File,
+}
+
+impl ConfigWriteLock {
+    pub fn acquire(data_dir: &DataDir) -> Result<Self, ConfigError> {
+        let path = data_dir.config_lock();
+        let write_error = |source| ConfigError::Write {
+            path: path.clone(),
+            source,
+        };
+        let file = durable::open_private_append(&path).map_err(write_error)?;
+        file.lock().map_err(write_error)?;
+        Ok(Self { _file: file })
+    }
+}
+
+fn api_key_in(text: &str) -> Option<String> {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    value
+        .get("auth")?
+        .get("apiKey")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The `auth.apiKey` written in `config.yaml`, read without the other layers or
+/// validation (for `key show` and `doctor` while no daemon runs).
+pub fn file_api_key(data_dir: &DataDir) -> Result<Option<String>, ConfigError> {
+    let path = data_dir.config();
+    let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => ConfigError::Missing { path: path.clone() },
+        _ => ConfigError::Read {
+            path: path.clone(),
+            source,
+        },
+    })?;
+    serde_yaml::from_str::<serde_yaml::Value>(&text).map_err(|e| ConfigError::Invalid {
+        path: path.clone(),
+        problems: format!("not valid YAML: {e}"),
+    })?;
+    Ok(api_key_in(&text).filter(|key| !key.is_empty()))
+}
+
+/// Sets `auth.apiKey` to `new_key`. Keeps the file byte-for-byte apart from the key
+/// when the old key appears exactly once; otherwise rewrites the YAML (comments lost).
+pub fn set_api_key(data_dir: &DataDir, new_key: &str) -> Result<(), ConfigError> {
+    let _lock = ConfigWriteLock::acquire(data_dir)?;
+    let path = data_dir.config();
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let edited = match api_key_in(&text) {
+        Some(old) if !old.is_empty() && text.matches(old.as_str()).count() == 1 => {
+            Some(text.replacen(old.as_str(), new_key, 1))
+        }
+        _ => None,
+    }
+    .filter(|candidate| api_key_in(candidate).as_deref() == Some(new_key));
+    let new_text = match edited {
+        Some(text) => text,
+        None => rewrite_with_key(&path, &text, new_key)?,
+    };
+    durable::write_private_atomic(&path, new_text.as_bytes())
+        .map_err(|source| ConfigError::Write { path, source })
+}
+
+fn rewrite_with_key(path: &Path, text: &str, new_key: &str) -> Result<String, ConfigError> {
+    let invalid = |problems: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        problems,
+    };
+    let mut value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| invalid(format!("not valid YAML: {e}")))?;
+    if value.is_null() {
+        value = serde_yaml::Value::Mapping(Default::default());
+    }
+    let root = value
+        .as_mapping_mut()
+        .ok_or_else(|| invalid("the top level must be a mapping".to_owned()))?;
+    let auth = root
+        .entry("auth".into())
+        .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+    let auth = auth
+        .as_mapping_mut()
+        .ok_or_else(|| invalid("`auth` must be a mapping".to_owned()))?;
+    auth.insert("apiKey".into(), new_key.into());
+    serde_yaml::to_string(&value).map_err(|e| invalid(format!("cannot serialise: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_edit_keeps_comments() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let data = DataDir::new(dir.path());
+        let old = "a".repeat(64);
+        std::fs::write(
+            data.config(),
+            format!("# mine\nauth:\n  apiKey: \"{old}\" # keep\n"),
+        )?;
+        set_api_key(&data, &"b".repeat(64))?;
+        let text = std::fs::read_to_string(data.config())?;
+        assert_eq!(
+            text,
+            format!("# mine\nauth:\n  apiKey: \"{}\" # keep\n", "b".repeat(64))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn key_edit_rewrites_when_the_key_is_missing() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let data = DataDir::new(dir.path());
+        std::fs::write(data.config(), "server:\n  port: 1234\n")?;
+        set_api_key(&data, "newkey")?;
+        let text = std::fs::read_to_string(data.config())?;
+        assert_eq!(api_key_in(&text).as_deref(), Some("newkey"));
+        assert!(text.contains("1234"));
+        Ok(())
+    }
+}

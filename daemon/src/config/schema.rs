@@ -1,0 +1,225 @@
+//! The keys of `config.yaml` and their defaults, as the original Loopsy (spec §2.1).
+//! Field names are the file's camelCase keys; every field has a default so that a
+//! partial file is completed, never rejected for what it leaves out.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_PORT: u16 = 19532;
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[derive(Default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub tls: TlsConfig,
+    pub execution: ExecutionConfig,
+    pub transfer: TransferConfig,
+    pub rate_limits: RateLimitsConfig,
+    pub discovery: DiscoveryConfig,
+    pub logging: LoggingConfig,
+    pub relay: RelayConfig,
+    pub custom_commands: Vec<CustomCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServerConfig {
+    pub port: u16,
+    /// Address to listen on; `127.0.0.1` keeps the API on this machine.
+    pub host: String,
+    /// Name announced to peers; the OS hostname when unset.
+    pub hostname: Option<String>,
+    /// Extra names this daemon may be reached by (`Host` header), beyond
+    /// `localhost`, IP literals, the hostname and `<hostname>.local`.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            port: DEFAULT_PORT,
+            host: DEFAULT_HOST.to_owned(),
+            hostname: None,
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuthConfig {
+    /// This daemon's own bearer key (64 hex chars from `loopsy init`).
+    pub api_key: String,
+    /// Peers' keys by name: a request bearing one of them acts as that peer.
+    pub allowed_keys: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    pub cert_path: Option<String>,
+    pub key_path: Option<String>,
+    pub pinned_certs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExecutionConfig {
+    pub denylist: Vec<String>,
+    pub allowlist: Option<Vec<String>>,
+    pub max_concurrent: u32,
+    /// Milliseconds.
+    pub default_timeout: u64,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self {
+            denylist: ["rm", "rmdir", "format", "mkfs", "dd", "shutdown", "reboot"]
+                .map(String::from)
+                .to_vec(),
+            allowlist: None,
+            max_concurrent: 10,
+            default_timeout: 300_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TransferConfig {
+    /// `~` stands for the home directory.
+    pub allowed_paths: Vec<String>,
+    pub denied_paths: Vec<String>,
+    /// Bytes.
+    pub max_file_size: u64,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self {
+            allowed_paths: vec!["~".to_owned()],
+            denied_paths: vec!["~/.ssh".to_owned(), "~/.gnupg".to_owned()],
+            max_file_size: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Requests per minute for each operation family (GCRA, burst = one minute's worth).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RateLimitsConfig {
+    pub execute: u32,
+    pub transfer: u32,
+    pub context: u32,
+    pub pair: u32,
+    /// Every other authenticated operation.
+    pub default: u32,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            execute: 30,
+            transfer: 10,
+            context: 60,
+            pair: 10,
+            default: 120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DiscoveryConfig {
+    pub enabled: bool,
+    pub manual_peers: Vec<ManualPeer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualPeer {
+    pub address: String,
+    pub port: u16,
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoggingConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: String,
+    /// Kept for compatibility with the original's files; logs go to stderr or `logs/daemon.log`.
+    pub file: Option<String>,
+    /// `logs/audit.jsonl` is rotated when it reaches this size (bytes).
+    pub audit_max_bytes: u64,
+    /// Rotated audit files kept (`audit.jsonl.1` … `.N`).
+    pub audit_keep: u32,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            file: None,
+            audit_max_bytes: 10 * 1024 * 1024,
+            audit_keep: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RelayConfig {
+    pub url: Option<String>,
+    pub device_id: Option<String>,
+    pub device_secret: Option<String>,
+    pub scrollback_bytes: Option<u64>,
+    pub session_idle_timeout_sec: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            device_id: None,
+            device_secret: None,
+            scrollback_bytes: None,
+            session_idle_timeout_sec: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomCommand {
+    pub id: String,
+    pub label: String,
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub icon: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// Paths under which any key is allowed (maps keyed by user-chosen names).
+pub const OPEN_MAPS: &[&str] = &["auth.allowedKeys", "tls.pinnedCerts"];
+
+/// Known keys of list items, for unknown-key warnings inside lists.
+pub fn list_item_keys(path: &str) -> Option<&'static [&'static str]> {
+    match path {
+        "customCommands" => Some(&["id", "label", "command", "args", "cwd", "icon", "createdAt"]),
+        "discovery.manualPeers" => Some(&["address", "port", "hostname"]),
+        _ => None,
+    }
+}

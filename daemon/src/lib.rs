@@ -1,0 +1,24 @@
+//! The loopsy daemon: one Actix system in which transport actors feed a single
+//! Router actor, which authenticates, applies policy and rate limits, runs or
+//! dispatches the operation, and audits it.
+//!
+//! # Layout
+//! - [`run`]: starts the system, the transports and the Router; graceful shutdown.
+//! - [`router`]: the Router actor: auth, Host/Origin policy, rate limits, audit, dispatch.
+//! - [`audit`]: the audit writer (its own thread) and rotation.
+//! - [`config`]: `config.yaml` schema, layered loading, validation, safe edits.
+//! - [`instance`]: one daemon per data dir (lock, pid file, stale-file recovery).
+//! - [`identity`]: persistent node id, protocol version, platform.
+//! - [`secrets`]: key generation, digests, constant-time checks, strength.
+//! - [`durable`]: atomic private writes and private dirs.
+//! - [`paths`]: the data-dir layout.
+
+pub mod audit;
+pub mod config;
+pub mod durable;
+pub mod identity;
+pub mod instance;
+pub mod paths;
+pub mod router;
+pub mod run;
+pub mod secrets;

@@ -1,0 +1,54 @@
+//! Where everything lives inside the data dir (`~/.loopsy` by default).
+
+use std::path::{Path, PathBuf};
+
+/// The data-dir layout (DESIGN §6). Every file the daemon or CLI touches is named here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// `~/.loopsy`, or `None` when no home directory is known.
+    pub fn default_root() -> Option<PathBuf> {
+        std::env::home_dir().map(|home| home.join(".loopsy"))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.yaml")
+    }
+    /// Serialises writers of `config.yaml` (the daemon, or the CLI while no daemon runs).
+    pub fn config_lock(&self) -> PathBuf {
+        self.root.join("config.lock")
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("loopsyd.sock")
+    }
+    pub fn pid(&self) -> PathBuf {
+        self.root.join("daemon.pid")
+    }
+    /// Held (flock) by the running daemon for its whole life; the kernel frees it on any exit.
+    pub fn daemon_lock(&self) -> PathBuf {
+        self.root.join("daemon.lock")
+    }
+    pub fn node_id(&self) -> PathBuf {
+        self.root.join("node-id")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn audit_log(&self) -> PathBuf {
+        self.logs().join("audit.jsonl")
+    }
+    /// stdout/stderr of a daemon started in the background.
+    pub fn daemon_log(&self) -> PathBuf {
+        self.logs().join("daemon.log")
+    }
+}

@@ -1,0 +1,325 @@
+//! The Router: the one place every request passes, whatever transport brought it.
+//! It turns evidence into a principal (auth), applies policy (owner-only
+//! operations, Host/Origin), rate limits, runs or dispatches the operation, and
+//! audits the outcome. Transports decide nothing; services trust only the Router.
+
+mod auth;
+mod ops;
+mod origin_policy;
+mod rate_limit;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::prelude::*;
+use loopsy_transports::error::ApiError;
+use loopsy_transports::wire::{Evidence, Handled, Inbound, Reply, Request, RequestId};
+use tokio::sync::Notify;
+
+pub use auth::Principal;
+use auth::{AuthTable, KeyMatch};
+use origin_policy::OriginPolicy;
+use rate_limit::RateLimiter;
+
+use crate::audit::{AuditLog, AuditRecord, now_rfc3339};
+use crate::config::{Overrides, Settings};
+use crate::identity::NodeIdentity;
+use crate::secrets;
+
+/// How often the Router looks for hand edits of `config.yaml` (keys, limits).
+const CONFIG_POLL: Duration = Duration::from_secs(2);
+
+/// Everything the Router starts with.
+pub struct RouterSetup {
+    pub settings: Settings,
+    pub overrides: Overrides,
+    pub identity: NodeIdentity,
+    pub audit: Addr<AuditLog>,
+    /// Notified once when an authorised `daemon.stop` arrives.
+    pub shutdown: Arc<Notify>,
+}
+
+pub struct Router {
+    settings: Settings,
+    overrides: Overrides,
+    identity: NodeIdentity,
+    started: Instant,
+    /// Digests of the accepted keys; swapped whole on rotation or reload.
+    auth: AuthTable,
+    origin_policy: OriginPolicy,
+    limiter: RateLimiter,
+    audit: Addr<AuditLog>,
+    shutdown: Arc<Notify>,
+    own_uid: u32,
+    /// Random per boot, so request ids never repeat across restarts.
+    boot_tag: String,
+    next_request: u64,
+    /// Modification time of `config.yaml` when last loaded.
+    config_mtime: Option<SystemTime>,
+    reloading: bool,
+}
+
+/// What happened to a request, for the audit log.
+fn outcome_label(result: &Result<Reply, ApiError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(e) => match e.status {
+            401 | 403 => "denied",
+            429 => "rate-limited",
+            404 => "not-found",
+            400..=499 => "invalid",
+            _ => "error",
+        },
+    }
+}
+
+/// The answer of an admitted request: ready now, or after work off the Router's thread.
+enum Work {
+    Done(Result<Reply, ApiError>),
+    Later(ResponseActFuture<Router, Result<Reply, ApiError>>),
+}
+
+fn config_mtime(settings: &Settings) -> Option<SystemTime> {
+    std::fs::metadata(settings.data_dir.config())
+        .and_then(|m| m.modified())
+        .ok()
+}
+
+impl Router {
+    pub fn new(setup: RouterSetup) -> Self {
+        let settings = setup.settings;
+        let boot_tag = secrets::random_bytes::<4>()
+            .map(|b| secrets::hex(&b))
+            .unwrap_or_else(|_| "00000000".into());
+        Self {
+            auth: AuthTable::from_config(&settings.config.auth),
+            origin_policy: OriginPolicy::new(
+                settings.config.server.port,
+                &settings.hostname,
+                &settings.config.server.allowed_hosts,
+            ),
+            limiter: RateLimiter::new(settings.config.rate_limits.clone()),
+            config_mtime: config_mtime(&settings),
+            settings,
+            overrides: setup.overrides,
+            identity: setup.identity,
+            started: Instant::now(),
+            audit: setup.audit,
+            shutdown: setup.shutdown,
+            own_uid: rustix::process::geteuid().as_raw(),
+            boot_tag,
+            next_request: 0,
+            reloading: false,
+        }
+    }
+
+    fn request_id(&mut self) -> RequestId {
+        self.next_request += 1;
+        RequestId(format!("{}-{:06}", self.boot_tag, self.next_request))
+    }
+
+    /// Auth and policy: who is this, and may they ask this at all?
+    fn admit(
+        &self,
+        request: &Request,
+        evidence: &Evidence,
+    ) -> Result<Principal, (Principal, ApiError)> {
+        let principal = match evidence {
+            Evidence::UnixSocket { peer_uid } => {
+                if *peer_uid != Some(self.own_uid) {
+                    let who = peer_uid
+                        .map_or_else(|| "an unknown user".to_owned(), |uid| format!("uid {uid}"));
+                    return Err((
+                        Principal::Anonymous { ip: None },
+                        ApiError::forbidden(format!(
+                            "This daemon's socket serves uid {} only, not {who}",
+                            self.own_uid
+                        )),
+                    ));
+                }
+                Principal::Owner
+            }
+            Evidence::LanHttp(http) => {
+                let ip = http.remote.map(|addr| addr.ip());
+                let anonymous = Principal::Anonymous { ip };
+                if let Err(error) = self.origin_policy.check(http) {
+                    return Err((anonymous, error));
+                }
+                match &http.bearer {
+                    None if request.is_public() => anonymous,
+                    None => return Err((anonymous, ApiError::missing_key())),
+                    Some(token) => match self.auth.identify(token) {
+                        Some(KeyMatch::Owner) => Principal::OwnerKey {
+                            loopback: ip.is_some_and(|ip| ip.is_loopback()),
+                        },
+                        Some(KeyMatch::Peer(name)) => Principal::Peer { name },
+                        None if request.is_public() => anonymous,
+                        None => return Err((anonymous, ApiError::invalid_key())),
+                    },
+                }
+            }
+        };
+        let allowed = match request {
+            Request::KeyShow | Request::KeyRotate => principal == Principal::Owner,
+            Request::DaemonStop => {
+                matches!(principal, Principal::Owner | Principal::OwnerKey { .. })
+            }
+            _ => true,
+        };
+        if !allowed {
+            let error = ApiError::forbidden(format!(
+                "'{}' is only for this machine's owner; run it with the loopsy CLI on that machine",
+                request.op()
+            ));
+            return Err((principal, error));
+        }
+        Ok(principal)
+    }
+
+    fn rate_limit(&mut self, principal: &Principal, request: &Request) -> Result<(), ApiError> {
+        let subject = match principal {
+            Principal::Owner | Principal::OwnerKey { loopback: true } => return Ok(()),
+            Principal::Anonymous { ip } => {
+                format!("ip:{}", ip.map(|ip| ip.to_string()).unwrap_or_default())
+            }
+            other => other.label(),
+        };
+        self.limiter
+            .check(&subject, request.family(), Instant::now())
+            .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64))
+    }
+
+    fn execute(&mut self, request: Request) -> Work {
+        match request {
+            Request::Health => Work::Done(Ok(ops::health(self))),
+            Request::Identity => Work::Done(Ok(ops::identity(self))),
+            Request::Status => Work::Done(Ok(ops::status(self))),
+            Request::KeyShow => Work::Done(Ok(ops::key_show(self))),
+            Request::KeyRotate => Work::Later(ops::key_rotate(self)),
+            Request::DaemonStop => {
+                tracing::info!("stop requested by the owner");
+                self.shutdown.notify_one();
+                Work::Done(Ok(Reply::ok(serde_json::json!({ "status": "stopping" }))))
+            }
+            Request::Unknown { method, path } => {
+                Work::Done(Err(ApiError::route_not_found(&method, &path)))
+            }
+            Request::Malformed { error, .. } => Work::Done(Err(error)),
+        }
+    }
+
+    fn audit(
+        &self,
+        request_id: &RequestId,
+        principal: &Principal,
+        evidence: &Evidence,
+        op: &'static str,
+        result: &Result<Reply, ApiError>,
+        started: Instant,
+    ) {
+        let remote = match evidence {
+            Evidence::LanHttp(http) => http.remote.map(|addr| addr.ip().to_string()),
+            Evidence::UnixSocket { .. } => None,
+        };
+        self.audit.do_send(AuditRecord {
+            ts: now_rfc3339(),
+            request_id: request_id.0.clone(),
+            principal: principal.label(),
+            transport: evidence.transport().as_str(),
+            op,
+            outcome: outcome_label(result),
+            status: match result {
+                Ok(reply) => reply.status,
+                Err(e) => e.status,
+            },
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            remote,
+        });
+    }
+
+    /// Applies a freshly loaded configuration's keys and limits.
+    fn apply(&mut self, settings: Settings) {
+        self.auth = AuthTable::from_config(&settings.config.auth);
+        self.limiter.set_limits(settings.config.rate_limits.clone());
+        self.origin_policy = OriginPolicy::new(
+            self.settings.config.server.port,
+            &settings.hostname,
+            &settings.config.server.allowed_hosts,
+        );
+        self.config_mtime = config_mtime(&settings);
+        self.settings = settings;
+    }
+
+    /// Picks up hand edits of `config.yaml` (keys, limits) without a restart.
+    fn poll_config(&mut self, ctx: &mut Context<Self>) {
+        if self.reloading || config_mtime(&self.settings) == self.config_mtime {
+            return;
+        }
+        self.reloading = true;
+        let data_dir = self.settings.data_dir.clone();
+        let overrides = self.overrides.clone();
+        let load = actix_rt::task::spawn_blocking(move || Settings::load(data_dir, &overrides));
+        ctx.spawn(actix::fut::wrap_future::<_, Self>(load).map(|loaded, act, _ctx| {
+            act.reloading = false;
+            match loaded {
+                Ok(Ok(settings)) => {
+                    tracing::info!("config.yaml changed; keys and rate limits reloaded");
+                    act.apply(settings);
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "config.yaml changed but does not load; keeping the previous keys and limits");
+                    act.config_mtime = config_mtime(&act.settings);
+                }
+                Err(error) => tracing::error!(%error, "config reload task failed"),
+            }
+        }));
+    }
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Requests from every transport queue here; the default of 16 would make
+        // busy transports wait on mailbox capacity instead of on work.
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(CONFIG_POLL, |act, ctx| act.poll_config(ctx));
+    }
+}
+
+impl Handler<Inbound> for Router {
+    type Result = ResponseActFuture<Self, Handled>;
+
+    fn handle(&mut self, inbound: Inbound, _ctx: &mut Self::Context) -> Self::Result {
+        let started = Instant::now();
+        let request_id = self.request_id();
+        let Inbound { request, evidence } = inbound;
+        let op = request.op();
+        let admitted = self.admit(&request, &evidence).and_then(|principal| {
+            match self.rate_limit(&principal, &request) {
+                Ok(()) => Ok(principal),
+                Err(error) => Err((principal, error)),
+            }
+        });
+        let (principal, work) = match admitted {
+            Ok(principal) => (principal, self.execute(request)),
+            Err((principal, error)) => (principal, Work::Done(Err(error))),
+        };
+        match work {
+            Work::Done(result) => {
+                self.audit(&request_id, &principal, &evidence, op, &result, started);
+                Box::pin(actix::fut::ready(Handled {
+                    request_id,
+                    outcome: result,
+                }))
+            }
+            Work::Later(pending) => Box::pin(pending.map(move |result, act, _ctx| {
+                act.audit(&request_id, &principal, &evidence, op, &result, started);
+                Handled {
+                    request_id,
+                    outcome: result,
+                }
+            })),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Running the daemon: one Actix system with the Router, the audit writer and the
+//! transport actors; graceful shutdown on SIGTERM/SIGINT or `daemon.stop`.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use loopsy_transports::lan_http::{self, LanHttp};
+use loopsy_transports::unix_socket::{StopAccepting, UnixSocket};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+
+use crate::audit::{AuditLog, SyncAudit};
+use crate::config::{Overrides, Settings};
+use crate::durable;
+use crate::identity::{self, NodeIdentity};
+use crate::instance::{InstanceError, InstanceLock};
+use crate::router::{Router, RouterSetup};
+
+/// Upper bound on the whole graceful shutdown, beyond the HTTP drain.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    #[error("cannot prepare {what}: {source}")]
+    Prepare { what: String, source: io::Error },
+    #[error(
+        "cannot listen on {addr}: {source}; is another program using it? choose another with --port or server.port"
+    )]
+    Listen { addr: String, source: io::Error },
+    #[error("cannot create the Unix socket {path}: {source}")]
+    Socket { path: String, source: io::Error },
+}
+
+/// Something a caller may want to know once the daemon is serving.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub node_id: String,
+    pub http: Vec<std::net::SocketAddr>,
+}
+
+/// Runs the daemon until it is told to stop. Blocks the calling thread.
+pub fn run(
+    settings: Settings,
+    overrides: Overrides,
+    on_started: impl FnOnce(&Started),
+) -> Result<(), RunError> {
+    let data_dir = settings.data_dir.clone();
+    let prepare = |what: &str| {
+        let what = what.to_owned();
+        move |source| RunError::Prepare { what, source }
+    };
+    match durable::ensure_private_dir(data_dir.root()).map_err(prepare("the data dir"))? {
+        durable::DirFix::Tightened { old_mode } => tracing::warn!(
+            dir = %data_dir.root().display(),
+            old_mode = format!("{old_mode:o}"),
+            "the data dir was readable by others; tightened it to 0700"
+        ),
+        durable::DirFix::Created | durable::DirFix::AlreadyPrivate => {}
+    }
+    if let Some(old_mode) =
+        durable::tighten_file(&data_dir.config()).map_err(prepare("config.yaml"))?
+    {
+        tracing::warn!(
+            old_mode = format!("{old_mode:o}"),
+            "config.yaml was readable by others; tightened it to 0600"
+        );
+    }
+    durable::ensure_private_dir(&data_dir.logs()).map_err(prepare("the logs dir"))?;
+    let instance = InstanceLock::acquire(&data_dir)?;
+    let node_id = identity::load_or_create_node_id(&data_dir).map_err(prepare("the node id"))?;
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+
+    let system = System::new();
+    let result = system.block_on(serve(settings, overrides, node_id, on_started));
+    drop(instance);
+    result
+}
+
+async fn serve(
+    settings: Settings,
+    overrides: Overrides,
+    node_id: String,
+    on_started: impl FnOnce(&Started),
+) -> Result<(), RunError> {
+    let data_dir = settings.data_dir.clone();
+    let server = settings.config.server.clone();
+    let logging = settings.config.logging.clone();
+    let audit_path = data_dir.audit_log();
+    let audit = SyncArbiter::start(1, move || {
+        AuditLog::new(
+            audit_path.clone(),
+            logging.audit_max_bytes,
+            logging.audit_keep,
+        )
+    });
+    let shutdown = Arc::new(Notify::new());
+    let identity = NodeIdentity {
+        node_id: node_id.clone(),
+        hostname: settings.hostname.clone(),
+        platform: identity::platform(),
+        port: server.port,
+    };
+    let router = Router::new(RouterSetup {
+        settings,
+        overrides,
+        identity,
+        audit: audit.clone(),
+        shutdown: shutdown.clone(),
+    })
+    .start();
+
+    let socket_path = data_dir.socket();
+    let unix = UnixSocket::bind(&socket_path, router.clone().recipient())
+        .map_err(|source| RunError::Socket {
+            path: socket_path.display().to_string(),
+            source,
+        })?
+        .start();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let lan = LanHttp::bind(&server.host, server.port, workers, router.recipient()).map_err(
+        |source| RunError::Listen {
+            addr: format!("{}:{}", server.host, server.port),
+            source,
+        },
+    )?;
+    let started = Started {
+        node_id,
+        http: lan.local_addrs().to_vec(),
+    };
+    let lan = lan.start();
+    tracing::info!(
+        http = ?started.http,
+        socket = %socket_path.display(),
+        node_id = %started.node_id,
+        "loopsy daemon serving"
+    );
+    on_started(&started);
+
+    wait_for_stop(&shutdown).await;
+    tracing::info!("shutting down: no new connections; draining in-flight requests");
+    unix.do_send(StopAccepting);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, lan.send(lan_http::Drain)).await;
+    if drained.is_err() {
+        tracing::warn!("in-flight requests did not finish in time; dropping them");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), audit.send(SyncAudit)).await;
+    // Let the socket actor run its `stopped` (removes the socket file).
+    tokio::task::yield_now().await;
+    System::current().stop();
+    tracing::info!("loopsy daemon stopped");
+    Ok(())
+}
+
+async fn wait_for_stop(shutdown: &Notify) {
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        _ => {
+            tracing::error!(
+                "cannot install signal handlers; only `loopsy stop` will stop this daemon"
+            );
+            shutdown.notified().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+        () = shutdown.notified() => {}
+    }
+}

@@ -1,0 +1,118 @@
+//! API keys: generation from the system CSPRNG, hashing, constant-time
+//! verification, and a strength estimate for `loopsy doctor`. All through aws-lc-rs.
+
+use aws_lc_rs::{constant_time, digest, rand};
+
+/// Bytes of entropy in a generated key (spec §12: 32 random bytes, 64 hex chars).
+pub const API_KEY_BYTES: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the system random number generator failed; cannot create a key safely")]
+pub struct RandomUnavailable;
+
+/// A fresh 256-bit key as 64 lowercase hex characters.
+pub fn generate_api_key() -> Result<String, RandomUnavailable> {
+    let mut bytes = [0u8; API_KEY_BYTES];
+    rand::fill(&mut bytes).map_err(|_| RandomUnavailable)?;
+    Ok(hex(&bytes))
+}
+
+/// Random bytes for identifiers (not secrets, but unpredictable).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomUnavailable> {
+    let mut bytes = [0u8; N];
+    rand::fill(&mut bytes).map_err(|_| RandomUnavailable)?;
+    Ok(bytes)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// SHA-256 of a secret: what we keep in memory, so that comparisons run on
+/// equal-length digests and never reveal a key's length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyDigest([u8; 32]);
+
+impl KeyDigest {
+    pub fn of(secret: &str) -> Self {
+        let hash = digest::digest(&digest::SHA256, secret.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hash.as_ref());
+        Self(out)
+    }
+
+    /// Constant-time equality.
+    pub fn matches(&self, other: &KeyDigest) -> bool {
+        constant_time::verify_slices_are_equal(&self.0, &other.0).is_ok()
+    }
+}
+
+impl std::fmt::Debug for KeyDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyDigest(<redacted>)")
+    }
+}
+
+/// Estimated entropy of a key in bits: length × log2 of the smallest standard
+/// alphabet that contains all its characters. Generous for random keys, and
+/// honest for short or human-made ones.
+pub fn estimated_bits(key: &str) -> f64 {
+    if key.is_empty() {
+        return 0.0;
+    }
+    let all = |f: fn(char) -> bool| key.chars().all(f);
+    let alphabet: f64 = if all(|c| c.is_ascii_digit()) {
+        10.0
+    } else if all(|c| c.is_ascii_hexdigit()) {
+        16.0
+    } else if all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        36.0
+    } else if all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        64.0
+    } else {
+        94.0
+    };
+    let distinct = key.chars().collect::<std::collections::HashSet<_>>().len();
+    // A key made of one or two repeated characters carries almost nothing.
+    let effective_alphabet = alphabet.min(distinct.max(1) as f64 * 4.0);
+    key.chars().count() as f64 * effective_alphabet.log2()
+}
+
+/// Keys below this are flagged by `doctor` and refused by `start`.
+pub const MIN_KEY_BITS: f64 = 128.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_hex_and_distinct() -> Result<(), RandomUnavailable> {
+        let a = generate_api_key()?;
+        let b = generate_api_key()?;
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert!(estimated_bits(&a) >= 250.0);
+        Ok(())
+    }
+
+    #[test]
+    fn weak_keys_are_recognised() {
+        assert!(estimated_bits("password") < MIN_KEY_BITS);
+        assert!(estimated_bits("123456") < MIN_KEY_BITS);
+        assert!(estimated_bits(&"a".repeat(64)) < MIN_KEY_BITS);
+        assert!(estimated_bits("") < MIN_KEY_BITS);
+    }
+
+    #[test]
+    fn digests_compare() {
+        assert!(KeyDigest::of("abc").matches(&KeyDigest::of("abc")));
+        assert!(!KeyDigest::of("abc").matches(&KeyDigest::of("abd")));
+    }
+}

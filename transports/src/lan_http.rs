@@ -1,0 +1,242 @@
+//! The `LanHttp` transport: the original Loopsy's REST API under `/api/v1` plus
+//! JSON-RPC at `POST /rpc`, for peers and local tools. Each handler only turns the
+//! HTTP request into a [`Request`] plus [`HttpEvidence`] and renders the Router's
+//! answer; auth, Host/Origin policy, rate limits and audit all happen in the Router.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::{StatusCode, header};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use jsonrpsee_types::Id;
+
+use crate::error::ApiError;
+use crate::jsonrpc::{self, RpcIncoming};
+use crate::wire::{BearerToken, Evidence, Handled, HttpEvidence, Inbound, Request};
+
+/// Largest JSON body accepted (the original's framework default, spec §1.1).
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How long a graceful stop waits for in-flight requests before dropping them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+struct LanState {
+    router: Recipient<Inbound>,
+}
+
+/// Owns the HTTP server; stopping this actor drains and stops the server.
+pub struct LanHttp {
+    handle: ServerHandle,
+    server: Option<Server>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+impl LanHttp {
+    /// Binds `host:port` (port 0 picks a free one) with `workers` worker threads.
+    pub fn bind(
+        host: &str,
+        port: u16,
+        workers: usize,
+        router: Recipient<Inbound>,
+    ) -> io::Result<Self> {
+        let state = LanState { router };
+        let http = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .route("/api/v1/health", web::get().to(health))
+                .route("/api/v1/identity", web::get().to(identity))
+                .route("/api/v1/status", web::get().to(status))
+                .route("/rpc", web::post().to(rpc))
+                .default_service(web::to(unknown))
+        })
+        .workers(workers.max(1))
+        .disable_signals()
+        .shutdown_timeout(DRAIN_TIMEOUT.as_secs())
+        .bind((host, port))?;
+        let local_addrs = http.addrs();
+        let server = http.run();
+        Ok(Self {
+            handle: server.handle(),
+            server: Some(server),
+            local_addrs,
+        })
+    }
+
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+}
+
+impl Actor for LanHttp {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Self::Context) {
+        if let Some(server) = self.server.take() {
+            actix_rt::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "the LAN HTTP server stopped with an error");
+                }
+            });
+        }
+    }
+}
+
+/// Stop accepting, let in-flight requests finish (bounded by [`DRAIN_TIMEOUT`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+impl Handler<Drain> for LanHttp {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: Drain, _ctx: &mut Self::Context) -> Self::Result {
+        let handle = self.handle.clone();
+        Box::pin(async move { handle.stop(true).await })
+    }
+}
+
+fn header_string(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
+fn evidence_of(req: &HttpRequest) -> Evidence {
+    Evidence::LanHttp(HttpEvidence {
+        remote: req.peer_addr(),
+        bearer: header_string(req, header::AUTHORIZATION)
+            .map(|h| BearerToken::from_authorization(&h)),
+        host: header_string(req, header::HOST),
+        origin: header_string(req, header::ORIGIN),
+        fetch_site: header_string(req, header::HeaderName::from_static("sec-fetch-site")),
+    })
+}
+
+async fn ask_router(state: &LanState, req: &HttpRequest, request: Request) -> Handled {
+    let inbound = Inbound {
+        request,
+        evidence: evidence_of(req),
+    };
+    match state.router.send(inbound).await {
+        Ok(handled) => handled,
+        Err(_) => Handled {
+            request_id: crate::wire::RequestId(String::new()),
+            outcome: Err(ApiError::unavailable(
+                "The daemon is shutting down; try again once it is back",
+            )),
+        },
+    }
+}
+
+fn status_of(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn base_response(
+    status: u16,
+    handled: &Handled,
+    error: Option<&ApiError>,
+) -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status_of(status));
+    if !handled.request_id.0.is_empty() {
+        builder.insert_header(("x-request-id", handled.request_id.0.as_str()));
+    }
+    if let Some(secs) = error.and_then(|e| e.retry_after_secs) {
+        builder.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    builder
+}
+
+fn render_rest(handled: Handled) -> HttpResponse {
+    match &handled.outcome {
+        Ok(reply) => base_response(reply.status, &handled, None).json(&reply.body),
+        Err(error) => base_response(error.status, &handled, Some(error)).json(error.to_body()),
+    }
+}
+
+async fn rest(state: web::Data<LanState>, req: HttpRequest, request: Request) -> HttpResponse {
+    render_rest(ask_router(&state, &req, request).await)
+}
+
+async fn health(state: web::Data<LanState>, req: HttpRequest) -> HttpResponse {
+    rest(state, req, Request::Health).await
+}
+
+async fn identity(state: web::Data<LanState>, req: HttpRequest) -> HttpResponse {
+    rest(state, req, Request::Identity).await
+}
+
+async fn status(state: web::Data<LanState>, req: HttpRequest) -> HttpResponse {
+    rest(state, req, Request::Status).await
+}
+
+async fn unknown(state: web::Data<LanState>, req: HttpRequest) -> HttpResponse {
+    let request = Request::Unknown {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+    };
+    rest(state, req, request).await
+}
+
+/// Reads a body up to `limit` bytes; `Err` carries the 413 to send instead.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<BytesMut, ApiError> {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|len| len > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn rpc(state: web::Data<LanState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let (id, request) = match read_body(&req, payload, JSON_BODY_LIMIT).await {
+        Err(error) => (Some(Id::Null), Request::Malformed { op: "rpc", error }),
+        Ok(body) => match jsonrpc::parse(&body) {
+            RpcIncoming::Call { id, request } => (
+                Some(id),
+                request.unwrap_or_else(|error| Request::Malformed { op: "rpc", error }),
+            ),
+            RpcIncoming::Notification { request } => (
+                None,
+                request.unwrap_or_else(|error| Request::Malformed { op: "rpc", error }),
+            ),
+            RpcIncoming::Invalid { id, error } => {
+                (Some(id), Request::Malformed { op: "rpc", error })
+            }
+        },
+    };
+    let handled = ask_router(&state, &req, request).await;
+    let Some(id) = id else {
+        return base_response(204, &handled, None).finish();
+    };
+    match &handled.outcome {
+        Ok(reply) => base_response(200, &handled, None)
+            .content_type("application/json")
+            .body(jsonrpc::success(id, &reply.body)),
+        Err(error) => base_response(error.status, &handled, Some(error))
+            .content_type("application/json")
+            .body(jsonrpc::failure(id, error)),
+    }
+}

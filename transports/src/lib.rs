@@ -1,0 +1,22 @@
+//! Wire formats and transport actors of the loopsy daemon.
+//!
+//! # Layout
+//! - [`wire`]: the typed [`wire::Request`], the [`wire::Evidence`] of its sender and the
+//!   [`wire::Inbound`] message every transport sends to the Router.
+//! - [`error`]: [`error::ApiError`], rendered as the original Loopsy's JSON error body or
+//!   as a JSON-RPC error object.
+//! - [`framing`]: length-prefixed frames of the Unix socket, with a size cap.
+//! - [`jsonrpc`]: JSON-RPC 2.0 messages (jsonrpsee-types) to and from requests.
+//! - [`unix_socket`]: the `UnixSocket` transport actor (owner's channel).
+//! - [`lan_http`]: the `LanHttp` transport actor (REST `/api/v1` and `/rpc`).
+//! - [`client`]: a blocking client for the Unix socket, used by the CLI.
+//!
+//! Transports decide nothing: they translate bytes into requests and answers back.
+
+pub mod client;
+pub mod error;
+pub mod framing;
+pub mod jsonrpc;
+pub mod lan_http;
+pub mod unix_socket;
+pub mod wire;

@@ -1,0 +1,271 @@
+//! The vocabulary every transport translates into: one typed [`Request`], the
+//! [`Evidence`] of who sent it, and the [`Inbound`] message that carries both to
+//! the Router. Nothing here decides anything; the Router does.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use actix::Message;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// One operation a client asks of the daemon, whatever door it came in by.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Liveness; the only operation that needs no credentials.
+    Health,
+    /// Node identity (spec §1.6).
+    Identity,
+    /// Status summary (spec §1.6).
+    Status,
+    /// Graceful shutdown; owner only.
+    DaemonStop,
+    /// Reveal the daemon's own API key; owner over the Unix socket only.
+    KeyShow,
+    /// Replace the API key; the old one stops working at once. Owner over the Unix socket only.
+    KeyRotate,
+    /// A route or method this daemon does not have; answered 404 after auth.
+    Unknown { method: String, path: String },
+    /// The transport could not turn the bytes into a request (garbled JSON, too large);
+    /// carried to the Router so that it is authenticated, audited and answered like any other.
+    Malformed { op: &'static str, error: ApiError },
+}
+
+/// JSON-RPC method names, one per [`Request`] variant that a client may name.
+pub mod method {
+    pub const HEALTH: &str = "health";
+    pub const IDENTITY: &str = "identity";
+    pub const STATUS: &str = "status";
+    pub const DAEMON_STOP: &str = "daemon.stop";
+    pub const KEY_SHOW: &str = "key.show";
+    pub const KEY_ROTATE: &str = "key.rotate";
+}
+
+/// Operation families, each with its own rate limit (config `rateLimits.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateFamily {
+    Execute,
+    Transfer,
+    Context,
+    Pair,
+    /// Everything else that needs credentials.
+    Default,
+    /// Liveness probes: cheaper to answer than to meter.
+    Unmetered,
+}
+
+impl Request {
+    /// Builds a request from a JSON-RPC method name and its params.
+    pub fn from_rpc(method_name: &str, params: Option<&Value>) -> Result<Self, ApiError> {
+        let request = match method_name {
+            method::HEALTH => Self::Health,
+            method::IDENTITY => Self::Identity,
+            method::STATUS => Self::Status,
+            method::DAEMON_STOP => Self::DaemonStop,
+            method::KEY_SHOW => Self::KeyShow,
+            method::KEY_ROTATE => Self::KeyRotate,
+            other => return Err(ApiError::method_not_found(other)),
+        };
+        match params {
+            None | Some(Value::Null) => Ok(request),
+            Some(Value::Object(map)) if map.is_empty() => Ok(request),
+            Some(Value::Array(items)) if items.is_empty() => Ok(request),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "Method '{method_name}' takes no params; send none or {{}}"
+            ))),
+        }
+    }
+
+    /// Stable operation name for the audit log and rate-limit keys.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::Health => method::HEALTH,
+            Self::Identity => method::IDENTITY,
+            Self::Status => method::STATUS,
+            Self::DaemonStop => method::DAEMON_STOP,
+            Self::KeyShow => method::KEY_SHOW,
+            Self::KeyRotate => method::KEY_ROTATE,
+            Self::Unknown { .. } => "unknown",
+            Self::Malformed { op, .. } => op,
+        }
+    }
+
+    pub fn family(&self) -> RateFamily {
+        match self {
+            Self::Health => RateFamily::Unmetered,
+            _ => RateFamily::Default,
+        }
+    }
+
+    /// Operations that may run without credentials.
+    pub fn is_public(&self) -> bool {
+        matches!(self, Self::Health)
+    }
+}
+
+/// Which door a request came in by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    UnixSocket,
+    LanHttp,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnixSocket => "unix",
+            Self::LanHttp => "lan-http",
+        }
+    }
+}
+
+/// A bearer secret as offered by a client. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// Parses an `Authorization` header the way the original does (spec §1.2): the
+    /// `Bearer` prefix is stripped case-insensitively; without it the whole value is the key.
+    pub fn from_authorization(header: &str) -> Self {
+        let trimmed = header.trim();
+        let secret = match trimmed.get(..6) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("bearer") => {
+                let rest = &trimmed[6..];
+                if rest.starts_with(char::is_whitespace) {
+                    rest.trim_start()
+                } else {
+                    trimmed
+                }
+            }
+            _ => trimmed,
+        };
+        Self(secret.to_owned())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+/// What a transport knows about the sender. The Router alone turns it into a principal.
+#[derive(Debug, Clone)]
+pub enum Evidence {
+    UnixSocket {
+        /// Uid of the connecting process (SO_PEERCRED); `None` if the OS would not say.
+        peer_uid: Option<u32>,
+    },
+    LanHttp(HttpEvidence),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HttpEvidence {
+    pub remote: Option<SocketAddr>,
+    pub bearer: Option<BearerToken>,
+    /// `Host` header as sent (DNS-rebinding check).
+    pub host: Option<String>,
+    /// `Origin` header as sent (browser cross-origin check).
+    pub origin: Option<String>,
+    /// `Sec-Fetch-Site` header as sent by browsers.
+    pub fetch_site: Option<String>,
+}
+
+impl Evidence {
+    pub fn transport(&self) -> TransportKind {
+        match self {
+            Self::UnixSocket { .. } => TransportKind::UnixSocket,
+            Self::LanHttp(_) => TransportKind::LanHttp,
+        }
+    }
+}
+
+/// A successful answer: an HTTP status and a JSON body in the original's shapes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Self {
+        Self { status: 200, body }
+    }
+}
+
+/// The daemon's own id for one request (never the client's `x-request-id`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(pub String);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The Router's answer to an [`Inbound`].
+#[derive(Debug)]
+pub struct Handled {
+    pub request_id: RequestId,
+    pub outcome: Result<Reply, ApiError>,
+}
+
+/// What every transport sends to the Router.
+#[derive(Debug, Message)]
+#[rtype(result = "Handled")]
+pub struct Inbound {
+    pub request: Request,
+    pub evidence: Evidence,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_prefix_is_stripped_case_insensitively() {
+        assert_eq!(
+            BearerToken::from_authorization("Bearer abc").expose(),
+            "abc"
+        );
+        assert_eq!(
+            BearerToken::from_authorization("bEaReR   abc").expose(),
+            "abc"
+        );
+        assert_eq!(BearerToken::from_authorization("abc").expose(), "abc");
+        assert_eq!(
+            BearerToken::from_authorization("Bearerabc").expose(),
+            "Bearerabc"
+        );
+    }
+
+    #[test]
+    fn bearer_debug_is_redacted() {
+        let token = BearerToken::new("s3cret");
+        assert!(!format!("{token:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn rpc_params_are_checked() {
+        assert_eq!(Request::from_rpc("status", None), Ok(Request::Status));
+        assert_eq!(
+            Request::from_rpc("status", Some(&serde_json::json!({}))),
+            Ok(Request::Status)
+        );
+        assert!(Request::from_rpc("status", Some(&serde_json::json!({"x": 1}))).is_err());
+        let err = Request::from_rpc("nope", None).err();
+        assert_eq!(
+            err.map(|e| e.rpc_code),
+            Some(crate::error::rpc_code::METHOD_NOT_FOUND)
+        );
+    }
+}
