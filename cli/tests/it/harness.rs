@@ -1,0 +1,236 @@
+//! A daemon under test: its own temp data dir and port, the real binary, a clean
+//! environment, and waits on conditions with deadlines (never fixed sleeps).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_loopsy");
+
+/// Deadline for conditions; `LOOPSY_TEST_TIMEOUT_SECS` stretches it on slow machines.
+pub fn patience() -> Duration {
+    let secs = std::env::var("LOOPSY_TEST_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
+
+/// Polls `condition` until it holds; panics with `what` and the daemon log if it never does.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tests poll a condition between checks"
+)]
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience();
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tests wait out a rate limiter's refill"
+)]
+pub fn sleep(duration: Duration) {
+    std::thread::sleep(duration);
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub struct Loopsy {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// Extra environment for every command.
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Http {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Http {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Loopsy {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            port: free_port(),
+            env: Vec::new(),
+        }
+    }
+
+    /// A daemon with a config from `init`, already started.
+    pub fn started() -> Self {
+        let loopsy = Self::new();
+        loopsy.ok(&["init"]);
+        loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+        loopsy
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.data().join(name)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(args);
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run loopsy")
+    }
+
+    /// Runs and insists on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "loopsy {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn key(&self) -> String {
+        self.ok(&["key", "show"]).trim().to_owned()
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.path("daemon.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    pub fn write_config(&self, edit: impl FnOnce(&str) -> String) {
+        let path = self.path("config.yaml");
+        let text = std::fs::read_to_string(&path).expect("config");
+        std::fs::write(&path, edit(&text)).expect("write config");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Any HTTP request; `headers` are sent as given (Host included).
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Http {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let mut response = match body {
+            Some(body) => agent.run(builder.body(body.to_vec()).expect("request")),
+            None => agent.run(builder.body(()).expect("request")),
+        }
+        .expect("HTTP exchange");
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        Http {
+            status: response.status().as_u16(),
+            headers,
+            body: response.body_mut().read_to_string().unwrap_or_default(),
+        }
+    }
+
+    pub fn get(&self, path: &str, key: Option<&str>) -> Http {
+        let auth = key.map(|k| format!("Bearer {k}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        self.http("GET", path, &headers, None)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.run(&["status"]).status.code() == Some(0)
+    }
+}
+
+impl Drop for Loopsy {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
+}
+
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("metadata").mode() & 0o777
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A child process that is killed when the test ends, even by a panic.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,22 @@
+//! Integration tests: the real `loopsy` binary, in a fresh temp data dir, on a
+//! free loopback port. One test binary (fewer links on 2 cores), one module per area.
+
+// Test code: a failed expectation is a failed test, so panicking is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod harness;
+
+/// The audit log and `loopsy logs`.
+mod audit;
+/// Configuration layers, errors, warnings, permissions, doctor.
+mod config;
+/// The LAN HTTP API: shapes, auth errors, Host/Origin policy, bad input.
+mod http_api;
+/// Key rotation and hand edits of keys, without restarts.
+mod keys;
+/// init → start → status → stop, double start, kill -9 recovery, signals.
+mod lifecycle;
+/// Rate limits: 429 with Retry-After, then recovery.
+mod rate_limit;
+/// The Unix socket: JSON-RPC, garbled and oversized frames.
+mod unix_socket;
