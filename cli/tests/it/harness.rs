@@ -206,8 +206,8 @@ impl Loopsy {
 
 impl Drop for Loopsy {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid() {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        if let Some(pid) = self.pid().and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
 }
@@ -233,4 +233,14 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Sends `sig` to a process of ours; panics if it cannot be delivered.
+pub fn signal(pid: impl TryInto<i32>, sig: rustix::process::Signal) {
+    let pid = pid
+        .try_into()
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .expect("a valid pid");
+    rustix::process::kill_process(pid, sig).expect("deliver the signal");
 }

@@ -1,3 +1,5 @@
+use rustix::process::Signal;
+
 use crate::harness::*;
 
 #[test]
@@ -105,13 +107,7 @@ fn kill_9_leaves_nothing_that_blocks_a_restart() {
     let loopsy = Loopsy::started();
     let node_id = loopsy.get("/api/v1/health", None).json()["nodeId"].clone();
     let pid = loopsy.pid().expect("pid");
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    signal(pid, Signal::KILL);
     wait_until("the killed daemon's lock to be released", || {
         !loopsy.is_running()
     });
@@ -138,13 +134,7 @@ fn kill_9_leaves_nothing_that_blocks_a_restart() {
 fn sigterm_shuts_down_gracefully() {
     let loopsy = Loopsy::started();
     let pid = loopsy.pid().expect("pid");
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    signal(pid, Signal::TERM);
     wait_until("the daemon to exit after SIGTERM", || !loopsy.is_running());
     wait_until("the socket and pid file to be removed", || {
         !loopsy.path("loopsyd.sock").exists() && !loopsy.path("daemon.pid").exists()
@@ -169,13 +159,7 @@ fn foreground_start_serves_until_interrupted() {
         std::net::TcpStream::connect(("127.0.0.1", loopsy.port)).is_ok()
             && loopsy.get("/api/v1/health", None).status == 200
     });
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &child.0.id().to_string()])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    signal(child.0.id(), Signal::INT);
     let status = child.0.wait().expect("wait");
     assert!(status.success(), "SIGINT is a clean exit: {status}");
     assert!(!loopsy.path("loopsyd.sock").exists());

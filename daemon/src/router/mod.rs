@@ -24,7 +24,6 @@ use rate_limit::RateLimiter;
 use crate::audit::{AuditLog, AuditRecord, now_rfc3339};
 use crate::config::{Overrides, Settings};
 use crate::identity::NodeIdentity;
-use crate::secrets;
 
 /// How often the Router looks for hand edits of `config.yaml` (keys, limits).
 const CONFIG_POLL: Duration = Duration::from_secs(2);
@@ -88,9 +87,16 @@ fn config_mtime(settings: &Settings) -> Option<SystemTime> {
 impl Router {
     pub fn new(setup: RouterSetup) -> Self {
         let settings = setup.settings;
-        let boot_tag = secrets::random_bytes::<4>()
-            .map(|b| secrets::hex(&b))
-            .unwrap_or_else(|_| "00000000".into());
+        // Request ids need to be unique, not secret: the boot time and pid are enough,
+        // and they avoid seeding the CSPRNG (tens of ms of entropy gathering) on the
+        // path to the first answer.
+        let boot_nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let boot_tag = format!(
+            "{:08x}",
+            (boot_nanos ^ (u64::from(std::process::id()) << 20)) as u32
+        );
         Self {
             auth: AuthTable::from_config(&settings.config.auth),
             origin_policy: OriginPolicy::new(
