@@ -18,5 +18,7 @@ mod keys;
 mod lifecycle;
 /// Rate limits: 429 with Retry-After, then recovery.
 mod rate_limit;
+/// Repository rules: module docs, the architecture doc's module map.
+mod tidy;
 /// The Unix socket: JSON-RPC, garbled and oversized frames.
 mod unix_socket;
