@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use loopsy_daemon::config::{ConfigWriteLock, initial_config};
 use loopsy_daemon::paths::DataDir;
-use loopsy_daemon::{durable, secrets};
+use loopsy_daemon::{durable, identity, secrets};
 
 use crate::args::InitArgs;
 use crate::daemon_link;
@@ -37,6 +37,8 @@ pub fn run(data_dir: &DataDir, args: &InitArgs) -> anyhow::Result<ExitCode> {
     durable::write_private_atomic(&config_path, initial_config(&key).as_bytes())
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     durable::ensure_private_dir(&data_dir.logs()).context("cannot create the logs dir")?;
+    // The node id is made here, once, so that no start has to seed the CSPRNG first.
+    identity::load_or_create_node_id(data_dir).context("cannot create the node id")?;
     println!("Created {} with a new API key.", config_path.display());
     println!(
         "Next: `loopsy start` runs the daemon; `loopsy key show` prints the key for your peers."
