@@ -55,6 +55,49 @@ pub enum Command {
     Key(KeyCommand),
     /// Show the audit log: one line per request the daemon answered.
     Logs(LogsArgs),
+    /// The shared key/value context store that agents on your machines use to coordinate.
+    #[command(subcommand)]
+    Context(ContextCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContextCommand {
+    /// Store VALUE under KEY, replacing any previous value.
+    Set {
+        /// 1 to 256 bytes, e.g. `build:status`.
+        key: String,
+        /// The value (up to 1 MiB); `-` reads it from standard input.
+        value: String,
+        /// Forget the entry after this many seconds (default: keep it).
+        #[arg(long, value_name = "SECONDS")]
+        ttl: Option<u64>,
+        /// Print the stored entry as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the value stored under KEY (exit 1 if there is none).
+    Get {
+        key: String,
+        /// Print the whole entry as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List entries, optionally only keys starting with a prefix.
+    List {
+        /// Only keys that start with this text.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Print the entries as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the entry stored under KEY.
+    Delete {
+        key: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,8 @@
 //! - [`instance`]: one daemon per data dir (lock, pid file, stale-file recovery).
 //! - [`identity`]: persistent node id, protocol version, platform.
 //! - [`secrets`]: key generation, digests, constant-time checks, strength.
+//! - [`services`]: what admitted requests run on (context store, …).
+//! - [`state`]: `loopsy.db` (SQLite, WAL) and its migrations.
 //! - [`durable`]: atomic private writes and private dirs.
 //! - [`paths`]: the data-dir layout.
 
@@ -22,3 +24,5 @@ pub mod paths;
 pub mod router;
 pub mod run;
 pub mod secrets;
+pub mod services;
+pub mod state;

@@ -38,6 +38,10 @@ impl DataDir {
     pub fn daemon_lock(&self) -> PathBuf {
         self.root.join("daemon.lock")
     }
+    /// SQLite state (context entries, later inbox, peers, phones).
+    pub fn database(&self) -> PathBuf {
+        self.root.join("loopsy.db")
+    }
     pub fn node_id(&self) -> PathBuf {
         self.root.join("node-id")
     }

@@ -16,7 +16,8 @@ use crate::config::{Overrides, Settings};
 use crate::durable;
 use crate::identity::{self, NodeIdentity};
 use crate::instance::{InstanceError, InstanceLock};
-use crate::router::{Router, RouterSetup};
+use crate::router::{Router, RouterSetup, Services};
+use crate::services::context::ContextStore;
 
 /// Upper bound on the whole graceful shutdown, beyond the HTTP drain.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -106,7 +107,14 @@ async fn serve(
         platform: identity::platform(),
         port: server.port,
     };
+    let max_entries = settings.config.context.max_entries as usize;
+    let context =
+        ContextStore::open(&data_dir.database(), max_entries).map_err(|e| RunError::Prepare {
+            what: format!("the state database {}", data_dir.database().display()),
+            source: io::Error::other(e.to_string()),
+        })?;
     let router = Router::new(RouterSetup {
+        services: Services { context },
         settings,
         overrides,
         identity,

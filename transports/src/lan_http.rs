@@ -17,10 +17,17 @@ use jsonrpsee_types::Id;
 
 use crate::error::ApiError;
 use crate::jsonrpc::{self, RpcIncoming};
-use crate::wire::{BearerToken, Evidence, Handled, HttpEvidence, Inbound, Request};
+use crate::wire::{
+    BearerToken, ContextListParams, ContextPutBody, Evidence, Handled, HttpEvidence, Inbound,
+    Request,
+};
 
 /// Largest JSON body accepted (the original's framework default, spec §1.1).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Largest `PUT /context` body: room for a 1 MiB value plus JSON escaping, so an
+/// oversized value gets the context store's own error (5002) rather than a 413.
+pub const CONTEXT_BODY_LIMIT: usize = 3 * 1024 * 1024;
 
 /// How long a graceful stop waits for in-flight requests before dropping them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,6 +59,12 @@ impl LanHttp {
                 .route("/api/v1/health", web::get().to(health))
                 .route("/api/v1/identity", web::get().to(identity))
                 .route("/api/v1/status", web::get().to(status))
+                .route("/api/v1/context", web::get().to(context_list))
+                // An empty key (`/context/`) reaches the store's validation, which names the problem.
+                .route("/api/v1/context/", web::put().to(context_put_empty))
+                .route("/api/v1/context/{key}", web::put().to(context_put))
+                .route("/api/v1/context/{key}", web::get().to(context_get))
+                .route("/api/v1/context/{key}", web::delete().to(context_delete))
                 .route("/rpc", web::post().to(rpc))
                 .default_service(web::to(unknown))
         })
@@ -180,6 +193,96 @@ async fn unknown(state: web::Data<LanState>, req: HttpRequest) -> HttpResponse {
     let request = Request::Unknown {
         method: req.method().to_string(),
         path: req.path().to_owned(),
+    };
+    rest(state, req, request).await
+}
+
+/// Parses a JSON body of at most `limit` bytes; failures become a `Malformed` request
+/// so the Router still authenticates and audits them.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    op: &'static str,
+) -> Result<T, Request> {
+    let body = read_body(req, payload, limit)
+        .await
+        .map_err(|error| Request::Malformed { op, error })?;
+    serde_json::from_slice(&body).map_err(|e| Request::Malformed {
+        op,
+        error: ApiError::parse_error(format!("Body is not the expected JSON: {e}")),
+    })
+}
+
+async fn context_put(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let request =
+        match json_body::<ContextPutBody>(&req, payload, CONTEXT_BODY_LIMIT, "context.set").await {
+            Ok(body) => {
+                let node_id =
+                    header_string(&req, header::HeaderName::from_static("x-loopsy-node-id"));
+                body.into_request(key.into_inner(), node_id)
+                    .unwrap_or_else(|error| Request::Malformed {
+                        op: "context.set",
+                        error,
+                    })
+            }
+            Err(malformed) => malformed,
+        };
+    rest(state, req, request).await
+}
+
+async fn context_put_empty(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    context_put(state, req, web::Path::from(String::new()), payload).await
+}
+
+async fn context_get(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> HttpResponse {
+    rest(
+        state,
+        req,
+        Request::ContextGet {
+            key: key.into_inner(),
+        },
+    )
+    .await
+}
+
+async fn context_delete(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> HttpResponse {
+    rest(
+        state,
+        req,
+        Request::ContextDelete {
+            key: key.into_inner(),
+        },
+    )
+    .await
+}
+
+async fn context_list(state: web::Data<LanState>, req: HttpRequest) -> HttpResponse {
+    let request = match web::Query::<ContextListParams>::from_query(req.query_string()) {
+        Ok(query) => Request::ContextList {
+            prefix: query.into_inner().prefix.unwrap_or_default(),
+        },
+        Err(e) => Request::Malformed {
+            op: "context.list",
+            error: ApiError::bad_request(format!("Invalid query: {e}")),
+        },
     };
     rest(state, req, request).await
 }

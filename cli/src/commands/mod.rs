@@ -1,5 +1,6 @@
 //! One module per CLI command.
 
+pub mod context;
 pub mod doctor;
 pub mod init;
 pub mod key;

@@ -10,6 +10,8 @@ mod harness;
 mod audit;
 /// Configuration layers, errors, warnings, permissions, doctor.
 mod config;
+/// The shared context store: shapes, bad input, cap, expiry, durability, CLI.
+mod context;
 /// The LAN HTTP API: shapes, auth errors, Host/Origin policy, bad input.
 mod http_api;
 /// Key rotation and hand edits of keys, without restarts.

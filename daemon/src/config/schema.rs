@@ -18,6 +18,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub execution: ExecutionConfig,
     pub transfer: TransferConfig,
+    pub context: ContextConfig,
     pub rate_limits: RateLimitsConfig,
     pub discovery: DiscoveryConfig,
     pub logging: LoggingConfig,
@@ -107,6 +108,19 @@ impl Default for TransferConfig {
             denied_paths: vec!["~/.ssh".to_owned(), "~/.gnupg".to_owned()],
             max_file_size: 1024 * 1024 * 1024,
         }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContextConfig {
+    /// Most entries the shared context store holds (the original's fixed 1000).
+    pub max_entries: u32,
+}
+
+impl Default for ContextConfig {
+    fn default() -> Self {
+        Self { max_entries: 1000 }
     }
 }
 

@@ -90,6 +90,9 @@ impl Settings {
                 return Err(bad(key, "must be at least 1 request per minute".into()));
             }
         }
+        if config.context.max_entries == 0 {
+            return Err(bad("context.maxEntries", "must be at least 1".into()));
+        }
         if !LOG_LEVELS.contains(&config.logging.level.as_str()) {
             return Err(bad(
                 "logging.level",

@@ -4,6 +4,7 @@
 //! audits the outcome. Transports decide nothing; services trust only the Router.
 
 mod auth;
+mod context_ops;
 mod ops;
 mod origin_policy;
 mod rate_limit;
@@ -24,6 +25,7 @@ use rate_limit::RateLimiter;
 use crate::audit::{AuditLog, AuditRecord, now_rfc3339};
 use crate::config::{Overrides, Settings};
 use crate::identity::NodeIdentity;
+use crate::services::context::ContextStore;
 
 /// How often the Router looks for hand edits of `config.yaml` (keys, limits).
 const CONFIG_POLL: Duration = Duration::from_secs(2);
@@ -36,6 +38,13 @@ pub struct RouterSetup {
     pub audit: Addr<AuditLog>,
     /// Notified once when an authorised `daemon.stop` arrives.
     pub shutdown: Arc<Notify>,
+    pub services: Services,
+}
+
+/// The services admitted requests are dispatched to.
+#[derive(Clone)]
+pub struct Services {
+    pub context: ContextStore,
 }
 
 pub struct Router {
@@ -49,6 +58,7 @@ pub struct Router {
     limiter: RateLimiter,
     audit: Addr<AuditLog>,
     shutdown: Arc<Notify>,
+    services: Services,
     own_uid: u32,
     /// Random per boot, so request ids never repeat across restarts.
     boot_tag: String,
@@ -112,6 +122,7 @@ impl Router {
             started: Instant::now(),
             audit: setup.audit,
             shutdown: setup.shutdown,
+            services: setup.services,
             own_uid: rustix::process::geteuid().as_raw(),
             boot_tag,
             next_request: 0,
@@ -195,11 +206,15 @@ impl Router {
             .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64))
     }
 
-    fn execute(&mut self, request: Request) -> Work {
+    fn execute(&mut self, request: Request, principal: &Principal) -> Work {
         match request {
+            Request::ContextSet { .. }
+            | Request::ContextGet { .. }
+            | Request::ContextDelete { .. }
+            | Request::ContextList { .. } => context_ops::run(self, request, principal),
             Request::Health => Work::Done(Ok(ops::health(self))),
             Request::Identity => Work::Done(Ok(ops::identity(self))),
-            Request::Status => Work::Done(Ok(ops::status(self))),
+            Request::Status => Work::Later(ops::status(self)),
             Request::KeyShow => Work::Done(Ok(ops::key_show(self))),
             Request::KeyRotate => Work::Later(ops::key_rotate(self)),
             Request::DaemonStop => {
@@ -308,7 +323,10 @@ impl Handler<Inbound> for Router {
             }
         });
         let (principal, work) = match admitted {
-            Ok(principal) => (principal, self.execute(request)),
+            Ok(principal) => {
+                let work = self.execute(request, &principal);
+                (principal, work)
+            }
             Err((principal, error)) => (principal, Work::Done(Err(error))),
         };
         match work {
@@ -367,6 +385,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let settings = settings(dir.path());
         let audit_path = settings.data_dir.audit_log();
+        let db = settings.data_dir.database();
         actix::System::new().block_on(async move {
             let audit =
                 SyncArbiter::start(1, move || AuditLog::new(audit_path.clone(), 1 << 20, 1));
@@ -381,6 +400,9 @@ mod tests {
                 },
                 audit,
                 shutdown: Arc::new(Notify::new()),
+                services: Services {
+                    context: ContextStore::open(&db, 100).expect("context store"),
+                },
             })
             .start();
             let mut out = Vec::new();

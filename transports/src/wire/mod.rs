@@ -10,6 +10,9 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
+mod params;
+pub use params::*;
+
 /// One operation a client asks of the daemon, whatever door it came in by.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -25,11 +28,34 @@ pub enum Request {
     KeyShow,
     /// Replace the API key; the old one stops working at once. Owner over the Unix socket only.
     KeyRotate,
+    /// Store a context entry (spec §1.9); `ttl_secs` 0 or absent = no expiry.
+    ContextSet {
+        key: String,
+        value: String,
+        ttl_secs: Option<f64>,
+        /// `X-Loopsy-Node-Id` as sent: an unauthenticated label, kept for compatibility.
+        from_node_id: Option<String>,
+    },
+    ContextGet {
+        key: String,
+    },
+    ContextDelete {
+        key: String,
+    },
+    ContextList {
+        prefix: String,
+    },
     /// A route or method this daemon does not have; answered 404 after auth.
-    Unknown { method: String, path: String },
+    Unknown {
+        method: String,
+        path: String,
+    },
     /// The transport could not turn the bytes into a request (garbled JSON, too large);
     /// carried to the Router so that it is authenticated, audited and answered like any other.
-    Malformed { op: &'static str, error: ApiError },
+    Malformed {
+        op: &'static str,
+        error: ApiError,
+    },
 }
 
 /// JSON-RPC method names, one per [`Request`] variant that a client may name.
@@ -40,6 +66,10 @@ pub mod method {
     pub const DAEMON_STOP: &str = "daemon.stop";
     pub const KEY_SHOW: &str = "key.show";
     pub const KEY_ROTATE: &str = "key.rotate";
+    pub const CONTEXT_SET: &str = "context.set";
+    pub const CONTEXT_GET: &str = "context.get";
+    pub const CONTEXT_DELETE: &str = "context.delete";
+    pub const CONTEXT_LIST: &str = "context.list";
 }
 
 /// Operation families, each with its own rate limit (config `rateLimits.*`).
@@ -58,22 +88,47 @@ pub enum RateFamily {
 impl Request {
     /// Builds a request from a JSON-RPC method name and its params.
     pub fn from_rpc(method_name: &str, params: Option<&Value>) -> Result<Self, ApiError> {
-        let request = match method_name {
-            method::HEALTH => Self::Health,
-            method::IDENTITY => Self::Identity,
-            method::STATUS => Self::Status,
-            method::DAEMON_STOP => Self::DaemonStop,
-            method::KEY_SHOW => Self::KeyShow,
-            method::KEY_ROTATE => Self::KeyRotate,
-            other => return Err(ApiError::method_not_found(other)),
-        };
-        match params {
+        let no_params = |request: Self| match params {
             None | Some(Value::Null) => Ok(request),
             Some(Value::Object(map)) if map.is_empty() => Ok(request),
             Some(Value::Array(items)) if items.is_empty() => Ok(request),
             Some(_) => Err(ApiError::bad_request(format!(
                 "Method '{method_name}' takes no params; send none or {{}}"
             ))),
+        };
+        match method_name {
+            method::HEALTH => no_params(Self::Health),
+            method::IDENTITY => no_params(Self::Identity),
+            method::STATUS => no_params(Self::Status),
+            method::DAEMON_STOP => no_params(Self::DaemonStop),
+            method::KEY_SHOW => no_params(Self::KeyShow),
+            method::KEY_ROTATE => no_params(Self::KeyRotate),
+            method::CONTEXT_SET => {
+                let p: ContextSetParams = parse_params(method_name, params)?;
+                let body = ContextPutBody {
+                    value: p.value,
+                    ttl: p.ttl,
+                };
+                body.into_request(p.key, None)
+            }
+            method::CONTEXT_GET => {
+                let p: ContextKeyParams = parse_params(method_name, params)?;
+                Ok(Self::ContextGet { key: p.key })
+            }
+            method::CONTEXT_DELETE => {
+                let p: ContextKeyParams = parse_params(method_name, params)?;
+                Ok(Self::ContextDelete { key: p.key })
+            }
+            method::CONTEXT_LIST => {
+                let p: ContextListParams = match params {
+                    None | Some(Value::Null) => ContextListParams::default(),
+                    _ => parse_params(method_name, params)?,
+                };
+                Ok(Self::ContextList {
+                    prefix: p.prefix.unwrap_or_default(),
+                })
+            }
+            other => Err(ApiError::method_not_found(other)),
         }
     }
 
@@ -86,6 +141,10 @@ impl Request {
             Self::DaemonStop => method::DAEMON_STOP,
             Self::KeyShow => method::KEY_SHOW,
             Self::KeyRotate => method::KEY_ROTATE,
+            Self::ContextSet { .. } => method::CONTEXT_SET,
+            Self::ContextGet { .. } => method::CONTEXT_GET,
+            Self::ContextDelete { .. } => method::CONTEXT_DELETE,
+            Self::ContextList { .. } => method::CONTEXT_LIST,
             Self::Unknown { .. } => "unknown",
             Self::Malformed { op, .. } => op,
         }
@@ -94,6 +153,10 @@ impl Request {
     pub fn family(&self) -> RateFamily {
         match self {
             Self::Health => RateFamily::Unmetered,
+            Self::ContextSet { .. }
+            | Self::ContextGet { .. }
+            | Self::ContextDelete { .. }
+            | Self::ContextList { .. } => RateFamily::Context,
             _ => RateFamily::Default,
         }
     }

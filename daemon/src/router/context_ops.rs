@@ -1,0 +1,77 @@
+//! Context requests (spec §1.9): validated here, run by the context store, and
+//! answered in the original's shapes and error codes.
+
+use loopsy_transports::error::ApiError;
+use loopsy_transports::wire::{Reply, Request};
+use serde_json::json;
+
+use super::{Principal, Router, Work};
+use crate::services::context::{self, Answer, ContextError};
+
+/// Error codes of spec §1.3.
+const NOT_FOUND: u32 = 5001;
+const TOO_LARGE: u32 = 5002;
+const FULL: u32 = 5003;
+
+impl From<ContextError> for ApiError {
+    fn from(error: ContextError) -> Self {
+        let message = error.to_string();
+        match error {
+            ContextError::NotFound(_) => ApiError::new(NOT_FOUND, 404, message),
+            ContextError::TooLarge(_) => ApiError::new(TOO_LARGE, 400, message),
+            ContextError::Full(_) => ApiError::new(FULL, 400, message),
+            ContextError::Invalid(_) => ApiError::bad_request(message),
+            ContextError::Storage(_) => {
+                tracing::error!(%message, "context store failure");
+                ApiError::internal("The context store failed; see the daemon log")
+            }
+        }
+    }
+}
+
+fn render(answer: Result<Answer, ContextError>, key: Option<String>) -> Result<Reply, ApiError> {
+    match answer? {
+        Answer::Entry(entry) => Ok(Reply::ok(json!(entry))),
+        Answer::Entries(entries) => Ok(Reply::ok(json!({ "entries": entries }))),
+        Answer::Deleted => Ok(Reply::ok(json!({ "success": true, "key": key }))),
+        Answer::Count(n) => Ok(Reply::ok(json!({ "entries": n }))),
+    }
+}
+
+pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> Work {
+    let store = router.services.context.clone();
+    let local = matches!(principal, Principal::Owner);
+    let pending = async move {
+        match request {
+            Request::ContextSet {
+                key,
+                value,
+                ttl_secs,
+                from_node_id,
+            } => {
+                let from = match (from_node_id, local) {
+                    (Some(id), _) if !id.is_empty() => id,
+                    _ => "local".to_owned(),
+                };
+                match context::validate_set(key, value, ttl_secs, from) {
+                    Ok(entry) => render(store.set(entry).await, None),
+                    Err(error) => Err(error.into()),
+                }
+            }
+            Request::ContextGet { key } => match context::validate_key(&key) {
+                Ok(()) => render(store.get(key).await, None),
+                Err(error) => Err(error.into()),
+            },
+            Request::ContextDelete { key } => match context::validate_key(&key) {
+                Ok(()) => render(store.delete(key.clone()).await, Some(key)),
+                Err(error) => Err(error.into()),
+            },
+            Request::ContextList { prefix } => render(store.list(prefix).await, None),
+            other => Err(ApiError::internal(format!(
+                "'{}' is not a context request",
+                other.op()
+            ))),
+        }
+    };
+    Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(pending)))
+}
