@@ -55,9 +55,31 @@ pub enum Command {
     Key(KeyCommand),
     /// Show the audit log: one line per request the daemon answered.
     Logs(LogsArgs),
+    /// Run a command through the daemon (denylist, timeout and audit apply) and
+    /// stream its output; exits with the command's exit code.
+    Exec(ExecArgs),
     /// The shared key/value context store that agents on your machines use to coordinate.
     #[command(subcommand)]
     Context(ContextCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Print the whole result as JSON at the end instead of streaming the output.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop the command after this many seconds (default: execution.defaultTimeout).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Working directory of the command (default: your home directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// Extra environment variable for the command; repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// The program and its arguments; no shell is involved (use `-- sh -c '…'` for one).
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,5 +39,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key(KeyCommand::Generate(args)) => commands::key::generate(&data_dir, args.json),
         Command::Logs(args) => commands::logs::run(&data_dir, args),
         Command::Context(command) => commands::context::run(&data_dir, command),
+        Command::Exec(args) => commands::exec::run(&data_dir, args),
     }
 }

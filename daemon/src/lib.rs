@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`run`]: starts the system, the transports and the Router; graceful shutdown.
 //! - [`router`]: the Router actor: auth, Host/Origin policy, rate limits, audit, dispatch.
+//! - [`policy`]: pure policy decisions the Router applies (command guard, …).
 //! - [`audit`]: the audit writer (its own thread) and rotation.
 //! - [`config`]: `config.yaml` schema, layered loading, validation, safe edits.
 //! - [`instance`]: one daemon per data dir (lock, pid file, stale-file recovery).
@@ -21,6 +22,7 @@ pub mod durable;
 pub mod identity;
 pub mod instance;
 pub mod paths;
+pub mod policy;
 pub mod router;
 pub mod run;
 pub mod secrets;

@@ -149,6 +149,11 @@ async fn serve(
         "loopsy daemon serving"
     );
     on_started(&started);
+    // Seed the CSPRNG now, off the request path: the first seeding gathers entropy
+    // for tens of milliseconds, which the first job id or key would otherwise wait for.
+    std::thread::spawn(|| {
+        let _ = crate::secrets::random_bytes::<1>();
+    });
 
     wait_for_stop(&shutdown).await;
     tracing::info!("shutting down: no new connections; draining in-flight requests");

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::framing::{self, Frame, FrameError, MAX_FRAME_PAYLOAD};
 use crate::jsonrpc::{self, RpcFailure};
+use crate::wire::STREAM_EVENT_METHOD;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -48,6 +49,23 @@ impl UnixRpcClient {
 
     /// Calls `method` and waits for its answer, skipping unrelated frames.
     pub fn call(&mut self, method: &str, params: Option<&Value>) -> Result<Value, ClientError> {
+        self.call_streaming(method, params, |_| {})
+    }
+
+    /// Lets calls wait indefinitely (a streamed command may be silent for long).
+    pub fn without_read_timeout(self) -> Result<Self, ClientError> {
+        self.stream.set_read_timeout(None).map_err(FrameError::Io)?;
+        Ok(self)
+    }
+
+    /// Calls `method`; every `stream.event` notification that arrives before the
+    /// answer is handed to `on_event`.
+    pub fn call_streaming(
+        &mut self,
+        method: &str,
+        params: Option<&Value>,
+        mut on_event: impl FnMut(&Value),
+    ) -> Result<Value, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let request = jsonrpc::call(id, method, params);
@@ -58,6 +76,14 @@ impl UnixRpcClient {
             else {
                 continue;
             };
+            if let Ok(note) = serde_json::from_slice::<Value>(&bytes)
+                && note.get("method").and_then(Value::as_str) == Some(STREAM_EVENT_METHOD)
+            {
+                if let Some(event) = note.get("params") {
+                    on_event(event);
+                }
+                continue;
+            }
             let answer =
                 jsonrpc::parse_answer(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
             match answer.id {

@@ -18,8 +18,8 @@ use jsonrpsee_types::Id;
 use crate::error::ApiError;
 use crate::jsonrpc::{self, RpcIncoming};
 use crate::wire::{
-    BearerToken, ContextListParams, ContextPutBody, Evidence, Handled, HttpEvidence, Inbound,
-    Request,
+    BearerToken, ContextListParams, ContextPutBody, Evidence, ExecParams, Handled, HttpEvidence,
+    Inbound, ReplyStream, Request, StreamItem,
 };
 
 /// Largest JSON body accepted (the original's framework default, spec §1.1).
@@ -28,6 +28,10 @@ pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 /// Largest `PUT /context` body: room for a 1 MiB value plus JSON escaping, so an
 /// oversized value gets the context store's own error (5002) rather than a 413.
 pub const CONTEXT_BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// Interval of SSE comments on a quiet stream. Besides keeping proxies from
+/// timing out, a write is how a departed client is noticed (and its job stopped).
+pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(2);
 
 /// How long a graceful stop waits for in-flight requests before dropping them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,6 +69,10 @@ impl LanHttp {
                 .route("/api/v1/context/{key}", web::put().to(context_put))
                 .route("/api/v1/context/{key}", web::get().to(context_get))
                 .route("/api/v1/context/{key}", web::delete().to(context_delete))
+                .route("/api/v1/execute", web::post().to(execute))
+                .route("/api/v1/execute/stream", web::post().to(execute_stream))
+                .route("/api/v1/execute/jobs", web::get().to(execute_jobs))
+                .route("/api/v1/execute/{job_id}", web::delete().to(execute_cancel))
                 .route("/rpc", web::post().to(rpc))
                 .default_service(web::to(unknown))
         })
@@ -166,11 +174,48 @@ fn base_response(
     builder
 }
 
-fn render_rest(handled: Handled) -> HttpResponse {
-    match &handled.outcome {
-        Ok(reply) => base_response(reply.status, &handled, None).json(&reply.body),
-        Err(error) => base_response(error.status, &handled, Some(error)).json(error.to_body()),
+fn render_rest(mut handled: Handled) -> HttpResponse {
+    let stream = match &mut handled.outcome {
+        Ok(reply) => reply.stream.take(),
+        Err(_) => None,
+    };
+    match (&handled.outcome, stream) {
+        (Ok(reply), Some(stream)) => base_response(reply.status, &handled, None)
+            .content_type("text/event-stream")
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .streaming(server_sent_events(stream)),
+        (Ok(reply), None) => base_response(reply.status, &handled, None).json(&reply.body),
+        (Err(error), _) => base_response(error.status, &handled, Some(error)).json(error.to_body()),
     }
+}
+
+/// Renders stream items as SSE `data:` lines; a failed end becomes an `error` event.
+/// When the client goes away the stream (and so the receiver) is dropped, which
+/// tells the producer to stop.
+fn server_sent_events(
+    stream: ReplyStream,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> {
+    futures_util::stream::unfold(Some(stream.0), |receiver| async move {
+        let mut receiver = receiver?;
+        let item = tokio::select! {
+            item = receiver.recv() => item?,
+            () = tokio::time::sleep(SSE_KEEP_ALIVE) => {
+                let comment = bytes::Bytes::from_static(b": keep-alive\n\n");
+                return Some((Ok(comment), Some(receiver)));
+            }
+        };
+        let event = match item {
+            StreamItem::Event(event) => event,
+            StreamItem::End(Ok(_)) => return None,
+            StreamItem::End(Err(error)) => serde_json::json!({
+                "type": "error",
+                "data": error.message,
+                "code": error.code,
+            }),
+        };
+        let line = format!("data: {event}\n\n");
+        Some((Ok(bytes::Bytes::from(line)), Some(receiver)))
+    })
 }
 
 async fn rest(state: web::Data<LanState>, req: HttpRequest, request: Request) -> HttpResponse {
@@ -285,6 +330,61 @@ async fn context_list(state: web::Data<LanState>, req: HttpRequest) -> HttpRespo
         },
     };
     rest(state, req, request).await
+}
+
+async fn execute_request(req: &HttpRequest, payload: web::Payload, stream: bool) -> Request {
+    let op = if stream { "exec.stream" } else { "exec.run" };
+    match json_body::<ExecParams>(req, payload, JSON_BODY_LIMIT, op).await {
+        Ok(params) => match params.check() {
+            Ok(()) => Request::Execute {
+                params,
+                stream,
+                from_node_id: header_string(
+                    req,
+                    header::HeaderName::from_static("x-loopsy-node-id"),
+                ),
+            },
+            Err(error) => Request::Malformed { op, error },
+        },
+        Err(malformed) => malformed,
+    }
+}
+
+async fn execute(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let request = execute_request(&req, payload, false).await;
+    rest(state, req, request).await
+}
+
+async fn execute_stream(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let request = execute_request(&req, payload, true).await;
+    rest(state, req, request).await
+}
+
+async fn execute_jobs(state: web::Data<LanState>, req: HttpRequest) -> HttpResponse {
+    rest(state, req, Request::ExecJobs).await
+}
+
+async fn execute_cancel(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    job_id: web::Path<String>,
+) -> HttpResponse {
+    rest(
+        state,
+        req,
+        Request::ExecCancel {
+            job_id: job_id.into_inner(),
+        },
+    )
+    .await
 }
 
 /// Reads a body up to `limit` bytes; `Err` carries the 413 to send instead.

@@ -18,7 +18,7 @@ use tokio_util::codec::FramedRead;
 use crate::error::ApiError;
 use crate::framing::{Frame, FrameCodec, FrameError};
 use crate::jsonrpc::{self, RpcIncoming};
-use crate::wire::{Evidence, Handled, Inbound, Request};
+use crate::wire::{Evidence, Handled, Inbound, Request, STREAM_EVENT_METHOD, StreamItem};
 
 /// Listens on the daemon's socket and starts one [`UnixConnection`] actor per client.
 pub struct UnixSocket {
@@ -117,24 +117,39 @@ impl UnixConnection {
     }
 
     fn dispatch(&mut self, id: Option<Id<'static>>, request: Request, ctx: &mut Context<Self>) {
+        use futures_util::StreamExt;
         let inbound = Inbound {
             request,
             evidence: self.evidence.clone(),
         };
         let pending = self.router.send(inbound);
-        ctx.spawn(pending.into_actor(self).map(move |answer, act, _ctx| {
+        ctx.spawn(pending.into_actor(self).map(move |answer, act, ctx| {
             let outcome = match answer {
                 Ok(Handled { outcome, .. }) => outcome,
                 Err(_) => Err(ApiError::unavailable(
                     "The daemon is shutting down; try again once it is back",
                 )),
             };
-            if let Some(id) = id {
-                let bytes = match &outcome {
-                    Ok(reply) => jsonrpc::success(id, &reply.body),
-                    Err(error) => jsonrpc::failure(id, error),
-                };
-                act.send_json(bytes);
+            match (outcome, id) {
+                (Ok(reply), Some(id)) if reply.stream.is_some() => {
+                    if let Some(stream) = reply.stream {
+                        // Events become notifications; the end becomes the call's answer.
+                        let items =
+                            futures_util::stream::unfold(stream.0, |mut receiver| async move {
+                                receiver.recv().await.map(|item| (item, receiver))
+                            })
+                            .map(move |item| CallStreamItem {
+                                id: id.clone(),
+                                item,
+                            });
+                        ctx.add_stream(items);
+                    }
+                }
+                (Ok(reply), Some(id)) => act.send_json(jsonrpc::success(id, &reply.body)),
+                (Err(error), Some(id)) => act.send_json(jsonrpc::failure(id, &error)),
+                // A notification: the work runs, nothing is answered (a stream is dropped,
+                // which tells its producer to stop).
+                (_, None) => {}
             }
         }));
     }
@@ -142,6 +157,34 @@ impl UnixConnection {
 
 impl Actor for UnixConnection {
     type Context = Context<Self>;
+}
+
+/// An item of a streaming answer to the call `id`.
+struct CallStreamItem {
+    id: Id<'static>,
+    item: StreamItem,
+}
+
+impl StreamHandler<CallStreamItem> for UnixConnection {
+    fn handle(&mut self, CallStreamItem { id, item }: CallStreamItem, _ctx: &mut Self::Context) {
+        match item {
+            StreamItem::Event(mut event) => {
+                if let Some(fields) = event.as_object_mut() {
+                    fields.insert(
+                        "requestId".to_owned(),
+                        serde_json::to_value(&id).unwrap_or_default(),
+                    );
+                }
+                let note = serde_json::json!({ "jsonrpc": "2.0", "method": STREAM_EVENT_METHOD, "params": event });
+                self.send_json(serde_json::to_vec(&note).unwrap_or_default());
+            }
+            StreamItem::End(Ok(result)) => self.send_json(jsonrpc::success(id, &result)),
+            StreamItem::End(Err(error)) => self.send_json(jsonrpc::failure(id, &error)),
+        }
+    }
+
+    // One finished stream is not the end of the connection.
+    fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
 impl WriteHandler<FrameError> for UnixConnection {}

@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod doctor;
+pub mod exec;
 pub mod init;
 pub mod key;
 pub mod logs;

@@ -12,6 +12,8 @@ mod audit;
 mod config;
 /// The shared context store: shapes, bad input, cap, expiry, durability, CLI.
 mod context;
+/// Execute: shapes, the command guard, limits, streaming, cancel, CLI.
+mod exec;
 /// The LAN HTTP API: shapes, auth errors, Host/Origin policy, bad input.
 mod http_api;
 /// Key rotation and hand edits of keys, without restarts.

@@ -76,6 +76,8 @@ pub struct ExecutionConfig {
     pub max_concurrent: u32,
     /// Milliseconds.
     pub default_timeout: u64,
+    /// Output captured per stream of a buffered run; beyond it the result says `…Truncated`.
+    pub max_output_bytes: u64,
 }
 
 impl Default for ExecutionConfig {
@@ -87,6 +89,7 @@ impl Default for ExecutionConfig {
             allowlist: None,
             max_concurrent: 10,
             default_timeout: 300_000,
+            max_output_bytes: 10 * 1024 * 1024,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod auth;
 mod context_ops;
+mod exec_ops;
 mod ops;
 mod origin_policy;
 mod rate_limit;
@@ -59,6 +60,8 @@ pub struct Router {
     audit: Addr<AuditLog>,
     shutdown: Arc<Notify>,
     services: Services,
+    /// Running exec jobs (buffered and streaming), for listing, cancel and `maxConcurrent`.
+    jobs: exec_ops::JobTable,
     own_uid: u32,
     /// Random per boot, so request ids never repeat across restarts.
     boot_tag: String,
@@ -86,6 +89,11 @@ fn outcome_label(result: &Result<Reply, ApiError>) -> &'static str {
 enum Work {
     Done(Result<Reply, ApiError>),
     Later(ResponseActFuture<Router, Result<Reply, ApiError>>),
+    /// Answered now (e.g. a stream's header) while `background` goes on in the Router's context.
+    Detach {
+        reply: Result<Reply, ApiError>,
+        background: std::pin::Pin<Box<dyn ActorFuture<Router, Output = ()>>>,
+    },
 }
 
 fn config_mtime(settings: &Settings) -> Option<SystemTime> {
@@ -123,6 +131,7 @@ impl Router {
             audit: setup.audit,
             shutdown: setup.shutdown,
             services: setup.services,
+            jobs: exec_ops::JobTable::default(),
             own_uid: rustix::process::geteuid().as_raw(),
             boot_tag,
             next_request: 0,
@@ -212,6 +221,9 @@ impl Router {
             | Request::ContextGet { .. }
             | Request::ContextDelete { .. }
             | Request::ContextList { .. } => context_ops::run(self, request, principal),
+            Request::Execute { .. } | Request::ExecJobs | Request::ExecCancel { .. } => {
+                exec_ops::run(self, request)
+            }
             Request::Health => Work::Done(Ok(ops::health(self))),
             Request::Identity => Work::Done(Ok(ops::identity(self))),
             Request::Status => Work::Later(ops::status(self)),
@@ -311,7 +323,7 @@ impl Actor for Router {
 impl Handler<Inbound> for Router {
     type Result = ResponseActFuture<Self, Handled>;
 
-    fn handle(&mut self, inbound: Inbound, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, inbound: Inbound, ctx: &mut Self::Context) -> Self::Result {
         let started = Instant::now();
         let request_id = self.request_id();
         let Inbound { request, evidence } = inbound;
@@ -330,6 +342,14 @@ impl Handler<Inbound> for Router {
             Err((principal, error)) => (principal, Work::Done(Err(error))),
         };
         match work {
+            Work::Detach { reply, background } => {
+                ctx.spawn(background);
+                self.audit(&request_id, &principal, &evidence, op, &reply, started);
+                Box::pin(actix::fut::ready(Handled {
+                    request_id,
+                    outcome: reply,
+                }))
+            }
             Work::Done(result) => {
                 self.audit(&request_id, &principal, &evidence, op, &result, started);
                 Box::pin(actix::fut::ready(Handled {

@@ -58,7 +58,7 @@ pub fn status(router: &Router) -> ResponseActFuture<Router, Result<Reply, ApiErr
                     "version": PROTOCOL_VERSION,
                     "uptime": uptime_ms(router),
                     "peers": { "total": 0, "online": 0, "offline": 0 },
-                    "jobs": { "active": 0, "total": 0 },
+                    "jobs": { "active": router.jobs.active(), "total": router.jobs.total() },
                     "context": { "entries": entries },
                     "daemon": {
                         "version": DAEMON_VERSION,

@@ -2,3 +2,4 @@
 //! does its blocking work off the Router's thread.
 
 pub mod context;
+pub mod exec;

@@ -45,6 +45,19 @@ pub enum Request {
     ContextList {
         prefix: String,
     },
+    /// Run a command (spec §1.7): buffered, or streamed as events.
+    Execute {
+        params: ExecParams,
+        stream: bool,
+        /// `X-Loopsy-Node-Id` as sent (an unauthenticated label).
+        from_node_id: Option<String>,
+    },
+    /// Jobs still running.
+    ExecJobs,
+    /// Terminate a running job (SIGTERM, SIGKILL after 5 s).
+    ExecCancel {
+        job_id: String,
+    },
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -70,6 +83,10 @@ pub mod method {
     pub const CONTEXT_GET: &str = "context.get";
     pub const CONTEXT_DELETE: &str = "context.delete";
     pub const CONTEXT_LIST: &str = "context.list";
+    pub const EXEC_RUN: &str = "exec.run";
+    pub const EXEC_STREAM: &str = "exec.stream";
+    pub const EXEC_JOBS: &str = "exec.jobs";
+    pub const EXEC_CANCEL: &str = "exec.cancel";
 }
 
 /// Operation families, each with its own rate limit (config `rateLimits.*`).
@@ -128,6 +145,20 @@ impl Request {
                     prefix: p.prefix.unwrap_or_default(),
                 })
             }
+            method::EXEC_RUN | method::EXEC_STREAM => {
+                let params: ExecParams = parse_params(method_name, params)?;
+                params.check()?;
+                Ok(Self::Execute {
+                    params,
+                    stream: method_name == method::EXEC_STREAM,
+                    from_node_id: None,
+                })
+            }
+            method::EXEC_JOBS => no_params(Self::ExecJobs),
+            method::EXEC_CANCEL => {
+                let p: JobIdParams = parse_params(method_name, params)?;
+                Ok(Self::ExecCancel { job_id: p.job_id })
+            }
             other => Err(ApiError::method_not_found(other)),
         }
     }
@@ -145,6 +176,10 @@ impl Request {
             Self::ContextGet { .. } => method::CONTEXT_GET,
             Self::ContextDelete { .. } => method::CONTEXT_DELETE,
             Self::ContextList { .. } => method::CONTEXT_LIST,
+            Self::Execute { stream: false, .. } => method::EXEC_RUN,
+            Self::Execute { stream: true, .. } => method::EXEC_STREAM,
+            Self::ExecJobs => method::EXEC_JOBS,
+            Self::ExecCancel { .. } => method::EXEC_CANCEL,
             Self::Unknown { .. } => "unknown",
             Self::Malformed { op, .. } => op,
         }
@@ -157,6 +192,7 @@ impl Request {
             | Self::ContextGet { .. }
             | Self::ContextDelete { .. }
             | Self::ContextList { .. } => RateFamily::Context,
+            Self::Execute { .. } => RateFamily::Execute,
             _ => RateFamily::Default,
         }
     }
@@ -252,18 +288,55 @@ impl Evidence {
     }
 }
 
-/// A successful answer: an HTTP status and a JSON body in the original's shapes.
-#[derive(Debug, Clone, PartialEq)]
+/// A successful answer: an HTTP status and a JSON body in the original's shapes;
+/// for a streaming operation, also the events that follow (the body is then the
+/// stream's header, e.g. the job id).
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    pub stream: Option<ReplyStream>,
 }
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Self { status: 200, body }
+        Self {
+            status: 200,
+            body,
+            stream: None,
+        }
+    }
+
+    pub fn streaming(body: Value, stream: ReplyStream) -> Self {
+        Self {
+            status: 200,
+            body,
+            stream: Some(stream),
+        }
     }
 }
+
+/// One item of a streaming answer: events, then exactly one `End`.
+#[derive(Debug)]
+pub enum StreamItem {
+    /// Rendered as an SSE `data:` line on HTTP, a `stream.event` notification on JSON-RPC.
+    Event(Value),
+    /// The final result: the JSON-RPC answer to the call.
+    End(Result<Value, ApiError>),
+}
+
+/// The receiving end of a streaming answer. Bounded: a slow reader slows the
+/// producer (e.g. the process writing to its pipe) instead of growing memory.
+pub struct ReplyStream(pub tokio::sync::mpsc::Receiver<StreamItem>);
+
+impl fmt::Debug for ReplyStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReplyStream")
+    }
+}
+
+/// JSON-RPC notification method carrying a [`StreamItem::Event`].
+pub const STREAM_EVENT_METHOD: &str = "stream.event";
 
 /// The daemon's own id for one request (never the client's `x-request-id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

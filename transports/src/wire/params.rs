@@ -1,6 +1,8 @@
 //! Parameter shapes of requests, shared by the REST bodies (the original's JSON)
 //! and the JSON-RPC params. Parsing checks shape only; limits are the services'.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -72,4 +74,53 @@ pub struct ContextKeyParams {
 pub struct ContextListParams {
     #[serde(default)]
     pub prefix: Option<String>,
+}
+
+/// Body of `POST /api/v1/execute` and `/execute/stream` (`ExecuteParams` in the original).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecParams {
+    /// The program: an executable on PATH or a path. No shell is involved.
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Added to the child's environment.
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
+    /// Milliseconds; `execution.defaultTimeout` when absent.
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    /// Accepted for compatibility; the route decides whether output streams.
+    #[serde(default)]
+    pub stream: Option<bool>,
+}
+
+impl ExecParams {
+    /// The original's schema checks: a non-empty command, a positive timeout.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if self.command.trim().is_empty() {
+            return Err(ApiError::bad_request("command must be a non-empty string"));
+        }
+        if self.command.contains('\0') || self.args.iter().any(|a| a.contains('\0')) {
+            return Err(ApiError::bad_request(
+                "command and args must not contain NUL bytes",
+            ));
+        }
+        if let Some(timeout) = self.timeout
+            && (!timeout.is_finite() || timeout <= 0.0)
+        {
+            return Err(ApiError::bad_request(
+                "timeout must be a positive number of milliseconds",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobIdParams {
+    pub job_id: String,
 }

@@ -1,0 +1,209 @@
+//! Execute requests (spec §1.7): the Router applies the command guard and the
+//! concurrency limit to buffered and streaming runs alike (the original skipped
+//! both for streaming), registers the job, and lets the exec service run it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use actix::prelude::*;
+use loopsy_transports::error::ApiError;
+use loopsy_transports::wire::{ExecParams, Reply, ReplyStream, Request};
+use serde_json::json;
+use tokio::sync::{Notify, mpsc};
+
+use super::{Router, Work};
+use crate::policy::command_guard::CommandGuard;
+use crate::secrets;
+use crate::services::exec::{self, JobOutput, JobSpec};
+
+/// Error codes of spec §1.3.
+const DENIED: u32 = 3001;
+const MAX_CONCURRENT: u32 = 3003;
+const FAILED: u32 = 3004;
+const JOB_NOT_FOUND: u32 = 3006;
+/// Events buffered toward a streaming client before the job waits for it.
+const STREAM_BUFFER: usize = 64;
+
+/// A running job, as `GET /execute/jobs` shows it.
+pub(super) struct JobEntry {
+    command: String,
+    args: Vec<String>,
+    started_at: u64,
+    from_node_id: String,
+    pid: u32,
+    cancel: Arc<Notify>,
+}
+
+/// Every running job, buffered or streaming: the one count `maxConcurrent` limits.
+#[derive(Default)]
+pub(super) struct JobTable {
+    jobs: HashMap<String, JobEntry>,
+    /// Jobs started since the daemon started.
+    total: u64,
+}
+
+impl JobTable {
+    pub(super) fn active(&self) -> usize {
+        self.jobs.len()
+    }
+    pub(super) fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix('~'), std::env::home_dir()) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            home.join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(path),
+    }
+}
+
+fn new_job_id() -> Result<String, ApiError> {
+    let bytes = secrets::random_bytes::<16>().map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string())
+}
+
+pub(super) fn run(router: &mut Router, request: Request) -> Work {
+    match request {
+        Request::Execute {
+            params,
+            stream,
+            from_node_id,
+        } => match start(router, params, stream, from_node_id) {
+            Ok(work) => work,
+            Err(error) => Work::Done(Err(error)),
+        },
+        Request::ExecJobs => {
+            let jobs: Vec<_> = router
+                .jobs
+                .jobs
+                .iter()
+                .map(|(id, job)| {
+                    json!({
+                        "jobId": id,
+                        "command": job.command,
+                        "args": job.args,
+                        "startedAt": job.started_at,
+                        "fromNodeId": job.from_node_id,
+                        "pid": job.pid,
+                    })
+                })
+                .collect();
+            Work::Done(Ok(Reply::ok(json!({ "jobs": jobs }))))
+        }
+        Request::ExecCancel { job_id } => match router.jobs.jobs.get(&job_id) {
+            Some(job) => {
+                job.cancel.notify_one();
+                Work::Done(Ok(Reply::ok(json!({ "success": true, "jobId": job_id }))))
+            }
+            None => Work::Done(Err(ApiError::new(
+                JOB_NOT_FOUND,
+                404,
+                format!("Job not found: {job_id}; `GET /api/v1/execute/jobs` lists running jobs"),
+            ))),
+        },
+        other => Work::Done(Err(ApiError::internal(format!(
+            "'{}' is not an exec request",
+            other.op()
+        )))),
+    }
+}
+
+fn start(
+    router: &mut Router,
+    params: ExecParams,
+    stream: bool,
+    from_node_id: Option<String>,
+) -> Result<Work, ApiError> {
+    let execution = &router.settings.config.execution;
+    CommandGuard::new(&execution.denylist, execution.allowlist.as_deref())
+        .check(&params.command, &params.args)
+        .map_err(|refusal| ApiError::new(DENIED, 400, refusal.to_string()))?;
+    if router.jobs.active() >= execution.max_concurrent as usize {
+        return Err(ApiError::new(
+            MAX_CONCURRENT,
+            429,
+            format!(
+                "{} jobs are already running (execution.maxConcurrent); wait for one to finish",
+                router.jobs.active()
+            ),
+        ));
+    }
+    let cwd = match &params.cwd {
+        Some(cwd) => expand_home(cwd),
+        None => std::env::home_dir().unwrap_or_else(|| PathBuf::from("/")),
+    };
+    if !cwd.is_dir() {
+        return Err(ApiError::new(
+            FAILED,
+            400,
+            format!(
+                "Execution failed: working directory {} does not exist",
+                cwd.display()
+            ),
+        ));
+    }
+    let timeout_ms = params.timeout.unwrap_or(execution.default_timeout as f64);
+    let job_id = new_job_id()?;
+    let spec = JobSpec {
+        job_id: job_id.clone(),
+        program: params.command.clone(),
+        args: params.args.clone(),
+        cwd,
+        extra_env: params.env.clone().unwrap_or_default().into_iter().collect(),
+        timeout: Duration::from_secs_f64(timeout_ms / 1000.0),
+        max_output: execution.max_output_bytes as usize,
+    };
+    let cancel = Arc::new(Notify::new());
+    let (output, events) = if stream {
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        (JobOutput::Streaming(sender), Some(receiver))
+    } else {
+        (JobOutput::Buffered, None)
+    };
+    let started = exec::spawn(spec, output, cancel.clone())
+        .map_err(|e| ApiError::new(FAILED, 400, e.to_string()))?;
+    tracing::info!(job_id = %job_id, pid = started.pid, program = %params.command, "job started");
+    router.jobs.total += 1;
+    router.jobs.jobs.insert(
+        job_id.clone(),
+        JobEntry {
+            command: params.command,
+            args: params.args,
+            started_at: now_ms(),
+            from_node_id: from_node_id.unwrap_or_else(|| "unknown".to_owned()),
+            pid: started.pid,
+            cancel,
+        },
+    );
+    let finished_id = job_id.clone();
+    let finished = actix::fut::wrap_future::<_, Router>(started.finished).map(move |result, router, _ctx| {
+        router.jobs.jobs.remove(&finished_id);
+        tracing::info!(job_id = %finished_id, exit_code = ?result.exit_code, signal = ?result.signal, "job finished");
+        result
+    });
+    Ok(match events {
+        Some(receiver) => Work::Detach {
+            reply: Ok(Reply::streaming(
+                json!({ "jobId": job_id }),
+                ReplyStream(receiver),
+            )),
+            background: Box::pin(finished.map(|_, _, _| ())),
+        },
+        None => Work::Later(Box::pin(
+            finished.map(|result, _, _| Ok(Reply::ok(result.to_json()))),
+        )),
+    })
+}
