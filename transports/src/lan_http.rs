@@ -18,8 +18,8 @@ use jsonrpsee_types::Id;
 use crate::error::ApiError;
 use crate::jsonrpc::{self, RpcIncoming};
 use crate::wire::{
-    BearerToken, ContextListParams, ContextPutBody, Evidence, ExecParams, Handled, HttpEvidence,
-    Inbound, ReplyStream, Request, StreamItem,
+    BearerToken, ContextListParams, ContextPutBody, Evidence, ExecParams, FileDownload, Handled,
+    HttpEvidence, Inbound, PathParams, PullParams, ReplyStream, Request, StreamItem, UploadBody,
 };
 
 /// Largest JSON body accepted (the original's framework default, spec §1.1).
@@ -32,6 +32,13 @@ pub const CONTEXT_BODY_LIMIT: usize = 3 * 1024 * 1024;
 /// Interval of SSE comments on a quiet stream. Besides keeping proxies from
 /// timing out, a write is how a departed client is noticed (and its job stopped).
 pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// Read size when sending a file.
+const DOWNLOAD_CHUNK: usize = 256 * 1024;
+/// Largest text field of a push form (`destPath`, `checksum`).
+const FORM_FIELD_LIMIT: usize = 8 * 1024;
+/// Chunks of an upload queued toward the writer before the sender is slowed.
+const UPLOAD_QUEUE: usize = 16;
 
 /// How long a graceful stop waits for in-flight requests before dropping them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,6 +80,9 @@ impl LanHttp {
                 .route("/api/v1/execute/stream", web::post().to(execute_stream))
                 .route("/api/v1/execute/jobs", web::get().to(execute_jobs))
                 .route("/api/v1/execute/{job_id}", web::delete().to(execute_cancel))
+                .route("/api/v1/transfer/push", web::post().to(transfer_push))
+                .route("/api/v1/transfer/pull", web::post().to(transfer_pull))
+                .route("/api/v1/transfer/list", web::post().to(transfer_list))
                 .route("/rpc", web::post().to(rpc))
                 .default_service(web::to(unknown))
         })
@@ -175,10 +185,13 @@ fn base_response(
 }
 
 fn render_rest(mut handled: Handled) -> HttpResponse {
-    let stream = match &mut handled.outcome {
-        Ok(reply) => reply.stream.take(),
-        Err(_) => None,
+    let (stream, download) = match &mut handled.outcome {
+        Ok(reply) => (reply.stream.take(), reply.download.take()),
+        Err(_) => (None, None),
     };
+    if let (Ok(reply), Some(download)) = (&handled.outcome, download) {
+        return send_file(base_response(reply.status, &handled, None), download);
+    }
     match (&handled.outcome, stream) {
         (Ok(reply), Some(stream)) => base_response(reply.status, &handled, None)
             .content_type("text/event-stream")
@@ -187,6 +200,32 @@ fn render_rest(mut handled: Handled) -> HttpResponse {
         (Ok(reply), None) => base_response(reply.status, &handled, None).json(&reply.body),
         (Err(error), _) => base_response(error.status, &handled, Some(error)).json(error.to_body()),
     }
+}
+
+/// Streams an opened file as the raw body, with the original's headers.
+fn send_file(mut builder: actix_web::HttpResponseBuilder, download: FileDownload) -> HttpResponse {
+    let name: String = download
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '"' || c == '\\' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let file = tokio::fs::File::from_std(download.file);
+    let chunks = tokio_util::io::ReaderStream::with_capacity(file, DOWNLOAD_CHUNK);
+    builder
+        .content_type("application/octet-stream")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header(("x-loopsy-file-size", download.size.to_string()))
+        .no_chunking(download.size)
+        .streaming(chunks)
 }
 
 /// Renders stream items as SSE `data:` lines; a failed end becomes an `error` event.
@@ -385,6 +424,144 @@ async fn execute_cancel(
         },
     )
     .await
+}
+
+async fn transfer_pull(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let request =
+        match json_body::<PullParams>(&req, payload, JSON_BODY_LIMIT, "transfer.pull").await {
+            Ok(params) => Request::TransferPull {
+                source_path: params.source_path,
+            },
+            Err(malformed) => malformed,
+        };
+    rest(state, req, request).await
+}
+
+async fn transfer_list(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let request =
+        match json_body::<PathParams>(&req, payload, JSON_BODY_LIMIT, "transfer.list").await {
+            Ok(params) => Request::TransferList { path: params.path },
+            Err(malformed) => malformed,
+        };
+    rest(state, req, request).await
+}
+
+fn push_malformed(message: impl Into<String>) -> Request {
+    Request::Malformed {
+        op: "transfer.push",
+        error: ApiError::bad_request(message),
+    }
+}
+
+/// `multipart/form-data`: text fields (`destPath`, optional `checksum`) first,
+/// then one file part, which is forwarded chunk by chunk while the Router
+/// handles the request (as the original, fields after the file are not seen).
+async fn transfer_push(
+    state: web::Data<LanState>,
+    req: HttpRequest,
+    mut form: actix_multipart::Multipart,
+) -> HttpResponse {
+    let mut dest_path = None;
+    let mut checksum = None;
+    loop {
+        let mut field = match form.next().await {
+            None => {
+                let request = match dest_path {
+                    None => push_malformed("Missing destPath field"),
+                    Some(_) => Request::Malformed {
+                        op: "transfer.push",
+                        error: ApiError::new(
+                            4005,
+                            400,
+                            "Missing file part; send destPath, then the file",
+                        ),
+                    },
+                };
+                return rest(state, req, request).await;
+            }
+            Some(Err(e)) => {
+                return rest(
+                    state,
+                    req,
+                    push_malformed(format!("Invalid multipart body: {e}")),
+                )
+                .await;
+            }
+            Some(Ok(field)) => field,
+        };
+        let is_file = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .is_some();
+        if !is_file {
+            let name = field.name().unwrap_or_default().to_owned();
+            let mut value = Vec::new();
+            while let Some(chunk) = field.next().await {
+                match chunk {
+                    Ok(bytes) if value.len() + bytes.len() <= FORM_FIELD_LIMIT => {
+                        value.extend_from_slice(&bytes)
+                    }
+                    Ok(_) => {
+                        return rest(
+                            state,
+                            req,
+                            push_malformed(format!("Field {name} is too long")),
+                        )
+                        .await;
+                    }
+                    Err(e) => {
+                        return rest(
+                            state,
+                            req,
+                            push_malformed(format!("Invalid multipart body: {e}")),
+                        )
+                        .await;
+                    }
+                }
+            }
+            let value = String::from_utf8_lossy(&value).into_owned();
+            match name.as_str() {
+                "destPath" => dest_path = Some(value),
+                "checksum" | "sha256" => checksum = Some(value),
+                _ => {}
+            }
+            continue;
+        }
+        let Some(dest_path) = dest_path else {
+            return rest(
+                state,
+                req,
+                push_malformed("Missing destPath field; it must come before the file"),
+            )
+            .await;
+        };
+        let (sender, receiver) = tokio::sync::mpsc::channel(UPLOAD_QUEUE);
+        let request = Request::TransferPush {
+            dest_path,
+            expected_sha256: checksum,
+            body: UploadBody(receiver),
+        };
+        let pump = async move {
+            while let Some(chunk) = field.next().await {
+                let item = chunk.map_err(|e| e.to_string());
+                let stop = item.is_err();
+                // A refused push drops the receiver: stop reading then.
+                if sender.send(item).await.is_err() || stop {
+                    break;
+                }
+            }
+        };
+        let (handled, ()) = tokio::join!(ask_router(&state, &req, request), pump);
+        return render_rest(handled);
+    }
 }
 
 /// Reads a body up to `limit` bytes; `Err` carries the 413 to send instead.

@@ -1,4 +1,5 @@
 //! Policy decisions the Router applies before anything runs: which commands may
-//! be executed. Pure functions: no I/O, easy to test exhaustively.
+//! be executed and which paths may be read or written. Pure functions: no I/O, easy to test exhaustively.
 
 pub mod command_guard;
+pub mod path_guard;

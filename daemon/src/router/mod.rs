@@ -9,6 +9,7 @@ mod exec_ops;
 mod ops;
 mod origin_policy;
 mod rate_limit;
+mod transfer_ops;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -62,6 +63,8 @@ pub struct Router {
     services: Services,
     /// Running exec jobs (buffered and streaming), for listing, cancel and `maxConcurrent`.
     jobs: exec_ops::JobTable,
+    /// Transfer roots resolved from the current configuration.
+    path_guard: Arc<crate::policy::path_guard::PathGuard>,
     own_uid: u32,
     /// Random per boot, so request ids never repeat across restarts.
     boot_tag: String,
@@ -115,6 +118,11 @@ impl Router {
             "{:08x}",
             (boot_nanos ^ (u64::from(std::process::id()) << 20)) as u32
         );
+        let path_guard = Arc::new(crate::policy::path_guard::PathGuard::new(
+            &settings.config.transfer.allowed_paths,
+            &settings.config.transfer.denied_paths,
+            settings.data_dir.root(),
+        ));
         Self {
             auth: AuthTable::from_config(&settings.config.auth),
             origin_policy: OriginPolicy::new(
@@ -132,6 +140,7 @@ impl Router {
             shutdown: setup.shutdown,
             services: setup.services,
             jobs: exec_ops::JobTable::default(),
+            path_guard,
             own_uid: rustix::process::geteuid().as_raw(),
             boot_tag,
             next_request: 0,
@@ -224,6 +233,9 @@ impl Router {
             Request::Execute { .. } | Request::ExecJobs | Request::ExecCancel { .. } => {
                 exec_ops::run(self, request)
             }
+            Request::TransferPush { .. }
+            | Request::TransferPull { .. }
+            | Request::TransferList { .. } => transfer_ops::run(self, request),
             Request::Health => Work::Done(Ok(ops::health(self))),
             Request::Identity => Work::Done(Ok(ops::identity(self))),
             Request::Status => Work::Later(ops::status(self)),
@@ -281,6 +293,7 @@ impl Router {
         );
         self.config_mtime = config_mtime(&settings);
         self.settings = settings;
+        self.path_guard = transfer_ops::guard(self);
     }
 
     /// Picks up hand edits of `config.yaml` (keys, limits) without a restart.

@@ -14,7 +14,7 @@ mod params;
 pub use params::*;
 
 /// One operation a client asks of the daemon, whatever door it came in by.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Request {
     /// Liveness; the only operation that needs no credentials.
     Health,
@@ -58,6 +58,22 @@ pub enum Request {
     ExecCancel {
         job_id: String,
     },
+    /// Receive a file (spec §1.8); the bytes arrive through `body` while the
+    /// request is handled, so the Router can refuse before anything is written.
+    TransferPush {
+        dest_path: String,
+        /// Hex SHA-256 the sender expects; a mismatch discards the upload (4004).
+        expected_sha256: Option<String>,
+        body: UploadBody,
+    },
+    /// Send a file.
+    TransferPull {
+        source_path: String,
+    },
+    /// List a directory.
+    TransferList {
+        path: String,
+    },
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -87,6 +103,7 @@ pub mod method {
     pub const EXEC_STREAM: &str = "exec.stream";
     pub const EXEC_JOBS: &str = "exec.jobs";
     pub const EXEC_CANCEL: &str = "exec.cancel";
+    pub const TRANSFER_LIST: &str = "transfer.list";
 }
 
 /// Operation families, each with its own rate limit (config `rateLimits.*`).
@@ -155,6 +172,10 @@ impl Request {
                 })
             }
             method::EXEC_JOBS => no_params(Self::ExecJobs),
+            method::TRANSFER_LIST => {
+                let p: PathParams = parse_params(method_name, params)?;
+                Ok(Self::TransferList { path: p.path })
+            }
             method::EXEC_CANCEL => {
                 let p: JobIdParams = parse_params(method_name, params)?;
                 Ok(Self::ExecCancel { job_id: p.job_id })
@@ -180,6 +201,9 @@ impl Request {
             Self::Execute { stream: true, .. } => method::EXEC_STREAM,
             Self::ExecJobs => method::EXEC_JOBS,
             Self::ExecCancel { .. } => method::EXEC_CANCEL,
+            Self::TransferPush { .. } => "transfer.push",
+            Self::TransferPull { .. } => "transfer.pull",
+            Self::TransferList { .. } => method::TRANSFER_LIST,
             Self::Unknown { .. } => "unknown",
             Self::Malformed { op, .. } => op,
         }
@@ -193,6 +217,9 @@ impl Request {
             | Self::ContextDelete { .. }
             | Self::ContextList { .. } => RateFamily::Context,
             Self::Execute { .. } => RateFamily::Execute,
+            Self::TransferPush { .. } | Self::TransferPull { .. } | Self::TransferList { .. } => {
+                RateFamily::Transfer
+            }
             _ => RateFamily::Default,
         }
     }
@@ -296,6 +323,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub stream: Option<ReplyStream>,
+    /// A file to send as the raw response body (`transfer/pull`).
+    pub download: Option<FileDownload>,
 }
 
 impl Reply {
@@ -304,15 +333,40 @@ impl Reply {
             status: 200,
             body,
             stream: None,
+            download: None,
         }
     }
 
     pub fn streaming(body: Value, stream: ReplyStream) -> Self {
         Self {
-            status: 200,
-            body,
             stream: Some(stream),
+            ..Self::ok(body)
         }
+    }
+
+    pub fn download(body: Value, download: FileDownload) -> Self {
+        Self {
+            download: Some(download),
+            ..Self::ok(body)
+        }
+    }
+}
+
+/// An opened, checked file and what the response headers say about it.
+#[derive(Debug)]
+pub struct FileDownload {
+    pub file: std::fs::File,
+    pub size: u64,
+    pub name: String,
+}
+
+/// The bytes of an upload as they arrive; an `Err` means the sender stopped
+/// early (the upload must then leave nothing behind).
+pub struct UploadBody(pub tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>);
+
+impl fmt::Debug for UploadBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UploadBody")
     }
 }
 
@@ -392,11 +446,14 @@ mod tests {
 
     #[test]
     fn rpc_params_are_checked() {
-        assert_eq!(Request::from_rpc("status", None), Ok(Request::Status));
-        assert_eq!(
+        assert!(matches!(
+            Request::from_rpc("status", None),
+            Ok(Request::Status)
+        ));
+        assert!(matches!(
             Request::from_rpc("status", Some(&serde_json::json!({}))),
             Ok(Request::Status)
-        );
+        ));
         assert!(Request::from_rpc("status", Some(&serde_json::json!({"x": 1}))).is_err());
         let err = Request::from_rpc("nope", None).err();
         assert_eq!(

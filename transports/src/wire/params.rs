@@ -124,3 +124,16 @@ impl ExecParams {
 pub struct JobIdParams {
     pub job_id: String,
 }
+
+/// `{"path": …}` of `transfer/list`.
+#[derive(Debug, Deserialize)]
+pub struct PathParams {
+    pub path: String,
+}
+
+/// `{"sourcePath": …}` of `transfer/pull` (a `destPath` is accepted and ignored, as the original).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullParams {
+    pub source_path: String,
+}

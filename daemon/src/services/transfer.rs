@@ -1,0 +1,279 @@
+//! File transfer (spec §1.8): reads and writes of paths the Router's path guard
+//! has checked. Everything here opens without following symlinks, so a path
+//! component swapped for a link after the check makes the operation fail rather
+//! than escape. Pushes stream into a temp file beside the target (constant
+//! memory), are size-capped while streaming, fsynced, checksummed and renamed
+//! into place: an interrupted, oversized or mismatched push leaves nothing.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Instant;
+
+use aws_lc_rs::digest;
+use bytes::Bytes;
+use rustix::fs::{AtFlags, Mode, OFlags};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::policy::path_guard::CheckedPath;
+use crate::secrets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("{0}")]
+    Denied(String),
+    #[error("File not found: {0}")]
+    NotFound(String),
+    #[error("The file is larger than transfer.maxFileSize ({0} bytes)")]
+    TooLarge(u64),
+    #[error("Checksum mismatch: expected {expected}, received {actual}; nothing was written")]
+    Checksum { expected: String, actual: String },
+    #[error("Transfer failed: {0}")]
+    Failed(String),
+}
+
+fn failed(context: &str) -> impl Fn(io::Error) -> TransferError + '_ {
+    move |e| match e.raw_os_error() {
+        // ELOOP: a symlink where the check saw none.
+        Some(40) => TransferError::Denied(format!("Path denied: {context} changed into a symlink")),
+        _ => TransferError::Failed(format!("{context}: {e}")),
+    }
+}
+
+/// Opens `path` (canonical, checked) refusing symlinks in every component.
+fn open_no_symlinks(path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::ResolveFlags;
+        match rustix::fs::openat2(
+            rustix::fs::CWD,
+            path,
+            flags | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::NO_SYMLINKS,
+        ) {
+            Err(rustix::io::Errno::NOSYS) => {}
+            other => return other.map_err(io::Error::from),
+        }
+    }
+    // Without openat2: refuse a final symlink, then confirm the opened file is
+    // the one the canonical path names.
+    let fd = rustix::fs::open(
+        path,
+        flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )?;
+    let opened = rustix::fs::fstat(&fd)?;
+    let named = std::fs::metadata(std::fs::canonicalize(path)?)?;
+    if opened.st_ino as u64 != named.ino() || opened.st_dev as u64 != named.dev() {
+        return Err(io::Error::from_raw_os_error(40));
+    }
+    Ok(fd)
+}
+
+/// A file opened for a pull.
+#[derive(Debug)]
+pub struct Download {
+    pub file: File,
+    pub size: u64,
+    pub name: String,
+}
+
+pub fn open_for_pull(checked: &CheckedPath, max_size: u64) -> Result<Download, TransferError> {
+    let path = checked.full();
+    if !checked.missing.is_empty() {
+        return Err(TransferError::NotFound(path.display().to_string()));
+    }
+    let fd = open_no_symlinks(&path, OFlags::RDONLY).map_err(failed("the source"))?;
+    let file = File::from(fd);
+    let meta = file.metadata().map_err(failed("the source"))?;
+    if !meta.is_file() {
+        return Err(TransferError::NotFound(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() > max_size {
+        return Err(TransferError::TooLarge(max_size));
+    }
+    Ok(Download {
+        file,
+        size: meta.len(),
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    })
+}
+
+/// `{files:[{name, path, type, size, modified}]}` as the original.
+pub fn list(checked: &CheckedPath) -> Result<Value, TransferError> {
+    let path = checked.full();
+    if !checked.missing.is_empty() {
+        return Err(TransferError::NotFound(path.display().to_string()));
+    }
+    let fd = open_no_symlinks(&path, OFlags::RDONLY | OFlags::DIRECTORY)
+        .map_err(failed("the directory"))?;
+    let mut files = Vec::new();
+    let dir = rustix::fs::Dir::read_from(&fd).map_err(|e| failed("the directory")(e.into()))?;
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "." || name == ".." {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            rustix::fs::FileType::Directory => "directory",
+            rustix::fs::FileType::Symlink => "symlink",
+            _ => "file",
+        };
+        // size and mtime follow links, as the original's stat did; unreadable entries are skipped.
+        let Ok(meta) = std::fs::metadata(path.join(&name)) else {
+            continue;
+        };
+        let modified = meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000;
+        files.push(json!({
+            "name": name,
+            "path": path.join(&name).display().to_string(),
+            "type": kind,
+            "size": meta.len(),
+            "modified": modified,
+        }));
+    }
+    Ok(json!({ "files": files }))
+}
+
+/// One piece of an upload, or why the upload stopped early.
+pub type UploadChunk = Result<Bytes, String>;
+
+/// Opens (creating as needed, without following links) the directory that will
+/// hold the target, and returns it with the target's name.
+fn target_dir(checked: &CheckedPath) -> Result<(OwnedFd, std::ffi::OsString), TransferError> {
+    let (mut dir, names): (OwnedFd, &[std::ffi::OsString]) = if checked.missing.is_empty() {
+        let parent = checked.existing.parent().ok_or_else(|| {
+            TransferError::Denied("Path denied: cannot write the root directory".into())
+        })?;
+        if checked.existing.is_dir() {
+            return Err(TransferError::Failed(format!(
+                "{} is a directory",
+                checked.existing.display()
+            )));
+        }
+        let fd = open_no_symlinks(parent, OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(failed("the destination directory"))?;
+        let name = checked
+            .existing
+            .file_name()
+            .map(ToOwned::to_owned)
+            .unwrap_or_default();
+        return Ok((fd, name));
+    } else {
+        let fd = open_no_symlinks(&checked.existing, OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(failed("the destination directory"))?;
+        (fd, &checked.missing[..])
+    };
+    let Some((name, parents)) = names.split_last() else {
+        return Err(TransferError::Failed("no file name".into()));
+    };
+    for component in parents {
+        match rustix::fs::mkdirat(&dir, component.as_os_str(), Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(failed("creating a directory")(e.into())),
+        }
+        dir = rustix::fs::openat(
+            &dir,
+            component.as_os_str(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| failed("the destination directory")(e.into()))?;
+    }
+    Ok((dir, name.clone()))
+}
+
+/// What a completed push reports.
+pub struct Received {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub duration_ms: u64,
+}
+
+/// Receives an upload. Blocking: run it off the async threads.
+pub fn receive(
+    checked: &CheckedPath,
+    mut body: mpsc::Receiver<UploadChunk>,
+    max_size: u64,
+    expected_sha256: Option<&str>,
+) -> Result<Received, TransferError> {
+    let started = Instant::now();
+    let (dir, name) = target_dir(checked)?;
+    let suffix = secrets::random_bytes::<6>().map_err(|e| TransferError::Failed(e.to_string()))?;
+    let temp_name = format!(
+        ".{}.loopsy-{}.part",
+        name.to_string_lossy(),
+        secrets::hex(&suffix)
+    );
+    let temp_fd = rustix::fs::openat(
+        &dir,
+        temp_name.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .map_err(|e| failed("creating the temporary file")(e.into()))?;
+    let remove_temp = || {
+        let _ = rustix::fs::unlinkat(&dir, temp_name.as_str(), AtFlags::empty());
+    };
+    let mut file = File::from(temp_fd);
+    let mut hash = digest::Context::new(&digest::SHA256);
+    let mut size: u64 = 0;
+    let outcome = (|| {
+        while let Some(chunk) = body.blocking_recv() {
+            let chunk = chunk.map_err(|why| {
+                TransferError::Failed(format!("the upload was interrupted ({why})"))
+            })?;
+            size += chunk.len() as u64;
+            if size > max_size {
+                return Err(TransferError::TooLarge(max_size));
+            }
+            hash.update(&chunk);
+            file.write_all(&chunk).map_err(failed("writing"))?;
+        }
+        file.sync_all().map_err(failed("syncing"))?;
+        Ok(())
+    })();
+    if let Err(error) = outcome {
+        remove_temp();
+        return Err(error);
+    }
+    let sha256 = secrets::hex(hash.finish().as_ref());
+    if let Some(expected) = expected_sha256
+        && !expected.eq_ignore_ascii_case(&sha256)
+    {
+        remove_temp();
+        return Err(TransferError::Checksum {
+            expected: expected.to_owned(),
+            actual: sha256,
+        });
+    }
+    if let Err(e) = rustix::fs::renameat(&dir, temp_name.as_str(), &dir, name.as_os_str()) {
+        remove_temp();
+        return Err(failed("moving the file into place")(e.into()));
+    }
+    rustix::fs::fsync(&dir).map_err(|e| failed("syncing the directory")(e.into()))?;
+    Ok(Received {
+        path: checked.full().display().to_string(),
+        size,
+        sha256,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Whether `name` is one of our temp files (for tests and cleanup).
+pub fn is_temp_name(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with('.') && name.ends_with(".part") && name.contains(".loopsy-")
+}
