@@ -58,6 +58,9 @@ pub enum Command {
     /// Run a command through the daemon (denylist, timeout and audit apply) and
     /// stream its output; exits with the command's exit code.
     Exec(ExecArgs),
+    /// Copy files to or from a daemon (this machine's, or a peer's with --peer).
+    #[command(subcommand)]
+    Transfer(TransferCommand),
     /// The shared key/value context store that agents on your machines use to coordinate.
     #[command(subcommand)]
     Context(ContextCommand),
@@ -80,6 +83,52 @@ pub struct ExecArgs {
     /// The program and its arguments; no shell is involved (use `-- sh -c '…'` for one).
     #[arg(required = true, last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// Which daemon a transfer talks to.
+#[derive(Debug, Args)]
+pub struct PeerArgs {
+    /// A peer's address, `HOST` or `HOST:PORT` (default port 19532); default: this machine's daemon.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub peer: Option<String>,
+    /// The bearer key for the peer (default: `LOOPSY_PEER_KEY`, else this daemon's own key,
+    /// which works where pairing added it to the peer's allowedKeys).
+    #[arg(
+        long,
+        env = "LOOPSY_PEER_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub key: Option<String>,
+    /// Print the result as JSON (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TransferCommand {
+    /// Send the local file SRC to DEST on the daemon (its directories are created).
+    Push {
+        src: std::path::PathBuf,
+        /// Absolute path, or `~/…`, on the receiving machine.
+        dest: String,
+        #[command(flatten)]
+        peer: PeerArgs,
+    },
+    /// Fetch SRC from the daemon into the local DEST (a file, or a directory to put it in).
+    Pull {
+        /// Absolute path, or `~/…`, on the sending machine.
+        src: String,
+        dest: std::path::PathBuf,
+        #[command(flatten)]
+        peer: PeerArgs,
+    },
+    /// List a directory on the daemon.
+    List {
+        path: String,
+        #[command(flatten)]
+        peer: PeerArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,5 +40,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => commands::logs::run(&data_dir, args),
         Command::Context(command) => commands::context::run(&data_dir, command),
         Command::Exec(args) => commands::exec::run(&data_dir, args),
+        Command::Transfer(command) => commands::transfer::run(&data_dir, command),
     }
 }

@@ -9,3 +9,4 @@ pub mod logs;
 pub mod start;
 pub mod status;
 pub mod stop;
+pub mod transfer;

@@ -24,5 +24,7 @@ mod lifecycle;
 mod rate_limit;
 /// Repository rules: module docs, the architecture doc's module map.
 mod tidy;
+/// File transfer: round trips, path escapes, cut-off and oversized pushes, CLI.
+mod transfer;
 /// The Unix socket: JSON-RPC, garbled and oversized frames.
 mod unix_socket;

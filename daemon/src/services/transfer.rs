@@ -277,3 +277,90 @@ pub fn is_temp_name(name: &OsStr) -> bool {
     let name = name.to_string_lossy();
     name.starts_with('.') && name.ends_with(".part") && name.contains(".loopsy-")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::policy::path_guard::PathGuard;
+
+    fn guard(root: &Path) -> PathGuard {
+        PathGuard::new(
+            &[root.join("home").display().to_string()],
+            &[],
+            &root.join("data"),
+        )
+    }
+
+    /// The check passes, then a directory on the path becomes a symlink to
+    /// somewhere else before the open: the open must refuse, not follow.
+    #[test]
+    fn a_component_swapped_for_a_symlink_after_the_check_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = std::fs::canonicalize(dir.path()).expect("root");
+        std::fs::create_dir_all(root.join("home/docs")).expect("docs");
+        std::fs::create_dir_all(root.join("secret")).expect("secret");
+        std::fs::write(root.join("home/docs/report"), "fine").expect("report");
+        std::fs::write(root.join("secret/report"), "secret").expect("secret report");
+        let checked = guard(&root)
+            .check(&root.join("home/docs/report").display().to_string())
+            .expect("allowed");
+
+        std::fs::rename(root.join("home/docs"), root.join("home/docs-old")).expect("move");
+        symlink(root.join("secret"), root.join("home/docs")).expect("swap in a link");
+        match open_for_pull(&checked, u64::MAX) {
+            Err(TransferError::Denied(_)) => {}
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+
+        // The same for a push into that directory: nothing lands in `secret`.
+        let (sender, receiver) = mpsc::channel(1);
+        drop(sender);
+        let target = guard(&root)
+            .check(&root.join("home/docs-old/new").display().to_string())
+            .expect("allowed");
+        std::fs::rename(root.join("home/docs-old"), root.join("home/docs-older")).expect("move");
+        symlink(root.join("secret"), root.join("home/docs-old")).expect("swap in a link");
+        assert!(receive(&target, receiver, u64::MAX, None).is_err());
+        assert!(!root.join("secret/new").exists());
+    }
+
+    #[test]
+    fn an_interrupted_or_oversized_upload_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = std::fs::canonicalize(dir.path()).expect("root");
+        std::fs::create_dir_all(root.join("home")).expect("home");
+        let target = guard(&root)
+            .check(&root.join("home/f").display().to_string())
+            .expect("allowed");
+
+        let (sender, receiver) = mpsc::channel(4);
+        sender
+            .try_send(Ok(Bytes::from_static(b"partial")))
+            .expect("queue");
+        sender
+            .try_send(Err("connection reset".into()))
+            .expect("queue");
+        drop(sender);
+        assert!(matches!(
+            receive(&target, receiver, u64::MAX, None),
+            Err(TransferError::Failed(_))
+        ));
+
+        let (sender, receiver) = mpsc::channel(4);
+        sender
+            .try_send(Ok(Bytes::from(vec![0u8; 100])))
+            .expect("queue");
+        drop(sender);
+        assert!(matches!(
+            receive(&target, receiver, 10, None),
+            Err(TransferError::TooLarge(10))
+        ));
+        assert_eq!(
+            std::fs::read_dir(root.join("home")).expect("list").count(),
+            0,
+            "no file, no temp file"
+        );
+    }
+}
