@@ -47,10 +47,13 @@ fn free_port() -> u16 {
 
 fn loopsy(data: &Path) -> Command {
     let mut command = Command::new(BIN);
+    // `~` (the transfer root) is the benchmark's temp dir, never the real home.
+    let home = data.parent().unwrap_or(data);
     command
         .arg("--data-dir")
         .arg(data)
-        .env_remove("LOOPSY_DATA_DIR");
+        .env_remove("LOOPSY_DATA_DIR")
+        .env("HOME", home);
     command
 }
 
@@ -228,14 +231,27 @@ fn read_response(reader: &mut BufReader<TcpStream>, line: &mut String, body: &mu
     reader.read_exact(body).is_ok() && ok
 }
 
-/// `clients` keep-alive connections hammering GET /api/v1/health for `seconds`.
-fn http_load(port: u16, clients: usize, seconds: u64) -> (f64, u64) {
+/// Throughput and latency of one load run.
+struct Load {
+    rate: f64,
+    failed: u64,
+    latencies: Vec<Duration>,
+}
+
+/// `clients` keep-alive connections sending `request(client, n)` for `seconds`;
+/// a non-200 answer counts as failed.
+fn http_load(
+    port: u16,
+    clients: usize,
+    seconds: u64,
+    request: impl Fn(usize, u64) -> Vec<u8> + Send + Sync + 'static,
+) -> Load {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
-    let request = format!("GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let request = Arc::new(request);
     let threads: Vec<_> = (0..clients)
-        .map(|_| {
+        .map(|client| {
             let (stop, done, failed, request) =
                 (stop.clone(), done.clone(), failed.clone(), request.clone());
             std::thread::spawn(move || {
@@ -244,15 +260,21 @@ fn http_load(port: u16, clients: usize, seconds: u64) -> (f64, u64) {
                 let mut writer = stream.try_clone().unwrap();
                 let mut reader = BufReader::new(stream);
                 let (mut line, mut body) = (String::new(), Vec::new());
+                let mut latencies = Vec::new();
+                let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    writer.write_all(request.as_bytes()).unwrap();
+                    let t = Instant::now();
+                    writer.write_all(&request(client, n)).unwrap();
+                    n += 1;
                     if read_response(&mut reader, &mut line, &mut body) {
+                        latencies.push(t.elapsed());
                         done.fetch_add(1, Ordering::Relaxed);
                     } else {
                         failed.fetch_add(1, Ordering::Relaxed);
-                        return;
+                        return latencies;
                     }
                 }
+                latencies
             })
         })
         .collect();
@@ -260,13 +282,132 @@ fn http_load(port: u16, clients: usize, seconds: u64) -> (f64, u64) {
     std::thread::sleep(Duration::from_secs(seconds));
     stop.store(true, Ordering::Relaxed);
     let elapsed = began.elapsed().as_secs_f64();
-    for t in threads {
-        let _ = t.join();
+    let mut latencies: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap_or_default())
+        .collect();
+    latencies.sort();
+    Load {
+        rate: done.load(Ordering::Relaxed) as f64 / elapsed,
+        failed: failed.load(Ordering::Relaxed),
+        latencies,
     }
-    (
-        done.load(Ordering::Relaxed) as f64 / elapsed,
-        failed.load(Ordering::Relaxed),
+}
+
+fn get_request(port: u16, path: &str, key: Option<&str>) -> Vec<u8> {
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n").into_bytes()
+}
+
+fn json_request(port: u16, method: &str, path: &str, key: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
+    .into_bytes()
+}
+
+/// Durable writes per second the disk allows: 1-byte write + fdatasync, for the
+/// context store's durable-set figure.
+fn fsync_rate(dir: &Path, count: usize) -> f64 {
+    let mut file = std::fs::File::create(dir.join("fsync-probe")).unwrap();
+    let began = Instant::now();
+    for _ in 0..count {
+        file.write_all(b"x").unwrap();
+        file.sync_data().unwrap();
+    }
+    count as f64 / began.elapsed().as_secs_f64()
+}
+
+/// Plain loopback TCP copy of `bytes`: the ceiling for transfer throughput.
+fn tcp_copy_rate(bytes: u64) -> f64 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reader = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        std::io::copy(&mut stream, &mut std::io::sink()).unwrap()
+    });
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let chunk = vec![7u8; 256 * 1024];
+    let began = Instant::now();
+    let mut sent = 0;
+    while sent < bytes {
+        stream.write_all(&chunk).unwrap();
+        sent += chunk.len() as u64;
+    }
+    drop(stream);
+    reader.join().unwrap();
+    sent as f64 / began.elapsed().as_secs_f64()
+}
+
+fn vm_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Pushes `file` as multipart over one connection; returns seconds.
+fn push_file(port: u16, key: &str, file: &Path, dest: &str) -> f64 {
+    let size = std::fs::metadata(file).unwrap().len();
+    let boundary = "benchboundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"destPath\"\r\n\r\n{dest}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let length = head.len() as u64 + size + tail.len() as u64;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let began = Instant::now();
+    let request = format!(
+        "POST /api/v1/transfer/push HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n{head}"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    std::io::copy(&mut std::fs::File::open(file).unwrap(), &mut stream).unwrap();
+    stream.write_all(tail.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let (mut line, mut body) = (String::new(), Vec::new());
+    assert!(
+        read_response(&mut reader, &mut line, &mut body),
+        "push failed: {}",
+        String::from_utf8_lossy(&body)
+    );
+    began.elapsed().as_secs_f64()
+}
+
+/// Pulls `path` over one connection into the void; returns (seconds, bytes).
+fn pull_file(port: u16, key: &str, path: &str) -> (f64, u64) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let began = Instant::now();
+    let body = format!("{{\"sourcePath\":\"{path}\"}}");
+    stream
+        .write_all(&json_request(
+            port,
+            "POST",
+            "/api/v1/transfer/pull",
+            key,
+            &body,
+        ))
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let mut length = 0u64;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let copied = std::io::copy(&mut reader.take(length), &mut std::io::sink()).unwrap();
+    (began.elapsed().as_secs_f64(), copied)
 }
 
 fn main() {
@@ -371,10 +512,24 @@ fn main() {
     );
 
     // LAN HTTP throughput.
-    http_load(daemon.port, HTTP_CLIENTS, 1);
-    let (loopsy_rate, loopsy_failed) = http_load(daemon.port, HTTP_CLIENTS, HTTP_SECONDS);
+    let port = daemon.port;
+    http_load(port, HTTP_CLIENTS, 1, move |_, _| {
+        get_request(port, "/api/v1/health", None)
+    });
+    let Load {
+        rate: loopsy_rate,
+        failed: loopsy_failed,
+        ..
+    } = http_load(port, HTTP_CLIENTS, HTTP_SECONDS, move |_, _| {
+        get_request(port, "/api/v1/health", None)
+    });
     let baseline_port = http_baseline_server();
-    let (baseline_rate, _) = http_load(baseline_port, HTTP_CLIENTS, HTTP_SECONDS);
+    let Load {
+        rate: baseline_rate,
+        ..
+    } = http_load(baseline_port, HTTP_CLIENTS, HTTP_SECONDS, move |_, _| {
+        get_request(baseline_port, "/api/v1/health", None)
+    });
     println!("LAN HTTP GET /api/v1/health, {HTTP_CLIENTS} keep-alive clients, {HTTP_SECONDS} s");
     println!(
         "  loopsy {:.0} req/s ({} failed); baseline minimal responder {:.0} req/s; ratio {:.2}x",
@@ -388,5 +543,131 @@ fn main() {
         loopsy_rate / 6423.0
     );
     let rss_after = rss_kib(daemon.child.id());
-    println!("\nRSS after the load: {:.1} MiB", rss_after as f64 / 1024.0);
+    println!(
+        "\nRSS after the load: {:.1} MiB\n",
+        rss_after as f64 / 1024.0
+    );
+
+    let key = std::fs::read_to_string(daemon.data.join("config.yaml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("apiKey: \"")
+                .map(|k| k.trim_end_matches('"').to_owned())
+        })
+        .unwrap();
+
+    // Execute `true`.
+    let mut spawns = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        Command::new("true").status().unwrap();
+        spawns.push(t.elapsed());
+    }
+    spawns.sort();
+    let k = key.clone();
+    let body = r#"{"command":"true"}"#;
+    let sequential = http_load(port, 1, 3, move |_, _| {
+        json_request(port, "POST", "/api/v1/execute", &k, body)
+    });
+    let k = key.clone();
+    let concurrent = http_load(port, HTTP_CLIENTS, HTTP_SECONDS, move |_, _| {
+        json_request(port, "POST", "/api/v1/execute", &k, body)
+    });
+    println!("POST /api/v1/execute {{\"command\":\"true\"}}");
+    println!(
+        "  sequential p50 {:.2} ms, p99 {:.2} ms ({:.0}/s); baseline spawn+wait of `true` p50 {:.2} ms; p50 ratio {:.1}x",
+        ms(percentile(&sequential.latencies, 0.5)),
+        ms(percentile(&sequential.latencies, 0.99)),
+        sequential.rate,
+        ms(percentile(&spawns, 0.5)),
+        percentile(&sequential.latencies, 0.5).as_secs_f64()
+            / percentile(&spawns, 0.5).as_secs_f64()
+    );
+    println!(
+        "  {HTTP_CLIENTS} clients: {:.0} req/s ({} failed), p99 {:.2} ms; target p50 < 1.5 ms and >= 1,000 req/s; the original: 4.6 ms, 191 req/s ({:.1}x)\n",
+        concurrent.rate,
+        concurrent.failed,
+        ms(percentile(&concurrent.latencies, 0.99)),
+        concurrent.rate / 191.0
+    );
+
+    // Context set (durable) and get.
+    let k = key.clone();
+    let sets = http_load(port, HTTP_CLIENTS, HTTP_SECONDS, move |client, n| {
+        let body = format!("{{\"value\":\"{}\"}}", "v".repeat(100));
+        json_request(
+            port,
+            "PUT",
+            &format!("/api/v1/context/bench-{client}-{}", n % 100),
+            &k,
+            &body,
+        )
+    });
+    let k = key.clone();
+    let gets = http_load(port, HTTP_CLIENTS, HTTP_SECONDS, move |client, n| {
+        get_request(
+            port,
+            &format!("/api/v1/context/bench-{client}-{}", n % 100),
+            Some(&k),
+        )
+    });
+    let fsyncs = fsync_rate(tmp.path(), 500);
+    println!("context store, {HTTP_CLIENTS} clients, 100-byte values");
+    println!(
+        "  durable set {:.0} ops/s ({} failed), p99 {:.2} ms; baseline single-writer fsyncs {:.0}/s; ratio {:.1}x (group commit)",
+        sets.rate,
+        sets.failed,
+        ms(percentile(&sets.latencies, 0.99)),
+        fsyncs,
+        sets.rate / fsyncs
+    );
+    println!(
+        "  get {:.0} ops/s ({} failed), p99 {:.2} ms; {:.2}x of the minimal HTTP responder",
+        gets.rate,
+        gets.failed,
+        ms(percentile(&gets.latencies, 0.99)),
+        gets.rate / baseline_rate
+    );
+    println!(
+        "  targets: set >= 5,000 ops/s with p99 < 2 ms, get >= 20,000 ops/s; the original: 462 and 5,362 ops/s\n"
+    );
+
+    // Transfer 1 GiB.
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let home = tmp.path().to_owned();
+    let source = tmp.path().join("gib.bin");
+    {
+        let mut out = std::fs::File::create(&source).unwrap();
+        let chunk: Vec<u8> = (0..1024 * 1024).map(|i| (i * 31 % 251) as u8).collect();
+        for _ in 0..1024 {
+            out.write_all(&chunk).unwrap();
+        }
+    }
+    let dest_name = format!(".loopsy-bench-{}.bin", std::process::id());
+    let pid = daemon.child.id();
+    let rss_before = vm_kib(pid, "VmRSS:");
+    let push_secs = push_file(port, &key, &source, &format!("~/{dest_name}"));
+    let (pull_secs, pulled) = pull_file(port, &key, &format!("~/{dest_name}"));
+    let peak = vm_kib(pid, "VmHWM:");
+    let _ = std::fs::remove_file(home.join(&dest_name));
+    assert_eq!(pulled, GIB);
+    let tcp = tcp_copy_rate(GIB);
+    let mbps = |secs: f64| GIB as f64 / secs / 1e6;
+    println!("transfer of 1 GiB over loopback");
+    println!(
+        "  push {:.0} MB/s, pull {:.0} MB/s; baseline plain TCP copy {:.0} MB/s; ratios {:.2}x / {:.2}x",
+        mbps(push_secs),
+        mbps(pull_secs),
+        tcp / 1e6,
+        mbps(push_secs) * 1e6 / tcp,
+        mbps(pull_secs) * 1e6 / tcp
+    );
+    println!(
+        "  daemon RSS {:.1} MiB before, peak {:.1} MiB (growth {:.1} MiB); targets >= 1 GB/s, >= 0.5x TCP, growth < 32 MiB; the original: 241-350 MB/s",
+        rss_before as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        (peak.saturating_sub(rss_before)) as f64 / 1024.0
+    );
 }

@@ -8,6 +8,8 @@ mod harness;
 
 /// The audit log and `loopsy logs`.
 mod audit;
+/// Golden request/response pairs from the original's spec.
+mod compat;
 /// Configuration layers, errors, warnings, permissions, doctor.
 mod config;
 /// The shared context store: shapes, bad input, cap, expiry, durability, CLI.
