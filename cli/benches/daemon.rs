@@ -321,6 +321,23 @@ fn fsync_rate(dir: &Path, count: usize) -> f64 {
     count as f64 / began.elapsed().as_secs_f64()
 }
 
+/// Writing `bytes` to a file and fsyncing it: the ceiling for a durable push.
+fn disk_write_rate(dir: &Path, bytes: u64) -> f64 {
+    let path = dir.join("disk-probe");
+    let chunk = vec![3u8; 1024 * 1024];
+    let began = Instant::now();
+    let mut file = std::fs::File::create(&path).unwrap();
+    let mut written = 0;
+    while written < bytes {
+        file.write_all(&chunk).unwrap();
+        written += chunk.len() as u64;
+    }
+    file.sync_all().unwrap();
+    let rate = written as f64 / began.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(path);
+    rate
+}
+
 /// Plain loopback TCP copy of `bytes`: the ceiling for transfer throughput.
 fn tcp_copy_rate(bytes: u64) -> f64 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -654,6 +671,7 @@ fn main() {
     let _ = std::fs::remove_file(home.join(&dest_name));
     assert_eq!(pulled, GIB);
     let tcp = tcp_copy_rate(GIB);
+    let disk = disk_write_rate(tmp.path(), GIB);
     let mbps = |secs: f64| GIB as f64 / secs / 1e6;
     println!("transfer of 1 GiB over loopback");
     println!(
@@ -663,6 +681,11 @@ fn main() {
         tcp / 1e6,
         mbps(push_secs) * 1e6 / tcp,
         mbps(pull_secs) * 1e6 / tcp
+    );
+    println!(
+        "  a push is durable (fsynced before the answer): baseline write+fsync of 1 GiB {:.0} MB/s; push ratio {:.2}x",
+        disk / 1e6,
+        mbps(push_secs) * 1e6 / disk
     );
     println!(
         "  daemon RSS {:.1} MiB before, peak {:.1} MiB (growth {:.1} MiB); targets >= 1 GB/s, >= 0.5x TCP, growth < 32 MiB; the original: 241-350 MB/s",
