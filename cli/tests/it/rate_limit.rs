@@ -24,9 +24,13 @@ fn peers_get_429_with_retry_after_then_recover() {
         }
         assert_eq!(response.status, 200);
         admitted += 1;
-        assert!(admitted <= 30, "the limit of 30/min was not enforced");
+        // 30 as a burst, plus at most one refill (one every 2 s) on a slow machine.
+        assert!(admitted <= 31, "the limit of 30/min was not enforced");
     };
-    assert_eq!(admitted, 30, "a full minute's quota is admitted as a burst");
+    assert!(
+        admitted >= 30,
+        "a full minute's quota is admitted as a burst: {admitted}"
+    );
     assert_eq!(limited.json()["error"]["code"], 9002);
     let retry_after: u64 = limited
         .header("retry-after")
