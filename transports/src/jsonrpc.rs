@@ -84,6 +84,19 @@ pub fn parse(bytes: &[u8]) -> RpcIncoming {
     }
 }
 
+/// Recognises a `transfer.push` call, whose bytes follow as binary frames and so
+/// need a channel the plain [`parse`] cannot create.
+pub fn push_call(bytes: &[u8]) -> Option<(Id<'static>, Result<crate::wire::PushParams, ApiError>)> {
+    let call = serde_json::from_slice::<jsonrpsee_types::Request<'_>>(bytes).ok()?;
+    if call.method != crate::wire::method::TRANSFER_PUSH {
+        return None;
+    }
+    let params = params_value(call.params.as_deref()).and_then(|params| {
+        crate::wire::parse_params(crate::wire::method::TRANSFER_PUSH, params.as_ref())
+    });
+    Some((call.id.clone().into_owned(), params))
+}
+
 /// Serialises a successful answer.
 pub fn success(id: Id<'_>, result: &Value) -> Vec<u8> {
     let response = Response::new(ResponsePayload::success_borrowed(result), id);

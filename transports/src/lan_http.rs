@@ -607,7 +607,15 @@ async fn rpc(state: web::Data<LanState>, req: HttpRequest, payload: web::Payload
             }
         },
     };
-    let handled = ask_router(&state, &req, request).await;
+    let mut handled = ask_router(&state, &req, request).await;
+    if let Ok(reply) = &handled.outcome
+        && (reply.stream.is_some() || reply.download.is_some())
+    {
+        // Dropping the stream or file stops its producer.
+        handled.outcome = Err(ApiError::invalid_request(
+            "This method streams, which JSON-RPC over HTTP cannot carry; use its REST route (e.g. POST /api/v1/execute/stream, /api/v1/transfer/pull) or the Unix socket",
+        ));
+    }
     let Some(id) = id else {
         return base_response(204, &handled, None).finish();
     };

@@ -6,19 +6,25 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use actix::io::{FramedWrite, WriteHandler};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use actix::prelude::*;
-use bytes::Bytes;
-use futures_util::stream;
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt, stream};
 use jsonrpsee_types::Id;
-use tokio::io::WriteHalf;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
-use tokio_util::codec::FramedRead;
+use tokio::sync::{mpsc, watch};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::error::ApiError;
-use crate::framing::{Frame, FrameCodec, FrameError};
+use crate::framing::{Frame, FrameCodec};
 use crate::jsonrpc::{self, RpcIncoming};
-use crate::wire::{Evidence, Handled, Inbound, Request, STREAM_EVENT_METHOD, StreamItem};
+use crate::wire::{
+    Evidence, FileDownload, Handled, Inbound, ReplyStream, Request, STREAM_EVENT_METHOD,
+    StreamItem, UploadBody,
+};
 
 /// Listens on the daemon's socket and starts one [`UnixConnection`] actor per client.
 pub struct UnixSocket {
@@ -92,32 +98,140 @@ impl Handler<StopAccepting> for UnixSocket {
     }
 }
 
-/// One client connection on the Unix socket.
+/// Frames queued toward the socket writer. Producers of bulk data (streams,
+/// downloads) wait for room, so a client that reads slowly slows them down
+/// instead of growing the daemon's memory.
+const OUTBOUND_FRAMES: usize = 64;
+/// Answers held back while the writer is full; a client that lets more pile up
+/// is not reading its answers and is disconnected.
+const MAX_BACKLOG: usize = 1024;
+/// Bytes per binary frame of a download.
+const DOWNLOAD_CHUNK: usize = 256 * 1024;
+/// Upload chunks queued toward the transfer service before reading pauses.
+const UPLOAD_QUEUE: usize = 16;
+
+/// One client connection on the Unix socket: a reader task (frames → requests,
+/// upload bytes → the upload's channel), this actor (requests → Router →
+/// answers), and a writer task draining a bounded queue into the socket.
 pub struct UnixConnection {
     router: Recipient<Inbound>,
     evidence: Evidence,
-    writer: FramedWrite<Frame, WriteHalf<UnixStream>, FrameCodec>,
+    outbound: mpsc::Sender<Frame>,
+    /// Answers waiting for room in `outbound`, in order.
+    backlog: VecDeque<Frame>,
+    draining: bool,
+    /// Set when the connection ends, so forwarding tasks stop (and with them the
+    /// work they watch, e.g. a streamed job).
+    closed: Arc<watch::Sender<bool>>,
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
+
+/// A request decoded by the reader task.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Dispatch {
+    id: Option<Id<'static>>,
+    request: Request,
+}
+
+/// The reader reached the end of the connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ReaderDone;
 
 impl UnixConnection {
     fn start(stream: UnixStream, router: Recipient<Inbound>, peer_uid: Option<u32>) {
-        let (read_half, write_half) = tokio::io::split(stream);
+        let (read_half, write_half) = stream.into_split();
+        let (outbound, frames) = mpsc::channel(OUTBOUND_FRAMES);
+        actix_rt::spawn(write_frames(write_half, frames));
+        let (closed, _) = watch::channel(false);
         UnixConnection::create(move |ctx| {
-            ctx.add_stream(FramedRead::new(read_half, FrameCodec::default()));
+            let reader = actix_rt::spawn(read_frames(read_half, ctx.address(), outbound.clone()));
             UnixConnection {
                 router,
                 evidence: Evidence::UnixSocket { peer_uid },
-                writer: FramedWrite::new(write_half, FrameCodec::default(), ctx),
+                outbound,
+                backlog: VecDeque::new(),
+                draining: false,
+                closed: Arc::new(closed),
+                reader: Some(reader),
             }
         });
     }
 
-    fn send_json(&mut self, bytes: Vec<u8>) {
-        self.writer.write(Frame::Json(Bytes::from(bytes)));
+    fn send_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
+        if self.backlog.is_empty() {
+            match self.outbound.try_send(frame) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(frame)) => self.backlog.push_back(frame),
+            }
+        } else {
+            self.backlog.push_back(frame);
+        }
+        if self.backlog.len() > MAX_BACKLOG {
+            tracing::warn!(
+                "closing a Unix-socket connection whose client does not read its answers"
+            );
+            ctx.stop();
+            return;
+        }
+        self.schedule_drain(ctx);
     }
 
-    fn dispatch(&mut self, id: Option<Id<'static>>, request: Request, ctx: &mut Context<Self>) {
-        use futures_util::StreamExt;
+    fn schedule_drain(&mut self, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
+        self.draining = true;
+        let outbound = self.outbound.clone();
+        ctx.spawn(
+            async move { outbound.reserve_owned().await.ok() }
+                .into_actor(self)
+                .map(|permit, act, ctx| {
+                    act.draining = false;
+                    let Some(permit) = permit else {
+                        act.backlog.clear();
+                        return;
+                    };
+                    if let Some(frame) = act.backlog.pop_front() {
+                        permit.send(frame);
+                    }
+                    if !act.backlog.is_empty() {
+                        act.schedule_drain(ctx);
+                    }
+                }),
+        );
+    }
+
+    fn send_json(&mut self, bytes: Vec<u8>, ctx: &mut Context<Self>) {
+        self.send_frame(Frame::Json(Bytes::from(bytes)), ctx);
+    }
+}
+
+impl Actor for UnixConnection {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.closed.send_replace(true);
+        if let Some(reader) = self.reader.take() {
+            reader.abort();
+        }
+    }
+}
+
+impl Handler<ReaderDone> for UnixConnection {
+    type Result = ();
+
+    fn handle(&mut self, _msg: ReaderDone, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Dispatch> for UnixConnection {
+    type Result = ();
+
+    fn handle(&mut self, Dispatch { id, request }: Dispatch, ctx: &mut Self::Context) {
         let inbound = Inbound {
             request,
             evidence: self.evidence.clone(),
@@ -130,44 +244,157 @@ impl UnixConnection {
                     "The daemon is shutting down; try again once it is back",
                 )),
             };
-            match (outcome, id) {
-                (Ok(reply), Some(id)) if reply.stream.is_some() => {
-                    if let Some(stream) = reply.stream {
-                        // Events become notifications; the end becomes the call's answer.
-                        let items =
-                            futures_util::stream::unfold(stream.0, |mut receiver| async move {
-                                receiver.recv().await.map(|item| (item, receiver))
-                            })
-                            .map(move |item| CallStreamItem {
-                                id: id.clone(),
-                                item,
-                            });
-                        ctx.add_stream(items);
+            let Some(id) = id else {
+                // A notification: the work ran; a stream or download is dropped,
+                // which tells its producer to stop.
+                return;
+            };
+            match outcome {
+                Ok(mut reply) => {
+                    let closed = act.closed.subscribe();
+                    if let Some(stream) = reply.stream.take() {
+                        actix_rt::spawn(forward_stream(stream, id, act.outbound.clone(), closed));
+                    } else if let Some(download) = reply.download.take() {
+                        actix_rt::spawn(forward_download(
+                            download,
+                            reply.body,
+                            id,
+                            act.outbound.clone(),
+                            closed,
+                        ));
+                    } else {
+                        act.send_json(jsonrpc::success(id, &reply.body), ctx);
                     }
                 }
-                (Ok(reply), Some(id)) => act.send_json(jsonrpc::success(id, &reply.body)),
-                (Err(error), Some(id)) => act.send_json(jsonrpc::failure(id, &error)),
-                // A notification: the work runs, nothing is answered (a stream is dropped,
-                // which tells its producer to stop).
-                (_, None) => {}
+                Err(error) => act.send_json(jsonrpc::failure(id, &error), ctx),
             }
         }));
     }
 }
 
-impl Actor for UnixConnection {
-    type Context = Context<Self>;
+async fn write_frames(write_half: OwnedWriteHalf, mut frames: mpsc::Receiver<Frame>) {
+    let mut sink = FramedWrite::new(write_half, FrameCodec::default());
+    while let Some(frame) = frames.recv().await {
+        if let Err(e) = sink.send(frame).await {
+            tracing::debug!(error = %e, "a Unix-socket client went away");
+            return;
+        }
+    }
 }
 
-/// An item of a streaming answer to the call `id`.
-struct CallStreamItem {
+/// Decodes frames; answers what cannot become a request; feeds uploads.
+async fn read_frames(
+    read_half: OwnedReadHalf,
+    connection: Addr<UnixConnection>,
+    outbound: mpsc::Sender<Frame>,
+) {
+    let reply = |bytes: Vec<u8>| Frame::Json(Bytes::from(bytes));
+    let mut frames = FramedRead::new(read_half, FrameCodec::default());
+    let mut upload: Option<mpsc::Sender<Result<Bytes, String>>> = None;
+    while let Some(frame) = frames.next().await {
+        match frame {
+            Ok(Frame::Json(bytes)) => {
+                if let Some((id, params)) = jsonrpc::push_call(&bytes) {
+                    match params {
+                        Ok(params) => {
+                            let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
+                            upload = Some(sender);
+                            let request = Request::TransferPush {
+                                dest_path: params.dest_path,
+                                expected_sha256: params.checksum,
+                                body: UploadBody(receiver),
+                            };
+                            connection.do_send(Dispatch {
+                                id: Some(id),
+                                request,
+                            });
+                        }
+                        Err(error) => {
+                            let _ = outbound.send(reply(jsonrpc::failure(id, &error))).await;
+                        }
+                    }
+                    continue;
+                }
+                match jsonrpc::parse(&bytes) {
+                    RpcIncoming::Call {
+                        id,
+                        request: Ok(request),
+                    } => connection.do_send(Dispatch {
+                        id: Some(id),
+                        request,
+                    }),
+                    RpcIncoming::Call {
+                        id,
+                        request: Err(error),
+                    }
+                    | RpcIncoming::Invalid { id, error } => {
+                        let _ = outbound.send(reply(jsonrpc::failure(id, &error))).await;
+                    }
+                    RpcIncoming::Notification {
+                        request: Ok(request),
+                    } => connection.do_send(Dispatch { id: None, request }),
+                    RpcIncoming::Notification {
+                        request: Err(error),
+                    } => {
+                        tracing::debug!(code = error.code, "dropped an invalid notification");
+                    }
+                }
+            }
+            Ok(Frame::Binary(bytes)) => match &upload {
+                // An empty binary frame ends the upload.
+                Some(_) if bytes.is_empty() => upload = None,
+                Some(sender) => {
+                    // Waiting here pauses reading: the client is slowed, not buffered.
+                    if sender.send(Ok(bytes)).await.is_err() {
+                        // Refused or failed: the call's answer says why; drop the rest.
+                        upload = None;
+                    }
+                }
+                None => {
+                    let error = ApiError::invalid_request(
+                        "Binary frames carry upload bytes after transfer.push (or terminal input), and none is expected",
+                    );
+                    let _ = outbound
+                        .send(reply(jsonrpc::failure(Id::Null, &error)))
+                        .await;
+                }
+            },
+            Err(error) => {
+                // A framing error leaves the byte stream unsynchronised: say why, then close.
+                tracing::warn!(error = %error, "closing a Unix-socket connection after a framing error");
+                let error = ApiError::invalid_request(format!("{error}; closing the connection"));
+                let _ = outbound
+                    .send(reply(jsonrpc::failure(Id::Null, &error)))
+                    .await;
+                break;
+            }
+        }
+    }
+    if let Some(sender) = upload {
+        let _ = sender
+            .send(Err(
+                "the connection closed before the upload's end frame".into()
+            ))
+            .await;
+    }
+    connection.do_send(ReaderDone);
+}
+
+/// Events become `stream.event` notifications; the end becomes the call's answer.
+async fn forward_stream(
+    stream: ReplyStream,
     id: Id<'static>,
-    item: StreamItem,
-}
-
-impl StreamHandler<CallStreamItem> for UnixConnection {
-    fn handle(&mut self, CallStreamItem { id, item }: CallStreamItem, _ctx: &mut Self::Context) {
-        match item {
+    outbound: mpsc::Sender<Frame>,
+    mut closed: watch::Receiver<bool>,
+) {
+    let mut events = stream.0;
+    loop {
+        let item = tokio::select! {
+            item = events.recv() => item,
+            _ = closed.changed() => return,
+        };
+        let Some(item) = item else { return };
+        let frame = match item {
             StreamItem::Event(mut event) => {
                 if let Some(fields) = event.as_object_mut() {
                     fields.insert(
@@ -176,56 +403,58 @@ impl StreamHandler<CallStreamItem> for UnixConnection {
                     );
                 }
                 let note = serde_json::json!({ "jsonrpc": "2.0", "method": STREAM_EVENT_METHOD, "params": event });
-                self.send_json(serde_json::to_vec(&note).unwrap_or_default());
+                serde_json::to_vec(&note).unwrap_or_default()
             }
-            StreamItem::End(Ok(result)) => self.send_json(jsonrpc::success(id, &result)),
-            StreamItem::End(Err(error)) => self.send_json(jsonrpc::failure(id, &error)),
+            StreamItem::End(Ok(result)) => jsonrpc::success(id.clone(), &result),
+            StreamItem::End(Err(error)) => jsonrpc::failure(id.clone(), &error),
+        };
+        if outbound
+            .send(Frame::Json(Bytes::from(frame)))
+            .await
+            .is_err()
+        {
+            return;
         }
     }
-
-    // One finished stream is not the end of the connection.
-    fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
-impl WriteHandler<FrameError> for UnixConnection {}
-
-impl StreamHandler<Result<Frame, FrameError>> for UnixConnection {
-    fn handle(&mut self, frame: Result<Frame, FrameError>, ctx: &mut Self::Context) {
-        match frame {
-            Ok(Frame::Json(bytes)) => match jsonrpc::parse(&bytes) {
-                RpcIncoming::Call { id, request } => match request {
-                    Ok(request) => self.dispatch(Some(id), request, ctx),
-                    Err(error) => self.send_json(jsonrpc::failure(id, &error)),
-                },
-                RpcIncoming::Notification {
-                    request: Ok(request),
-                } => self.dispatch(None, request, ctx),
-                RpcIncoming::Notification {
-                    request: Err(error),
-                } => {
-                    tracing::debug!(code = error.code, "dropped an invalid notification");
+/// The answer (name, size), then the file as binary frames, then an empty binary frame.
+async fn forward_download(
+    download: FileDownload,
+    header: serde_json::Value,
+    id: Id<'static>,
+    outbound: mpsc::Sender<Frame>,
+    mut closed: watch::Receiver<bool>,
+) {
+    use tokio::io::AsyncReadExt;
+    if outbound
+        .send(Frame::Json(Bytes::from(jsonrpc::success(id, &header))))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut file = tokio::fs::File::from_std(download.file);
+    loop {
+        let mut chunk = BytesMut::with_capacity(DOWNLOAD_CHUNK);
+        let read = tokio::select! {
+            read = file.read_buf(&mut chunk) => read,
+            _ = closed.changed() => return,
+        };
+        match read {
+            Ok(0) => break,
+            Ok(_) => {
+                if outbound.send(Frame::Binary(chunk.freeze())).await.is_err() {
+                    return;
                 }
-                RpcIncoming::Invalid { id, error } => self.send_json(jsonrpc::failure(id, &error)),
-            },
-            Ok(Frame::Binary(_)) => {
-                let error = ApiError::invalid_request(
-                    "Binary frames carry terminal input, and no session is attached to this connection",
-                );
-                self.send_json(jsonrpc::failure(Id::Null, &error));
             }
-            Err(error) => {
-                // A framing error leaves the byte stream unsynchronised: say why, then close.
-                tracing::warn!(error = %error, "closing a Unix-socket connection after a framing error");
-                let error = ApiError::invalid_request(format!("{error}; closing the connection"));
-                self.send_json(jsonrpc::failure(Id::Null, &error));
-                self.writer.close();
+            Err(e) => {
+                // The answer is already out; closing without the end frame tells
+                // the client the download is incomplete.
+                tracing::warn!(error = %e, "reading a file for a download failed");
+                return;
             }
         }
     }
-
-    fn finished(&mut self, _ctx: &mut Self::Context) {
-        // The client closed its side (or framing failed): flush what is queued; the
-        // writer's completion then stops this actor.
-        self.writer.close();
-    }
+    let _ = outbound.send(Frame::Binary(Bytes::new())).await;
 }

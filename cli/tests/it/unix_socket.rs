@@ -141,3 +141,127 @@ fn unknown_frame_type_is_refused() {
     );
     assert!(loopsy.is_running());
 }
+
+fn receive_any(stream: &mut UnixStream) -> (u8, Vec<u8>) {
+    let mut header = [0u8; 5];
+    stream.read_exact(&mut header).expect("frame header");
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).expect("frame payload");
+    (header[4], payload)
+}
+
+#[test]
+fn transfer_push_and_pull_over_the_socket() {
+    let loopsy = Loopsy::started();
+    let content: Vec<u8> = (0..700_000u32).map(|n| (n % 251) as u8).collect();
+    let mut stream = connect(&loopsy);
+    send(&mut stream, 1, br#"{"jsonrpc":"2.0","id":1,"method":"transfer.push","params":{"destPath":"~/rpc/copy.bin"}}"#);
+    for chunk in content.chunks(100_000) {
+        send(&mut stream, 2, chunk);
+    }
+    send(&mut stream, 2, b"");
+    let answer = receive(&mut stream);
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(answer["result"]["size"], content.len());
+    let home = std::fs::canonicalize(loopsy.dir.path()).expect("home");
+    assert_eq!(
+        std::fs::read(home.join("rpc/copy.bin")).expect("pushed"),
+        content
+    );
+
+    send(&mut stream, 1, br#"{"jsonrpc":"2.0","id":2,"method":"transfer.pull","params":{"sourcePath":"~/rpc/copy.bin"}}"#);
+    let answer = receive(&mut stream);
+    assert_eq!(answer["result"]["size"], content.len());
+    let mut pulled = Vec::new();
+    loop {
+        let (kind, payload) = receive_any(&mut stream);
+        assert_eq!(kind, 2, "binary frames follow the answer");
+        if payload.is_empty() {
+            break;
+        }
+        pulled.extend_from_slice(&payload);
+    }
+    assert_eq!(pulled, content);
+
+    send(&mut stream, 1, br#"{"jsonrpc":"2.0","id":3,"method":"transfer.pull","params":{"sourcePath":"/etc/passwd"}}"#);
+    assert_eq!(receive(&mut stream)["error"]["code"], 4001);
+    send(
+        &mut stream,
+        1,
+        br#"{"jsonrpc":"2.0","id":4,"method":"transfer.list","params":{"path":"~/rpc"}}"#,
+    );
+    assert_eq!(
+        receive(&mut stream)["result"]["files"][0]["name"],
+        "copy.bin"
+    );
+}
+
+#[test]
+fn an_upload_cut_off_by_a_closed_socket_leaves_nothing() {
+    let loopsy = Loopsy::started();
+    let home = std::fs::canonicalize(loopsy.dir.path()).expect("home");
+    std::fs::create_dir_all(home.join("cut")).expect("dir");
+    let mut stream = connect(&loopsy);
+    send(
+        &mut stream,
+        1,
+        br#"{"jsonrpc":"2.0","id":1,"method":"transfer.push","params":{"destPath":"~/cut/file"}}"#,
+    );
+    send(&mut stream, 2, &[9u8; 50_000]);
+    drop(stream);
+    wait_until("the partial upload to be removed", || {
+        std::fs::read_dir(home.join("cut"))
+            .map(|d| d.count())
+            .unwrap_or(1)
+            == 0
+    });
+    assert!(loopsy.is_running());
+}
+
+#[test]
+fn a_client_that_stops_reading_slows_its_stream_instead_of_growing_the_daemon() {
+    let loopsy = Loopsy::started();
+    let pid = loopsy.pid().expect("pid");
+    let rss = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .map(str::to_owned)
+            })
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let mut stream = connect(&loopsy);
+    // ~270 MB of output, far more than any buffer on the way.
+    send(
+        &mut stream,
+        1,
+        br#"{"jsonrpc":"2.0","id":1,"method":"exec.stream","params":{"command":"sh","args":["-c","head -c 200000000 /dev/zero | base64"]}}"#,
+    );
+    let key = loopsy.key();
+    let jobs = || {
+        loopsy.get("/api/v1/execute/jobs", Some(&key)).json()["jobs"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+    wait_until("the job to start", || jobs() == 1);
+    // Not reading: the job must block on its pipe rather than finish into memory.
+    let before = rss();
+    sleep(Duration::from_secs(2));
+    assert_eq!(
+        jobs(),
+        1,
+        "the unread job is held back, not buffered to completion"
+    );
+    let after = rss();
+    assert!(
+        after < before + 64 * 1024,
+        "daemon RSS grew from {before} to {after} KiB"
+    );
+    drop(stream);
+    wait_until("the job to stop with its client", || jobs() == 0);
+}

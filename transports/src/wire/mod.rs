@@ -104,6 +104,8 @@ pub mod method {
     pub const EXEC_JOBS: &str = "exec.jobs";
     pub const EXEC_CANCEL: &str = "exec.cancel";
     pub const TRANSFER_LIST: &str = "transfer.list";
+    pub const TRANSFER_PULL: &str = "transfer.pull";
+    pub const TRANSFER_PUSH: &str = "transfer.push";
 }
 
 /// Operation families, each with its own rate limit (config `rateLimits.*`).
@@ -172,6 +174,15 @@ impl Request {
                 })
             }
             method::EXEC_JOBS => no_params(Self::ExecJobs),
+            method::TRANSFER_PULL => {
+                let p: PullParams = parse_params(method_name, params)?;
+                Ok(Self::TransferPull {
+                    source_path: p.source_path,
+                })
+            }
+            method::TRANSFER_PUSH => Err(ApiError::invalid_request(
+                "transfer.push sends its bytes as binary frames on the Unix socket; over HTTP use POST /api/v1/transfer/push",
+            )),
             method::TRANSFER_LIST => {
                 let p: PathParams = parse_params(method_name, params)?;
                 Ok(Self::TransferList { path: p.path })
@@ -201,8 +212,8 @@ impl Request {
             Self::Execute { stream: true, .. } => method::EXEC_STREAM,
             Self::ExecJobs => method::EXEC_JOBS,
             Self::ExecCancel { .. } => method::EXEC_CANCEL,
-            Self::TransferPush { .. } => "transfer.push",
-            Self::TransferPull { .. } => "transfer.pull",
+            Self::TransferPush { .. } => method::TRANSFER_PUSH,
+            Self::TransferPull { .. } => method::TRANSFER_PULL,
             Self::TransferList { .. } => method::TRANSFER_LIST,
             Self::Unknown { .. } => "unknown",
             Self::Malformed { op, .. } => op,

@@ -137,3 +137,12 @@ pub struct PathParams {
 pub struct PullParams {
     pub source_path: String,
 }
+
+/// Params of `transfer.push` on the Unix socket (the bytes follow as binary frames).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushParams {
+    pub dest_path: String,
+    #[serde(default)]
+    pub checksum: Option<String>,
+}
