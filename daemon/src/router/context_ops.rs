@@ -34,7 +34,6 @@ fn render(answer: Result<Answer, ContextError>, key: Option<String>) -> Result<R
         Answer::Entry(entry) => Ok(Reply::ok(json!(entry))),
         Answer::Entries(entries) => Ok(Reply::ok(json!({ "entries": entries }))),
         Answer::Deleted => Ok(Reply::ok(json!({ "success": true, "key": key }))),
-        Answer::Count(n) => Ok(Reply::ok(json!({ "entries": n }))),
     }
 }
 

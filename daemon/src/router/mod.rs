@@ -238,7 +238,7 @@ impl Router {
             | Request::TransferList { .. } => transfer_ops::run(self, request),
             Request::Health => Work::Done(Ok(ops::health(self))),
             Request::Identity => Work::Done(Ok(ops::identity(self))),
-            Request::Status => Work::Later(ops::status(self)),
+            Request::Status => Work::Done(Ok(ops::status(self))),
             Request::KeyShow => Work::Done(Ok(ops::key_show(self))),
             Request::KeyRotate => Work::Later(ops::key_rotate(self)),
             Request::DaemonStop => {

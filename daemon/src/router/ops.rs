@@ -10,7 +10,6 @@ use super::Router;
 use crate::config;
 use crate::identity::{DAEMON_VERSION, PROTOCOL_VERSION};
 use crate::secrets;
-use crate::services::context::Answer;
 
 fn uptime_ms(router: &Router) -> u64 {
     router.started.elapsed().as_millis() as u64
@@ -40,37 +39,26 @@ pub fn identity(router: &Router) -> Reply {
 }
 
 /// `GET /api/v1/status` (spec §1.6), plus where this daemon lives, for the CLI.
-pub fn status(router: &Router) -> ResponseActFuture<Router, Result<Reply, ApiError>> {
-    let context = router.services.context.clone();
-    Box::pin(
-        actix::fut::wrap_future::<_, Router>(async move { context.count().await }).map(
-            |count, router, _ctx| {
-                let entries = match count {
-                    Ok(Answer::Count(n)) => n,
-                    _ => 0,
-                };
-                let id = &router.identity;
-                let server = &router.settings.config.server;
-                Ok(Reply::ok(json!({
-                    "nodeId": id.node_id,
-                    "hostname": id.hostname,
-                    "platform": id.platform,
-                    "version": PROTOCOL_VERSION,
-                    "uptime": uptime_ms(router),
-                    "peers": { "total": 0, "online": 0, "offline": 0 },
-                    "jobs": { "active": router.jobs.active(), "total": router.jobs.total() },
-                    "context": { "entries": entries },
-                    "daemon": {
-                        "version": DAEMON_VERSION,
-                        "pid": std::process::id(),
-                        "listen": format!("{}:{}", server.host, server.port),
-                        "dataDir": router.settings.data_dir.root().display().to_string(),
-                        "socket": router.settings.data_dir.socket().display().to_string(),
-                    },
-                })))
-            },
-        ),
-    )
+pub fn status(router: &Router) -> Reply {
+    let id = &router.identity;
+    let server = &router.settings.config.server;
+    Reply::ok(json!({
+        "nodeId": id.node_id,
+        "hostname": id.hostname,
+        "platform": id.platform,
+        "version": PROTOCOL_VERSION,
+        "uptime": uptime_ms(router),
+        "peers": { "total": 0, "online": 0, "offline": 0 },
+        "jobs": { "active": router.jobs.active(), "total": router.jobs.total() },
+        "context": { "entries": router.services.context.entries() },
+        "daemon": {
+            "version": DAEMON_VERSION,
+            "pid": std::process::id(),
+            "listen": format!("{}:{}", server.host, server.port),
+            "dataDir": router.settings.data_dir.root().display().to_string(),
+            "socket": router.settings.data_dir.socket().display().to_string(),
+        },
+    }))
 }
 
 pub fn key_show(router: &Router) -> Reply {

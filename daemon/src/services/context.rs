@@ -6,6 +6,8 @@
 //! one fsync. Expired entries are never returned and are purged periodically.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
@@ -131,7 +133,6 @@ enum Op {
     Get(String),
     Delete(String),
     List(String),
-    Count,
 }
 
 #[derive(Debug)]
@@ -139,7 +140,6 @@ pub enum Answer {
     Entry(ContextEntry),
     Entries(Vec<ContextEntry>),
     Deleted,
-    Count(u64),
 }
 
 struct Call {
@@ -151,6 +151,7 @@ struct Call {
 #[derive(Clone)]
 pub struct ContextStore {
     calls: mpsc::Sender<Call>,
+    entries: Arc<AtomicU64>,
 }
 
 fn now_ms() -> i64 {
@@ -163,12 +164,19 @@ impl ContextStore {
     /// Opens `loopsy.db` and starts the writer thread.
     pub fn open(path: &Path, max_entries: usize) -> Result<Self, ContextError> {
         let conn = state::open(path)?;
+        let entries = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            conn,
+            max_entries,
+            entries: entries.clone(),
+        };
+        writer.publish_count()?;
         let (calls, inbox) = mpsc::channel::<Call>();
         std::thread::Builder::new()
             .name("context-store".into())
-            .spawn(move || Writer { conn, max_entries }.run(inbox))
+            .spawn(move || writer.run(inbox))
             .map_err(|e| ContextError::Storage(format!("cannot start the store thread: {e}")))?;
-        Ok(Self { calls })
+        Ok(Self { calls, entries })
     }
 
     async fn call(&self, op: Op) -> Result<Answer, ContextError> {
@@ -193,15 +201,18 @@ impl ContextStore {
     pub async fn list(&self, prefix: String) -> Result<Answer, ContextError> {
         self.call(Op::List(prefix)).await
     }
-    /// Live (unexpired) entries.
-    pub async fn count(&self) -> Result<Answer, ContextError> {
-        self.call(Op::Count).await
+    /// Entries stored, as of the last commit or purge (expired ones leave within
+    /// one purge interval). Read without a round trip to the store's thread.
+    pub fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
     }
 }
 
 struct Writer {
     conn: Connection,
     max_entries: usize,
+    /// Shared with [`ContextStore::entries`].
+    entries: Arc<AtomicU64>,
 }
 
 const SELECT: &str =
@@ -256,16 +267,31 @@ impl Writer {
         }
     }
 
-    fn purge(&self) -> rusqlite::Result<usize> {
-        self.conn.execute(
+    fn purge(&self) -> rusqlite::Result<()> {
+        let purged = self.conn.execute(
             "DELETE FROM context WHERE expires_at IS NOT NULL AND expires_at <= ?1",
             params![now_ms()],
-        )
+        )?;
+        if purged > 0 {
+            self.publish_count()?;
+        }
+        Ok(())
+    }
+
+    fn publish_count(&self) -> rusqlite::Result<()> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM context", [], |row| row.get(0))?;
+        self.entries.store(count.max(0) as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Runs a batch in one transaction; answers only after the commit is durable.
     fn serve(&mut self, batch: Vec<Call>) {
         let max_entries = self.max_entries;
+        let writes = batch
+            .iter()
+            .any(|call| matches!(call.op, Op::Set(_) | Op::Delete(_)));
         let outcome =
             (|| -> rusqlite::Result<Vec<(oneshot::Sender<_>, Result<Answer, ContextError>)>> {
                 let tx = self
@@ -284,6 +310,9 @@ impl Writer {
                 tx.commit()?;
                 Ok(answers)
             })();
+        if writes && let Err(e) = self.publish_count() {
+            tracing::warn!(error = %e, "counting context entries failed");
+        }
         match outcome {
             Ok(answers) => {
                 for (reply, answer) in answers {
@@ -327,10 +356,6 @@ fn apply(
                     .filter(|e| e.key.starts_with(&prefix))
                     .collect(),
             ))
-        }
-        Op::Count => {
-            let count: i64 = tx.query_row("SELECT COUNT(*) FROM context", [], |row| row.get(0))?;
-            Ok(Answer::Count(count.max(0) as u64))
         }
         Op::Set(set) => {
             let existing: Option<i64> = tx
