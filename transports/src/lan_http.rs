@@ -37,8 +37,10 @@ pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(2);
 const DOWNLOAD_CHUNK: usize = 256 * 1024;
 /// Largest text field of a push form (`destPath`, `checksum`).
 const FORM_FIELD_LIMIT: usize = 8 * 1024;
-/// Chunks of an upload queued toward the writer before the sender is slowed.
-const UPLOAD_QUEUE: usize = 16;
+/// Pieces of an upload queued toward the writer before the sender is slowed.
+const UPLOAD_QUEUE: usize = 8;
+/// Size of the pieces an upload is handed over in.
+const UPLOAD_PIECE: usize = 512 * 1024;
 
 /// How long a graceful stop waits for in-flight requests before dropping them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -550,13 +552,28 @@ async fn transfer_push(
             body: UploadBody(receiver),
         };
         let pump = async move {
+            // Network chunks are small; handing each to the writer thread would cost
+            // a wake-up per few kilobytes, so they are gathered into larger pieces.
+            let mut pending = BytesMut::new();
             while let Some(chunk) = field.next().await {
-                let item = chunk.map_err(|e| e.to_string());
-                let stop = item.is_err();
-                // A refused push drops the receiver: stop reading then.
-                if sender.send(item).await.is_err() || stop {
-                    break;
+                match chunk {
+                    Ok(bytes) => {
+                        pending.extend_from_slice(&bytes);
+                        if pending.len() >= UPLOAD_PIECE
+                            && sender.send(Ok(pending.split().freeze())).await.is_err()
+                        {
+                            // A refused push drops the receiver: stop reading then.
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = sender.send(Err(e.to_string())).await;
+                        return;
+                    }
                 }
+            }
+            if !pending.is_empty() {
+                let _ = sender.send(Ok(pending.freeze())).await;
             }
         };
         let (handled, ()) = tokio::join!(ask_router(&state, &req, request), pump);
