@@ -277,6 +277,11 @@ fn after_options(
         }
         break;
     }
+    command_at(args, i)
+}
+
+/// The command that starts at `args[i]`, if any.
+fn command_at(args: &[String], i: usize) -> Vec<(String, Vec<String>)> {
     match args.get(i) {
         Some(program) => vec![(program.clone(), args[i + 1..].to_vec())],
         None => Vec::new(),
@@ -310,10 +315,7 @@ fn env_command(args: &[String]) -> Vec<(String, Vec<String>)> {
         }
         break;
     }
-    match args.get(i) {
-        Some(program) => vec![(program.clone(), args[i + 1..].to_vec())],
-        None => Vec::new(),
-    }
+    command_at(args, i)
 }
 
 /// `find … -exec X args… ;` (also `-execdir`, `-ok`, `-okdir`).
