@@ -11,6 +11,7 @@
 //! - [`instance`]: one daemon per data dir (lock, pid file, stale-file recovery).
 //! - [`identity`]: persistent node id, protocol version, platform.
 //! - [`secrets`]: key generation, digests, constant-time checks, strength.
+//! - [`sessions`]: PTY sessions: the manager and one `PtySession` actor each.
 //! - [`services`]: what admitted requests run on (context store, …).
 //! - [`state`]: `loopsy.db` (SQLite, WAL) and its migrations.
 //! - [`durable`]: atomic private writes and private dirs.
@@ -27,4 +28,5 @@ pub mod router;
 pub mod run;
 pub mod secrets;
 pub mod services;
+pub mod sessions;
 pub mod state;

@@ -18,6 +18,7 @@ use crate::identity::{self, NodeIdentity};
 use crate::instance::{InstanceError, InstanceLock};
 use crate::router::{Router, RouterSetup, Services};
 use crate::services::context::ContextStore;
+use crate::sessions::{SessionManager, SessionSettings, ShutdownAll};
 
 /// Upper bound on the whole graceful shutdown, beyond the HTTP drain.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -113,8 +114,19 @@ async fn serve(
             what: format!("the state database {}", data_dir.database().display()),
             source: io::Error::other(e.to_string()),
         })?;
+    let session_config = &settings.config.session;
+    let sessions = SessionManager::new(SessionSettings {
+        ring_bytes: session_config.ring_bytes as usize,
+        scrollback_lines: session_config.scrollback_lines as usize,
+        idle_timeout: Duration::from_secs(settings.config.relay.session_idle_timeout_sec),
+        exited_retention: Duration::from_secs(session_config.exited_retention),
+    })
+    .start();
     let router = Router::new(RouterSetup {
-        services: Services { context },
+        services: Services {
+            context,
+            sessions: sessions.clone(),
+        },
         settings,
         overrides,
         identity,
@@ -158,6 +170,8 @@ async fn serve(
     wait_for_stop(&shutdown).await;
     tracing::info!("shutting down: no new connections; draining in-flight requests");
     unix.do_send(StopAccepting);
+    // Sessions do not outlive the daemon (their PTYs belong to it).
+    sessions.do_send(ShutdownAll);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, lan.send(lan_http::Drain)).await;
     if drained.is_err() {
         tracing::warn!("in-flight requests did not finish in time; dropping them");

@@ -84,17 +84,32 @@ pub fn parse(bytes: &[u8]) -> RpcIncoming {
     }
 }
 
-/// Recognises a `transfer.push` call, whose bytes follow as binary frames and so
-/// need a channel the plain [`parse`] cannot create.
-pub fn push_call(bytes: &[u8]) -> Option<(Id<'static>, Result<crate::wire::PushParams, ApiError>)> {
+/// Methods whose bytes travel as binary frames on the Unix socket, and which
+/// therefore need a channel the plain [`parse`] cannot create.
+pub const BINARY_METHODS: &[&str] = &[
+    crate::wire::method::TRANSFER_PUSH,
+    crate::wire::method::SESSION_ATTACH,
+    crate::wire::method::SESSION_DETACH,
+];
+
+/// A call to one of [`BINARY_METHODS`]: its id, method and params.
+pub struct BinaryCall {
+    pub id: Id<'static>,
+    pub method: String,
+    pub params: Result<Option<Value>, ApiError>,
+}
+
+/// Recognises a call to one of [`BINARY_METHODS`].
+pub fn binary_call(bytes: &[u8]) -> Option<BinaryCall> {
     let call = serde_json::from_slice::<jsonrpsee_types::Request<'_>>(bytes).ok()?;
-    if call.method != crate::wire::method::TRANSFER_PUSH {
+    if !BINARY_METHODS.contains(&call.method.as_ref()) {
         return None;
     }
-    let params = params_value(call.params.as_deref()).and_then(|params| {
-        crate::wire::parse_params(crate::wire::method::TRANSFER_PUSH, params.as_ref())
-    });
-    Some((call.id.clone().into_owned(), params))
+    Some(BinaryCall {
+        id: call.id.clone().into_owned(),
+        method: call.method.to_string(),
+        params: params_value(call.params.as_deref()),
+    })
 }
 
 /// Serialises a successful answer.

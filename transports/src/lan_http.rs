@@ -248,6 +248,8 @@ fn server_sent_events(
         let event = match item {
             StreamItem::Event(event) => event,
             StreamItem::End(Ok(_)) => return None,
+            // Raw bytes have no SSE form; binary streams are served on the Unix socket.
+            StreamItem::Binary(_) => serde_json::json!({ "type": "binary-omitted" }),
             StreamItem::End(Err(error)) => serde_json::json!({
                 "type": "error",
                 "data": error.message,

@@ -22,8 +22,8 @@ use crate::error::ApiError;
 use crate::framing::{Frame, FrameCodec};
 use crate::jsonrpc::{self, RpcIncoming};
 use crate::wire::{
-    Evidence, FileDownload, Handled, Inbound, ReplyStream, Request, STREAM_EVENT_METHOD,
-    StreamItem, UploadBody,
+    Evidence, FileDownload, Handled, Inbound, InputBody, PushParams, ReplyStream, Request,
+    STREAM_EVENT_METHOD, SessionAttachParams, StreamItem, UploadBody, method, parse_params,
 };
 
 /// Listens on the daemon's socket and starts one [`UnixConnection`] actor per client.
@@ -253,7 +253,13 @@ impl Handler<Dispatch> for UnixConnection {
                 Ok(mut reply) => {
                     let closed = act.closed.subscribe();
                     if let Some(stream) = reply.stream.take() {
-                        actix_rt::spawn(forward_stream(stream, id, act.outbound.clone(), closed));
+                        actix_rt::spawn(forward_stream(
+                            stream,
+                            reply.body,
+                            id,
+                            act.outbound.clone(),
+                            closed,
+                        ));
                     } else if let Some(download) = reply.download.take() {
                         actix_rt::spawn(forward_download(
                             download,
@@ -291,23 +297,24 @@ async fn read_frames(
     let reply = |bytes: Vec<u8>| Frame::Json(Bytes::from(bytes));
     let mut frames = FramedRead::new(read_half, FrameCodec::default());
     let mut upload: Option<mpsc::Sender<Result<Bytes, String>>> = None;
+    let mut attached: Option<mpsc::Sender<Bytes>> = None;
     while let Some(frame) = frames.next().await {
         match frame {
             Ok(Frame::Json(bytes)) => {
-                if let Some((id, params)) = jsonrpc::push_call(&bytes) {
-                    match params {
-                        Ok(params) => {
-                            let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
-                            upload = Some(sender);
-                            let request = Request::TransferPush {
-                                dest_path: params.dest_path,
-                                expected_sha256: params.checksum,
-                                body: UploadBody(receiver),
-                            };
-                            connection.do_send(Dispatch {
-                                id: Some(id),
-                                request,
-                            });
+                if let Some(call) = jsonrpc::binary_call(&bytes) {
+                    let id = call.id.clone();
+                    match binary_request(call, &mut upload, &mut attached) {
+                        Ok(Some(request)) => connection.do_send(Dispatch {
+                            id: Some(id),
+                            request,
+                        }),
+                        Ok(None) => {
+                            let _ = outbound
+                                .send(reply(jsonrpc::success(
+                                    id,
+                                    &serde_json::json!({ "detached": true }),
+                                )))
+                                .await;
                         }
                         Err(error) => {
                             let _ = outbound.send(reply(jsonrpc::failure(id, &error))).await;
@@ -350,14 +357,22 @@ async fn read_frames(
                         upload = None;
                     }
                 }
-                None => {
-                    let error = ApiError::invalid_request(
-                        "Binary frames carry upload bytes after transfer.push (or terminal input), and none is expected",
-                    );
-                    let _ = outbound
-                        .send(reply(jsonrpc::failure(Id::Null, &error)))
-                        .await;
-                }
+                None => match &attached {
+                    Some(sender) => {
+                        // Keystrokes: waiting pauses reading, so typing ahead is held by the client.
+                        if sender.send(bytes).await.is_err() {
+                            attached = None;
+                        }
+                    }
+                    None => {
+                        let error = ApiError::invalid_request(
+                            "Binary frames carry upload bytes after transfer.push or keystrokes after session.attach, and neither is in progress",
+                        );
+                        let _ = outbound
+                            .send(reply(jsonrpc::failure(Id::Null, &error)))
+                            .await;
+                    }
+                },
             },
             Err(error) => {
                 // A framing error leaves the byte stream unsynchronised: say why, then close.
@@ -380,13 +395,77 @@ async fn read_frames(
     connection.do_send(ReaderDone);
 }
 
+/// Keystrokes queued toward an attached session before reading pauses.
+const INPUT_QUEUE: usize = 64;
+
+/// Builds the request of a binary-carrying call and sets up where its frames go;
+/// `Ok(None)` for `session.detach`, which the reader answers itself.
+fn binary_request(
+    call: jsonrpc::BinaryCall,
+    upload: &mut Option<mpsc::Sender<Result<Bytes, String>>>,
+    attached: &mut Option<mpsc::Sender<Bytes>>,
+) -> Result<Option<Request>, ApiError> {
+    let params = call.params?;
+    match call.method.as_str() {
+        method::TRANSFER_PUSH => {
+            let params: PushParams = parse_params(&call.method, params.as_ref())?;
+            let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
+            *upload = Some(sender);
+            Ok(Some(Request::TransferPush {
+                dest_path: params.dest_path,
+                expected_sha256: params.checksum,
+                body: UploadBody(receiver),
+            }))
+        }
+        method::SESSION_ATTACH => {
+            if attached.is_some() {
+                return Err(ApiError::invalid_request(
+                    "This connection is already attached to a session; send session.detach first",
+                ));
+            }
+            let params: SessionAttachParams = parse_params(&call.method, params.as_ref())?;
+            let (sender, receiver) = mpsc::channel(INPUT_QUEUE);
+            *attached = Some(sender);
+            Ok(Some(Request::SessionAttach {
+                target: params.id,
+                from_offset: params.from_offset,
+                cols: params.cols,
+                rows: params.rows,
+                input: InputBody(receiver),
+            }))
+        }
+        // Dropping the keystroke channel detaches; the attach call then ends.
+        _ => {
+            *attached = None;
+            Ok(None)
+        }
+    }
+}
+
 /// Events become `stream.event` notifications; the end becomes the call's answer.
 async fn forward_stream(
     stream: ReplyStream,
+    header: serde_json::Value,
     id: Id<'static>,
     outbound: mpsc::Sender<Frame>,
     mut closed: watch::Receiver<bool>,
 ) {
+    // The stream's header (job id, session offset, …) comes first, as a `start` event.
+    let mut start = serde_json::json!({ "type": "start", "requestId": id });
+    if let (Some(fields), serde_json::Value::Object(header)) = (start.as_object_mut(), header) {
+        fields.extend(header);
+    }
+    let note =
+        serde_json::json!({ "jsonrpc": "2.0", "method": STREAM_EVENT_METHOD, "params": start });
+    if outbound
+        .send(Frame::Json(Bytes::from(
+            serde_json::to_vec(&note).unwrap_or_default(),
+        )))
+        .await
+        .is_err()
+    {
+        return;
+    }
     let mut events = stream.0;
     loop {
         let item = tokio::select! {
@@ -395,6 +474,12 @@ async fn forward_stream(
         };
         let Some(item) = item else { return };
         let frame = match item {
+            StreamItem::Binary(bytes) => {
+                if outbound.send(Frame::Binary(bytes)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             StreamItem::Event(mut event) => {
                 if let Some(fields) = event.as_object_mut() {
                     fields.insert(

@@ -244,3 +244,67 @@ pub fn signal(pid: impl TryInto<i32>, sig: rustix::process::Signal) {
         .expect("a valid pid");
     rustix::process::kill_process(pid, sig).expect("deliver the signal");
 }
+
+/// A raw client of the daemon's Unix socket, speaking the frame format by hand.
+pub struct Socket {
+    pub stream: std::os::unix::net::UnixStream,
+    next_id: u64,
+}
+
+/// A frame from the daemon.
+pub enum Received {
+    Json(Value),
+    Binary(Vec<u8>),
+}
+
+impl Socket {
+    pub fn connect(loopsy: &Loopsy) -> Self {
+        let stream =
+            std::os::unix::net::UnixStream::connect(loopsy.path("loopsyd.sock")).expect("connect");
+        stream.set_read_timeout(Some(patience())).expect("timeout");
+        Self { stream, next_id: 1 }
+    }
+
+    pub fn send(&mut self, kind: u8, payload: &[u8]) {
+        use std::io::Write;
+        let mut frame = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
+        frame.push(kind);
+        frame.extend_from_slice(payload);
+        self.stream.write_all(&frame).expect("write frame");
+    }
+
+    pub fn receive(&mut self) -> Received {
+        use std::io::Read;
+        let mut header = [0u8; 5];
+        self.stream.read_exact(&mut header).expect("frame header");
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
+        let mut payload = vec![0u8; len];
+        self.stream.read_exact(&mut payload).expect("frame payload");
+        match header[4] {
+            1 => Received::Json(serde_json::from_slice(&payload).expect("JSON frame")),
+            _ => Received::Binary(payload),
+        }
+    }
+
+    /// Sends a call and returns its id.
+    pub fn call(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let message =
+            serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        self.send(1, message.to_string().as_bytes());
+        id
+    }
+
+    /// A call whose answer comes back before anything else.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.call(method, params);
+        loop {
+            if let Received::Json(answer) = self.receive()
+                && answer["id"] == id
+            {
+                return answer;
+            }
+        }
+    }
+}

@@ -24,6 +24,8 @@ mod keys;
 mod lifecycle;
 /// Rate limits: 429 with Retry-After, then recovery.
 mod rate_limit;
+/// PTY sessions: echo, resize, snapshots, offsets, exit, names, bad input.
+mod sessions;
 /// Repository rules: module docs, the architecture doc's module map.
 mod tidy;
 /// File transfer: round trips, path escapes, cut-off and oversized pushes, CLI.

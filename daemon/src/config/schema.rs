@@ -19,6 +19,7 @@ pub struct Config {
     pub execution: ExecutionConfig,
     pub transfer: TransferConfig,
     pub context: ContextConfig,
+    pub session: SessionConfig,
     pub rate_limits: RateLimitsConfig,
     pub discovery: DiscoveryConfig,
     pub logging: LoggingConfig,
@@ -124,6 +125,27 @@ pub struct ContextConfig {
 impl Default for ContextConfig {
     fn default() -> Self {
         Self { max_entries: 1000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SessionConfig {
+    /// Output kept per PTY session for lossless re-attach (bytes).
+    pub ring_bytes: u64,
+    /// Scrollback lines of the headless terminal behind snapshots.
+    pub scrollback_lines: u32,
+    /// Seconds an exited session keeps its screen and exit status.
+    pub exited_retention: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ring_bytes: 4 * 1024 * 1024,
+            scrollback_lines: 1000,
+            exited_retention: 600,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod exec_ops;
 mod ops;
 mod origin_policy;
 mod rate_limit;
+mod session_ops;
 mod transfer_ops;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct RouterSetup {
 #[derive(Clone)]
 pub struct Services {
     pub context: ContextStore,
+    pub sessions: Addr<crate::sessions::SessionManager>,
 }
 
 pub struct Router {
@@ -236,6 +238,14 @@ impl Router {
             Request::TransferPush { .. }
             | Request::TransferPull { .. }
             | Request::TransferList { .. } => transfer_ops::run(self, request),
+            Request::SessionStart(_)
+            | Request::SessionList
+            | Request::SessionAttach { .. }
+            | Request::SessionInput { .. }
+            | Request::SessionResize { .. }
+            | Request::SessionSignal { .. }
+            | Request::SessionStop { .. }
+            | Request::SessionRemove { .. } => session_ops::run(self, request, principal),
             Request::Health => Work::Done(Ok(ops::health(self))),
             Request::Identity => Work::Done(Ok(ops::identity(self))),
             Request::Status => Work::Done(Ok(ops::status(self))),
@@ -435,6 +445,15 @@ mod tests {
                 shutdown: Arc::new(Notify::new()),
                 services: Services {
                     context: ContextStore::open(&db, 100).expect("context store"),
+                    sessions: crate::sessions::SessionManager::new(
+                        crate::sessions::SessionSettings {
+                            ring_bytes: 1 << 20,
+                            scrollback_lines: 100,
+                            idle_timeout: std::time::Duration::from_secs(60),
+                            exited_retention: std::time::Duration::from_secs(60),
+                        },
+                    )
+                    .start(),
                 },
             })
             .start();

@@ -85,7 +85,7 @@ impl JobResult {
 }
 
 /// The daemon's environment minus what children must not see, plus `extra`.
-fn child_env(extra: &[(String, String)]) -> Vec<(String, String)> {
+pub fn child_env(extra: &[(String, String)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = std::env::vars()
         .filter(|(name, _)| !STRIPPED_ENV.contains(&name.as_str()) && !name.starts_with("LOOPSY_"))
         .collect();

@@ -74,6 +74,41 @@ pub enum Request {
     TransferList {
         path: String,
     },
+    /// Start a PTY session.
+    SessionStart(SessionStartParams),
+    /// Live and recently exited sessions.
+    SessionList,
+    /// Attach to a session: output (and events) stream back; bytes from `input`
+    /// are typed into it; closing `input` detaches.
+    SessionAttach {
+        target: String,
+        from_offset: Option<u64>,
+        cols: Option<u16>,
+        rows: Option<u16>,
+        input: InputBody,
+    },
+    /// Type text into a session without attaching.
+    SessionInput {
+        target: String,
+        data: String,
+    },
+    SessionResize {
+        target: String,
+        cols: u16,
+        rows: u16,
+    },
+    SessionSignal {
+        target: String,
+        signal: String,
+    },
+    /// SIGHUP, then SIGTERM, then SIGKILL.
+    SessionStop {
+        target: String,
+    },
+    /// Forget a session (killing it if it still runs).
+    SessionRemove {
+        target: String,
+    },
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -106,6 +141,15 @@ pub mod method {
     pub const TRANSFER_LIST: &str = "transfer.list";
     pub const TRANSFER_PULL: &str = "transfer.pull";
     pub const TRANSFER_PUSH: &str = "transfer.push";
+    pub const SESSION_START: &str = "session.start";
+    pub const SESSION_LIST: &str = "session.list";
+    pub const SESSION_ATTACH: &str = "session.attach";
+    pub const SESSION_DETACH: &str = "session.detach";
+    pub const SESSION_INPUT: &str = "session.input";
+    pub const SESSION_RESIZE: &str = "session.resize";
+    pub const SESSION_SIGNAL: &str = "session.signal";
+    pub const SESSION_STOP: &str = "session.stop";
+    pub const SESSION_REMOVE: &str = "session.remove";
 }
 
 /// Operation families, each with its own rate limit (config `rateLimits.*`).
@@ -183,6 +227,43 @@ impl Request {
             method::TRANSFER_PUSH => Err(ApiError::invalid_request(
                 "transfer.push sends its bytes as binary frames on the Unix socket; over HTTP use POST /api/v1/transfer/push",
             )),
+            method::SESSION_START => Ok(Self::SessionStart(parse_params(method_name, params)?)),
+            method::SESSION_LIST => no_params(Self::SessionList),
+            method::SESSION_ATTACH | method::SESSION_DETACH => {
+                Err(ApiError::invalid_request(format!(
+                    "{method_name} streams terminal bytes as binary frames: use the Unix socket"
+                )))
+            }
+            method::SESSION_INPUT => {
+                let p: SessionInputParams = parse_params(method_name, params)?;
+                Ok(Self::SessionInput {
+                    target: p.id,
+                    data: p.data,
+                })
+            }
+            method::SESSION_RESIZE => {
+                let p: SessionResizeParams = parse_params(method_name, params)?;
+                Ok(Self::SessionResize {
+                    target: p.id,
+                    cols: p.cols,
+                    rows: p.rows,
+                })
+            }
+            method::SESSION_SIGNAL => {
+                let p: SessionSignalParams = parse_params(method_name, params)?;
+                Ok(Self::SessionSignal {
+                    target: p.id,
+                    signal: p.signal.unwrap_or_else(|| "INT".to_owned()),
+                })
+            }
+            method::SESSION_STOP => {
+                let p: SessionTargetParams = parse_params(method_name, params)?;
+                Ok(Self::SessionStop { target: p.id })
+            }
+            method::SESSION_REMOVE => {
+                let p: SessionTargetParams = parse_params(method_name, params)?;
+                Ok(Self::SessionRemove { target: p.id })
+            }
             method::TRANSFER_LIST => {
                 let p: PathParams = parse_params(method_name, params)?;
                 Ok(Self::TransferList { path: p.path })
@@ -215,6 +296,14 @@ impl Request {
             Self::TransferPush { .. } => method::TRANSFER_PUSH,
             Self::TransferPull { .. } => method::TRANSFER_PULL,
             Self::TransferList { .. } => method::TRANSFER_LIST,
+            Self::SessionStart(_) => method::SESSION_START,
+            Self::SessionList => method::SESSION_LIST,
+            Self::SessionAttach { .. } => method::SESSION_ATTACH,
+            Self::SessionInput { .. } => method::SESSION_INPUT,
+            Self::SessionResize { .. } => method::SESSION_RESIZE,
+            Self::SessionSignal { .. } => method::SESSION_SIGNAL,
+            Self::SessionStop { .. } => method::SESSION_STOP,
+            Self::SessionRemove { .. } => method::SESSION_REMOVE,
             Self::Unknown { .. } => "unknown",
             Self::Malformed { op, .. } => op,
         }
@@ -371,6 +460,15 @@ pub struct FileDownload {
     pub name: String,
 }
 
+/// Keystrokes of an attached client.
+pub struct InputBody(pub tokio::sync::mpsc::Receiver<bytes::Bytes>);
+
+impl fmt::Debug for InputBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InputBody")
+    }
+}
+
 /// The bytes of an upload as they arrive; an `Err` means the sender stopped
 /// early (the upload must then leave nothing behind).
 pub struct UploadBody(pub tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>);
@@ -386,6 +484,8 @@ impl fmt::Debug for UploadBody {
 pub enum StreamItem {
     /// Rendered as an SSE `data:` line on HTTP, a `stream.event` notification on JSON-RPC.
     Event(Value),
+    /// Raw bytes (terminal output): binary frames on the Unix socket.
+    Binary(bytes::Bytes),
     /// The final result: the JSON-RPC answer to the call.
     End(Result<Value, ApiError>),
 }

@@ -146,3 +146,69 @@ pub struct PushParams {
     #[serde(default)]
     pub checksum: Option<String>,
 }
+
+/// Params of `session.start`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStartParams {
+    /// `shell` (default), `claude`, `codex`, `gemini`, `opencode`.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// A program to run instead of an agent (resolved on PATH, no shell).
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub cols: Option<u16>,
+    #[serde(default)]
+    pub rows: Option<u16>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Typed into the session once it starts.
+    #[serde(default)]
+    pub initial_input: Option<String>,
+}
+
+/// `{"id": …}`: a session by id, unique name or unique id prefix.
+#[derive(Debug, Deserialize)]
+pub struct SessionTargetParams {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionInputParams {
+    pub id: String,
+    pub data: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionResizeParams {
+    pub id: String,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionSignalParams {
+    pub id: String,
+    #[serde(default)]
+    pub signal: Option<String>,
+}
+
+/// Params of `session.attach` on the Unix socket.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAttachParams {
+    pub id: String,
+    #[serde(default)]
+    pub from_offset: Option<u64>,
+    #[serde(default)]
+    pub cols: Option<u16>,
+    #[serde(default)]
+    pub rows: Option<u16>,
+}

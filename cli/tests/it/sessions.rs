@@ -1,0 +1,248 @@
+//! PTY sessions over the Unix socket, with real PTYs and real shells.
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+fn start(socket: &mut Socket, params: Value) -> String {
+    let answer = socket.request("session.start", params);
+    answer["result"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("session.start failed: {answer}"))
+        .to_owned()
+}
+
+/// Attaches and returns the `start` event (offset, resynced, …).
+fn attach(socket: &mut Socket, params: Value) -> Value {
+    socket.call("session.attach", params);
+    loop {
+        match socket.receive() {
+            Received::Json(note) if note["params"]["type"] == "start" => {
+                return note["params"].clone();
+            }
+            Received::Json(answer) if answer.get("error").is_some() => return answer,
+            _ => {}
+        }
+    }
+}
+
+/// Reads output until `needle` appears; returns everything read.
+fn read_until(socket: &mut Socket, needle: &str) -> Vec<u8> {
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        if let Received::Binary(bytes) = socket.receive() {
+            seen.extend_from_slice(&bytes);
+        }
+    }
+    seen
+}
+
+fn shell(loopsy: &Loopsy, socket: &mut Socket, extra: Value) -> String {
+    let _ = loopsy;
+    let mut params = json!({ "command": "sh", "env": { "PS1": "$ " } });
+    if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    start(socket, params)
+}
+
+#[test]
+fn echo_round_trip_and_exit_status() {
+    let loopsy = Loopsy::started();
+    let mut control = Socket::connect(&loopsy);
+    let id = shell(&loopsy, &mut control, json!({}));
+    let mut client = Socket::connect(&loopsy);
+    let started = attach(&mut client, json!({ "id": id }));
+    assert_eq!(started["alive"], true);
+    client.send(2, b"echo round-$((20+3))-trip\n");
+    read_until(&mut client, "round-23-trip");
+    client.send(2, b"exit 3\n");
+    let exit = loop {
+        if let Received::Json(note) = client.receive()
+            && note["params"]["type"] == "exit"
+        {
+            break note["params"].clone();
+        }
+    };
+    assert_eq!(exit["exitCode"], 3);
+    let listed = control.request("session.list", json!({}));
+    let session = &listed["result"]["sessions"][0];
+    assert_eq!(session["alive"], false);
+    assert_eq!(session["exitCode"], 3);
+    let refused = control.request("session.input", json!({ "id": id, "data": "ls\n" }));
+    assert_eq!(refused["error"]["data"]["loopsyCode"], 7003, "{refused}");
+}
+
+#[test]
+fn resize_reaches_the_program() {
+    let loopsy = Loopsy::started();
+    let mut socket = Socket::connect(&loopsy);
+    let id = shell(&loopsy, &mut socket, json!({ "cols": 100, "rows": 30 }));
+    let mut client = Socket::connect(&loopsy);
+    attach(&mut client, json!({ "id": id }));
+    client.send(2, b"stty size\n");
+    read_until(&mut client, "30 100");
+    let resized = socket.request(
+        "session.resize",
+        json!({ "id": id, "cols": 50, "rows": 20 }),
+    );
+    assert_eq!(resized["result"]["success"], true);
+    wait_until("the debounced resize to apply", || {
+        let listed = socket.request("session.list", json!({}));
+        listed["result"]["sessions"][0]["cols"] == 50
+    });
+    client.send(2, b"stty size\n");
+    read_until(&mut client, "20 50");
+}
+
+#[test]
+fn a_new_client_gets_a_snapshot_of_the_alternate_screen() {
+    let loopsy = Loopsy::started();
+    let mut socket = Socket::connect(&loopsy);
+    let id = shell(&loopsy, &mut socket, json!({}));
+    let mut first = Socket::connect(&loopsy);
+    attach(&mut first, json!({ "id": id }));
+    first.send(
+        2,
+        b"printf '\\033[?1049h\\033[HFULL-SCREEN-APP'; sleep 30\n",
+    );
+    read_until(&mut first, "FULL-SCREEN-APP");
+    drop(first);
+
+    let mut second = Socket::connect(&loopsy);
+    let started = attach(&mut second, json!({ "id": id }));
+    assert_eq!(started["resynced"], true);
+    let snapshot = read_until(&mut second, "FULL-SCREEN-APP");
+    let text = String::from_utf8_lossy(&snapshot);
+    assert!(
+        text.contains("\x1b[?1049h"),
+        "the snapshot switches to the alternate screen: {text:?}"
+    );
+}
+
+#[test]
+fn reattaching_from_an_offset_gets_exactly_the_missed_bytes() {
+    let loopsy = Loopsy::started();
+    let mut socket = Socket::connect(&loopsy);
+    let id = shell(&loopsy, &mut socket, json!({}));
+    // A witness stays attached from the start and sees every byte.
+    let mut witness = Socket::connect(&loopsy);
+    let witness_start = attach(&mut witness, json!({ "id": id, "fromOffset": 0 }));
+    assert_eq!(witness_start["resynced"], false);
+    let mut client = Socket::connect(&loopsy);
+    attach(&mut client, json!({ "id": id, "fromOffset": 0 }));
+    client.send(2, b"echo first-part\n");
+    read_until(&mut client, "first-part\r\n");
+    let offset = socket.request("session.list", json!({}))["result"]["sessions"][0]["outputOffset"]
+        .as_u64()
+        .expect("offset");
+    drop(client);
+    // The marker is computed, so the echoed command line never contains it.
+    socket.request("session.input", json!({ "id": id, "data": "for i in 1 2 3 4 5; do echo line-$i; done; echo all-$((6*7))-done\n" }));
+    let marker = "all-42-done\r\n";
+    let upto = |bytes: &[u8]| -> Vec<u8> {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let end = text.find(marker).expect("marker") + marker.len();
+        text.as_bytes()[..end].to_vec()
+    };
+    let everything = read_until(&mut witness, marker);
+
+    let mut back = Socket::connect(&loopsy);
+    let resumed = attach(&mut back, json!({ "id": id, "fromOffset": offset }));
+    assert_eq!(resumed["resynced"], false);
+    let missed = upto(&read_until(&mut back, marker));
+    // The witness attached from offset 0, so its bytes are indexed by offset.
+    let expected = upto(&everything[offset as usize..]);
+    assert_eq!(
+        String::from_utf8_lossy(&missed),
+        String::from_utf8_lossy(&expected)
+    );
+    assert!(
+        String::from_utf8_lossy(&missed).contains("line-3"),
+        "the missed output is there"
+    );
+}
+
+#[test]
+fn names_prefixes_and_bad_input() {
+    let loopsy = Loopsy::started();
+    let mut socket = Socket::connect(&loopsy);
+    let id = shell(&loopsy, &mut socket, json!({ "name": "builder" }));
+    let twin = socket.request(
+        "session.start",
+        json!({ "command": "sh", "name": "builder" }),
+    );
+    assert!(
+        twin["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already running")),
+        "{twin}"
+    );
+    let by_name = socket.request(
+        "session.input",
+        json!({ "id": "builder", "data": "true\n" }),
+    );
+    assert_eq!(by_name["result"]["id"], id.as_str());
+    let by_prefix = socket.request(
+        "session.resize",
+        json!({ "id": &id[..6], "cols": 80, "rows": 24 }),
+    );
+    assert_eq!(by_prefix["result"]["id"], id.as_str());
+
+    let mut client = Socket::connect(&loopsy);
+    let unknown = attach(&mut client, json!({ "id": "no-such-session" }));
+    assert_eq!(unknown["error"]["data"]["loopsyCode"], 7001, "{unknown}");
+    let mut client = Socket::connect(&loopsy);
+    let beyond = attach(
+        &mut client,
+        json!({ "id": id, "fromOffset": 1_000_000_000u64 }),
+    );
+    assert_eq!(beyond["error"]["data"]["httpStatus"], 400, "{beyond}");
+    for (cols, rows) in [(0, 0), (5000, 10)] {
+        let bad = socket.request(
+            "session.resize",
+            json!({ "id": id, "cols": cols, "rows": rows }),
+        );
+        assert_eq!(
+            bad["error"]["data"]["httpStatus"], 400,
+            "{cols}x{rows}: {bad}"
+        );
+    }
+    let huge = socket.request(
+        "session.resize",
+        json!({ "id": id, "cols": 100000, "rows": 100000 }),
+    );
+    assert_eq!(huge["error"]["code"], -32602, "{huge}");
+    let missing_agent = socket.request("session.start", json!({ "agent": "no-such-agent" }));
+    assert!(missing_agent.get("error").is_some());
+    assert!(loopsy.is_running());
+}
+
+#[test]
+fn fifty_sessions_at_once() {
+    let loopsy = Loopsy::started();
+    let mut socket = Socket::connect(&loopsy);
+    let ids: Vec<String> = (0..50)
+        .map(|_| shell(&loopsy, &mut socket, json!({})))
+        .collect();
+    let listed = socket.request("session.list", json!({}));
+    let sessions = listed["result"]["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 50);
+    assert!(sessions.iter().all(|s| s["alive"] == true));
+    for id in &ids {
+        socket.request("session.stop", json!({ "id": id }));
+    }
+    wait_until("every session to exit", || {
+        let listed = socket.request("session.list", json!({}));
+        listed["result"]["sessions"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|s| s["alive"] == false))
+    });
+    let removed = socket.request("session.remove", json!({ "id": ids[0] }));
+    assert_eq!(removed["result"]["success"], true);
+    let listed = socket.request("session.list", json!({}));
+    assert_eq!(
+        listed["result"]["sessions"].as_array().map(Vec::len),
+        Some(49)
+    );
+}

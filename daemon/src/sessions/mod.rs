@@ -1,0 +1,419 @@
+//! Long-lived terminal sessions: the `SessionManager` actor keeps the registry
+//! (ids, unique names, exited sessions kept for a while) and starts one
+//! [`pty::PtySession`] actor per session. The Router dispatches session requests
+//! here after auth and policy.
+
+mod fd;
+pub mod pty;
+mod ring;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use portable_pty::{CommandBuilder, PtySize};
+use serde_json::Value;
+
+use crate::services::exec::child_env;
+use pty::{PtySession, Size, Spawned};
+
+/// Default terminal size (spec §3.2).
+pub const DEFAULT_SIZE: Size = Size {
+    cols: 120,
+    rows: 40,
+};
+/// Built-in agents besides the shell, found on PATH.
+pub const AGENTS: &[&str] = &["claude", "codex", "gemini", "opencode"];
+/// Flags that make an agent act without asking; only the owner may pass them.
+const AUTO_APPROVE_FLAGS: &[&str] = &[
+    "--dangerously-skip-permissions",
+    "--dangerously-bypass-approvals-and-sandbox",
+    "--yolo",
+    "-y",
+];
+/// Longest session name.
+const MAX_NAME: usize = 64;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SessionError {
+    #[error("No session matches '{0}'; `loopsy list` shows the sessions")]
+    NotFound(String),
+    #[error("'{0}' matches more than one session; use more of the id")]
+    Ambiguous(String),
+    #[error("Session {0} has exited")]
+    Exited(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Agent '{0}' is not installed (not found on PATH)")]
+    AgentNotInstalled(String),
+    #[error("Could not start the session: {0}")]
+    Failed(String),
+}
+
+/// Limits and timings of sessions, from the configuration.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub ring_bytes: usize,
+    pub scrollback_lines: usize,
+    pub idle_timeout: Duration,
+    pub exited_retention: Duration,
+}
+
+/// What to start.
+#[derive(Debug, Clone, Default)]
+pub struct StartSpec {
+    pub agent: Option<String>,
+    pub command: Option<String>,
+    pub args: Vec<String>,
+    pub cwd: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub size: Option<Size>,
+    pub name: Option<String>,
+    pub initial_input: Option<String>,
+    /// The owner may pass auto-approve flags; others need a grant (not yet available).
+    pub may_auto_approve: bool,
+}
+
+struct Entry {
+    addr: Addr<PtySession>,
+    name: Option<String>,
+    alive: bool,
+}
+
+pub struct SessionManager {
+    settings: SessionSettings,
+    sessions: HashMap<String, Entry>,
+}
+
+/// A program on PATH (or a path), resolved in-process, never through a shell.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let executable = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return executable(&path).then_some(path);
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| executable(path))
+}
+
+/// Agents available on this machine: the shell plus those found on PATH.
+pub fn available_agents() -> Vec<String> {
+    let mut agents = vec!["shell".to_owned()];
+    agents.extend(
+        AGENTS
+            .iter()
+            .filter(|a| which(a).is_some())
+            .map(|a| (*a).to_owned()),
+    );
+    agents
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix('~'), std::env::home_dir()) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            home.join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(path),
+    }
+}
+
+impl SessionManager {
+    pub fn new(settings: SessionSettings) -> Self {
+        Self {
+            settings,
+            sessions: HashMap::new(),
+        }
+    }
+
+    fn resolve(&self, target: &str) -> Result<(String, Addr<PtySession>), SessionError> {
+        if let Some(entry) = self.sessions.get(target) {
+            return Ok((target.to_owned(), entry.addr.clone()));
+        }
+        let pick = |matches: Vec<(&String, &Entry)>| match matches.as_slice() {
+            [(id, entry)] => Some(Ok(((*id).clone(), entry.addr.clone()))),
+            [] => None,
+            _ => Some(Err(SessionError::Ambiguous(target.to_owned()))),
+        };
+        let by_name: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.alive && e.name.as_deref() == Some(target))
+            .collect();
+        if let Some(found) = pick(by_name) {
+            return found;
+        }
+        if target.len() >= 4 {
+            let by_prefix: Vec<_> = self
+                .sessions
+                .iter()
+                .filter(|(id, _)| id.starts_with(target))
+                .collect();
+            if let Some(found) = pick(by_prefix) {
+                return found;
+            }
+        }
+        Err(SessionError::NotFound(target.to_owned()))
+    }
+
+    fn spawn(&mut self, spec: StartSpec, ctx: &mut Context<Self>) -> Result<Value, SessionError> {
+        let name = spec
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        if let Some(name) = &name {
+            if name.len() > MAX_NAME || name.chars().any(char::is_control) {
+                return Err(SessionError::Invalid(format!(
+                    "A session name is 1 to {MAX_NAME} printable characters"
+                )));
+            }
+            if let Some((id, _)) = self
+                .sessions
+                .iter()
+                .find(|(_, e)| e.alive && e.name.as_deref() == Some(name))
+            {
+                return Err(SessionError::Invalid(format!(
+                    "A session named '{name}' is already running (id {id})"
+                )));
+            }
+        }
+        if !spec.may_auto_approve
+            && let Some(flag) = spec
+                .args
+                .iter()
+                .find(|a| AUTO_APPROVE_FLAGS.contains(&a.as_str()))
+        {
+            return Err(SessionError::Forbidden(format!(
+                "'{flag}' lets the agent act without asking; only the machine's owner may pass it"
+            )));
+        }
+        let agent = spec.agent.clone().unwrap_or_else(|| {
+            if spec.command.is_some() {
+                "custom".into()
+            } else {
+                "shell".into()
+            }
+        });
+        let (program, mut args) = match (agent.as_str(), &spec.command) {
+            (_, Some(command)) => {
+                let path = which(command).ok_or_else(|| {
+                    SessionError::Failed(format!("'{command}' was not found on PATH"))
+                })?;
+                (path, Vec::new())
+            }
+            ("shell", None) => {
+                let shell = std::env::var("SHELL")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "/bin/sh".into());
+                let path = which(&shell).unwrap_or_else(|| PathBuf::from("/bin/sh"));
+                (path, vec!["-l".to_owned()])
+            }
+            (name, None) if AGENTS.contains(&name) => {
+                let path =
+                    which(name).ok_or_else(|| SessionError::AgentNotInstalled(name.to_owned()))?;
+                (path, Vec::new())
+            }
+            (other, None) => {
+                return Err(SessionError::Invalid(format!(
+                    "Unknown agent '{other}'; use shell, {}, or a command",
+                    AGENTS.join(", ")
+                )));
+            }
+        };
+        args.extend(spec.args.iter().cloned());
+        let cwd = match &spec.cwd {
+            Some(cwd) => expand_home(cwd),
+            None => std::env::home_dir().unwrap_or_else(|| PathBuf::from("/")),
+        };
+        if !cwd.is_dir() {
+            return Err(SessionError::Invalid(format!(
+                "{} is not a directory",
+                cwd.display()
+            )));
+        }
+        let size = spec.size.unwrap_or(DEFAULT_SIZE);
+        let pair = portable_pty::native_pty_system()
+            .openpty(PtySize {
+                rows: size.rows,
+                cols: size.cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .map_err(|e| SessionError::Failed(e.to_string()))?;
+        let mut command = CommandBuilder::new(&program);
+        command.args(&args);
+        command.cwd(&cwd);
+        command.env_clear();
+        for (key, value) in child_env(&spec.env) {
+            command.env(key, value);
+        }
+        if !spec.env.iter().any(|(k, _)| k == "TERM") {
+            command.env("TERM", "xterm-256color");
+        }
+        let child = pair
+            .slave
+            .spawn_command(command)
+            .map_err(|e| SessionError::Failed(e.to_string()))?;
+        // The slave must close in this process, or the PTY never reports the child's end.
+        drop(pair.slave);
+        let id = new_id()?;
+        let session = PtySession::new(Spawned {
+            id: id.clone(),
+            name: name.clone(),
+            agent,
+            command: program.display().to_string(),
+            cwd: cwd.display().to_string(),
+            size,
+            master: pair.master,
+            child,
+            ring_bytes: self.settings.ring_bytes,
+            scrollback_lines: self.settings.scrollback_lines,
+            idle_timeout: self.settings.idle_timeout,
+            manager: ctx.address().recipient(),
+            initial_input: spec.initial_input,
+        })?;
+        let info = session.info_value();
+        let addr = session.start();
+        self.sessions.insert(
+            id,
+            Entry {
+                addr,
+                name,
+                alive: true,
+            },
+        );
+        Ok(info)
+    }
+}
+
+fn new_id() -> Result<String, SessionError> {
+    let bytes =
+        crate::secrets::random_bytes::<16>().map_err(|e| SessionError::Failed(e.to_string()))?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string())
+}
+
+impl Actor for SessionManager {
+    type Context = Context<Self>;
+}
+
+/// Start a session.
+#[derive(Message)]
+#[rtype(result = "Result<Value, SessionError>")]
+pub struct StartSession(pub StartSpec);
+
+impl Handler<StartSession> for SessionManager {
+    type Result = Result<Value, SessionError>;
+    fn handle(&mut self, msg: StartSession, ctx: &mut Self::Context) -> Self::Result {
+        self.spawn(msg.0, ctx)
+    }
+}
+
+/// Every session, live and recently exited.
+#[derive(Message)]
+#[rtype(result = "Vec<Value>")]
+pub struct ListSessions;
+
+impl Handler<ListSessions> for SessionManager {
+    type Result = ResponseFuture<Vec<Value>>;
+    fn handle(&mut self, _msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
+        let asks: Vec<_> = self
+            .sessions
+            .values()
+            .map(|e| e.addr.send(pty::GetInfo))
+            .collect();
+        Box::pin(async move {
+            let mut infos: Vec<Value> = join_all(asks)
+                .await
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect();
+            infos.sort_by_key(|info| info["createdAt"].as_u64().unwrap_or(0));
+            infos
+        })
+    }
+}
+
+/// Id and actor of a session named by id, unique name, or unique id prefix (≥ 4).
+#[derive(Message)]
+#[rtype(result = "Result<(String, Addr<PtySession>), SessionError>")]
+pub struct Resolve(pub String);
+
+impl Handler<Resolve> for SessionManager {
+    type Result = Result<(String, Addr<PtySession>), SessionError>;
+    fn handle(&mut self, msg: Resolve, _ctx: &mut Self::Context) -> Self::Result {
+        self.resolve(&msg.0)
+    }
+}
+
+/// Forget a session (killing it if it still runs).
+#[derive(Message)]
+#[rtype(result = "Result<String, SessionError>")]
+pub struct RemoveSession(pub String);
+
+impl Handler<RemoveSession> for SessionManager {
+    type Result = Result<String, SessionError>;
+    fn handle(&mut self, msg: RemoveSession, _ctx: &mut Self::Context) -> Self::Result {
+        let (id, addr) = self.resolve(&msg.0)?;
+        addr.do_send(pty::Shutdown);
+        self.sessions.remove(&id);
+        Ok(id)
+    }
+}
+
+/// Sent by a session when its process has exited.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionExited {
+    pub id: String,
+}
+
+impl Handler<SessionExited> for SessionManager {
+    type Result = ();
+    fn handle(&mut self, msg: SessionExited, ctx: &mut Self::Context) {
+        if let Some(entry) = self.sessions.get_mut(&msg.id) {
+            entry.alive = false;
+        }
+        // Kept so clients can still see the last screen and the exit status.
+        ctx.run_later(self.settings.exited_retention, move |act, _| {
+            if let Some(entry) = act.sessions.remove(&msg.id) {
+                entry.addr.do_send(pty::Shutdown);
+            }
+        });
+    }
+}
+
+/// Daemon shutdown: end every session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShutdownAll;
+
+impl Handler<ShutdownAll> for SessionManager {
+    type Result = ();
+    fn handle(&mut self, _msg: ShutdownAll, _ctx: &mut Self::Context) {
+        for (_, entry) in self.sessions.drain() {
+            entry.addr.do_send(pty::Shutdown);
+        }
+    }
+}

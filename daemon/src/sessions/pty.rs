@@ -1,0 +1,622 @@
+//! `PtySession`: one actor per terminal session. It owns the PTY, reads its
+//! output without blocking (AsyncFd on a dup of the master), keeps the output in
+//! an offset-addressed ring and in a headless terminal (vt100) for snapshots, and
+//! fans it out to attached clients through bounded channels. A client that falls
+//! behind is skipped, never waited for; it catches up from the ring, or from a
+//! snapshot when its gap has left the ring. Input goes through its own writer
+//! task, so it never waits behind output.
+
+use std::collections::HashMap;
+use std::io;
+use std::num::NonZeroU16;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use loopsy_transports::wire::StreamItem;
+use portable_pty::{MasterPty, PtySize};
+use rustix::process::{Pid, Signal, kill_process_group};
+use serde_json::{Value, json};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+
+use super::fd::PtyFd;
+use super::ring::{Gap, OutputRing};
+use super::{SessionError, SessionExited, now_ms};
+
+/// Bytes per read from the PTY, and per binary frame sent to a client.
+const CHUNK: usize = 64 * 1024;
+/// Output items buffered per client before it counts as lagging.
+const CLIENT_QUEUE: usize = 256;
+/// How often lagging clients are offered what they missed.
+const CATCH_UP_EVERY: Duration = Duration::from_millis(50);
+/// How often the exit status is polled once the PTY reports end of output.
+const EXIT_POLL: Duration = Duration::from_millis(20);
+/// Resizes arriving closer together than this are merged (agent TUIs redraw on each).
+const RESIZE_DEBOUNCE: Duration = Duration::from_millis(150);
+/// Steps of `stop`: SIGHUP, then SIGTERM, then SIGKILL.
+const STOP_STEP: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// Largest terminal accepted; beyond it a resize is refused.
+pub const MAX_COLS: u16 = 1000;
+pub const MAX_ROWS: u16 = 500;
+
+impl Size {
+    fn rows_nz(self) -> NonZeroU16 {
+        NonZeroU16::new(self.rows).unwrap_or(NonZeroU16::MIN)
+    }
+    fn cols_nz(self) -> NonZeroU16 {
+        NonZeroU16::new(self.cols).unwrap_or(NonZeroU16::MIN)
+    }
+
+    pub fn checked(cols: u16, rows: u16) -> Result<Self, SessionError> {
+        if cols == 0 || rows == 0 || cols > MAX_COLS || rows > MAX_ROWS {
+            return Err(SessionError::Invalid(format!(
+                "terminal size {cols}x{rows} is outside 1x1 to {MAX_COLS}x{MAX_ROWS}"
+            )));
+        }
+        Ok(Self { cols, rows })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Exit {
+    pub code: Option<u32>,
+    pub signal: Option<String>,
+    pub at: u64,
+}
+
+struct Client {
+    sink: mpsc::Sender<StreamItem>,
+    /// Offset of the next byte this client should receive.
+    next: u64,
+    lagging: bool,
+}
+
+/// Everything a new session starts from.
+pub struct Spawned {
+    pub id: String,
+    pub name: Option<String>,
+    pub agent: String,
+    pub command: String,
+    pub cwd: String,
+    pub size: Size,
+    pub master: Box<dyn MasterPty + Send>,
+    pub child: Box<dyn portable_pty::Child + Send + Sync>,
+    pub ring_bytes: usize,
+    pub scrollback_lines: usize,
+    pub idle_timeout: Duration,
+    pub manager: Recipient<SessionExited>,
+    pub initial_input: Option<String>,
+}
+
+pub struct PtySession {
+    id: String,
+    name: Option<String>,
+    agent: String,
+    command: String,
+    cwd: String,
+    pid: Option<u32>,
+    created_at: u64,
+    last_activity: u64,
+    size: Size,
+    pending_size: Option<Size>,
+    fd: Arc<AsyncFd<PtyFd>>,
+    master: Box<dyn MasterPty + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    input: mpsc::UnboundedSender<Bytes>,
+    ring: OutputRing,
+    screen: vt100::Parser,
+    clients: HashMap<u64, Client>,
+    next_client: u64,
+    exit: Option<Exit>,
+    idle_timeout: Duration,
+    idle_timer: Option<SpawnHandle>,
+    manager: Recipient<SessionExited>,
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)?;
+    Ok(())
+}
+
+/// Writes input as the PTY accepts it; runs until the session drops its sender.
+async fn write_input(fd: Arc<AsyncFd<PtyFd>>, mut input: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(mut bytes) = input.recv().await {
+        while !bytes.is_empty() {
+            let Ok(mut guard) = fd.writable().await else {
+                return;
+            };
+            match guard.try_io(|inner| {
+                rustix::io::write(&inner.get_ref().0, &bytes).map_err(io::Error::from)
+            }) {
+                Ok(Ok(n)) => {
+                    let _ = bytes.split_to(n);
+                }
+                Ok(Err(_)) => return,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+impl PtySession {
+    pub fn new(spawned: Spawned) -> Result<Self, SessionError> {
+        let raw = spawned
+            .master
+            .as_raw_fd()
+            .ok_or_else(|| SessionError::Failed("the PTY has no file descriptor".into()))?;
+        // A descriptor of our own: its lifetime no longer depends on portable-pty's.
+        let owned = super::fd::dup_cloexec(raw).map_err(|e| SessionError::Failed(e.to_string()))?;
+        set_nonblocking(&owned).map_err(|e| SessionError::Failed(e.to_string()))?;
+        let fd = Arc::new(
+            super::fd::register(PtyFd(owned)).map_err(|e| SessionError::Failed(e.to_string()))?,
+        );
+        let (input, queue) = mpsc::unbounded_channel();
+        actix_rt::spawn(write_input(fd.clone(), queue));
+        if let Some(text) = spawned.initial_input {
+            let _ = input.send(Bytes::from(text));
+        }
+        let size = spawned.size;
+        let now = now_ms();
+        Ok(Self {
+            id: spawned.id,
+            name: spawned.name,
+            agent: spawned.agent,
+            command: spawned.command,
+            cwd: spawned.cwd,
+            pid: spawned.child.process_id(),
+            created_at: now,
+            last_activity: now,
+            size,
+            pending_size: None,
+            fd,
+            master: spawned.master,
+            child: spawned.child,
+            input,
+            ring: OutputRing::new(spawned.ring_bytes),
+            screen: vt100::Parser::new(size.rows_nz(), size.cols_nz(), spawned.scrollback_lines),
+            clients: HashMap::new(),
+            next_client: 0,
+            exit: None,
+            idle_timeout: spawned.idle_timeout,
+            idle_timer: None,
+            manager: spawned.manager,
+        })
+    }
+
+    /// The session as `session.list` shows it.
+    pub fn info_value(&self) -> Value {
+        self.info()
+    }
+
+    fn info(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "agent": self.agent,
+            "command": self.command,
+            "cwd": self.cwd,
+            "pid": self.pid,
+            "cols": self.size.cols,
+            "rows": self.size.rows,
+            "createdAt": self.created_at,
+            "lastActivityAt": self.last_activity,
+            "alive": self.exit.is_none(),
+            "exitCode": self.exit.as_ref().and_then(|e| e.code),
+            "exitSignal": self.exit.as_ref().and_then(|e| e.signal.clone()),
+            "attachedClientCount": self.clients.len(),
+            "outputOffset": self.ring.end(),
+            "ringStart": self.ring.start(),
+        })
+    }
+
+    /// Escape sequences that redraw the current screen on a fresh terminal.
+    fn snapshot(&self) -> Bytes {
+        let screen = self.screen.screen();
+        let mut out = String::from("\x1bc");
+        if screen.alternate_screen() {
+            out.push_str("\x1b[?1049h");
+        }
+        out.push_str(&screen.state_formatted());
+        out.push_str(&screen.cursor_state_formatted());
+        Bytes::from(out.into_bytes())
+    }
+
+    /// Queues `bytes` to a client in frame-sized pieces; false if it has no room.
+    fn offer(client: &mut Client, bytes: &Bytes) -> bool {
+        let mut rest = bytes.clone();
+        while !rest.is_empty() {
+            let piece = rest.split_to(rest.len().min(CHUNK));
+            if client.sink.try_send(StreamItem::Binary(piece)).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn on_output(&mut self, chunk: Bytes) {
+        self.last_activity = now_ms();
+        self.screen.process(&chunk);
+        self.ring.push(&chunk);
+        let end = self.ring.end();
+        self.clients.retain(|_, client| !client.sink.is_closed());
+        for client in self.clients.values_mut() {
+            if client.lagging {
+                continue;
+            }
+            match client.sink.try_send(StreamItem::Binary(chunk.clone())) {
+                Ok(()) => client.next = end,
+                Err(_) => client.lagging = true,
+            }
+        }
+    }
+
+    /// Offers lagging clients what they missed: ring bytes, or a snapshot.
+    fn catch_up(&mut self) {
+        let end = self.ring.end();
+        let snapshot = self
+            .clients
+            .values()
+            .any(|c| c.lagging && self.ring.since(c.next) == Err(Gap::Evicted));
+        let snapshot = snapshot.then(|| self.snapshot());
+        for client in self.clients.values_mut().filter(|c| c.lagging) {
+            if client.sink.capacity() < CLIENT_QUEUE / 2 {
+                continue;
+            }
+            let (bytes, resync) = match self.ring.since(client.next) {
+                Ok(bytes) => (bytes, false),
+                Err(_) => (snapshot.clone().unwrap_or_default(), true),
+            };
+            if resync {
+                let _ = client.sink.try_send(StreamItem::Event(
+                    json!({ "type": "resync", "offset": end }),
+                ));
+            }
+            if Self::offer(client, &bytes) {
+                client.next = end;
+                client.lagging = false;
+            }
+        }
+    }
+
+    fn apply_size(&mut self, size: Size) {
+        if size == self.size {
+            return;
+        }
+        self.size = size;
+        let pty = PtySize {
+            rows: size.rows,
+            cols: size.cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        };
+        if let Err(e) = self.master.resize(pty) {
+            tracing::warn!(session = %self.id, error = %e, "resize failed");
+        }
+        self.screen
+            .screen_mut()
+            .set_size(size.rows_nz(), size.cols_nz());
+    }
+
+    fn signal_group(&self, signal: Signal) {
+        if let Some(pid) = self
+            .pid
+            .and_then(|p| i32::try_from(p).ok())
+            .and_then(Pid::from_raw)
+        {
+            let _ = kill_process_group(pid, signal);
+        }
+    }
+
+    fn update_idle_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.idle_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.clients.is_empty() && self.exit.is_none() {
+            self.idle_timer = Some(ctx.run_later(self.idle_timeout, |act, ctx| {
+                if act.clients.is_empty() && act.exit.is_none() {
+                    tracing::info!(session = %act.id, "stopping a session nobody attached to for the idle timeout");
+                    act.stop(ctx);
+                }
+            }));
+        }
+    }
+
+    fn stop(&mut self, ctx: &mut Context<Self>) {
+        self.signal_group(Signal::HUP);
+        ctx.run_later(STOP_STEP, |act, ctx| {
+            if act.exit.is_none() {
+                act.signal_group(Signal::TERM);
+                ctx.run_later(STOP_STEP, |act, _| {
+                    if act.exit.is_none() {
+                        act.signal_group(Signal::KILL);
+                    }
+                });
+            }
+        });
+    }
+
+    fn poll_exit(&mut self, ctx: &mut Context<Self>) {
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                let exit = Exit {
+                    code: status.signal().is_none().then(|| status.exit_code()),
+                    signal: status.signal().map(str::to_owned),
+                    at: now_ms(),
+                };
+                self.exit = Some(exit.clone());
+                tracing::info!(session = %self.id, code = ?exit.code, signal = ?exit.signal, "session exited");
+                let event = json!({ "type": "exit", "exitCode": exit.code, "signal": exit.signal, "offset": self.ring.end() });
+                let end = json!({ "id": self.id, "exitCode": exit.code, "signal": exit.signal });
+                for (_, client) in self.clients.drain() {
+                    let (event, end) = (event.clone(), end.clone());
+                    actix_rt::spawn(async move {
+                        let _ = client.sink.send(StreamItem::Event(event)).await;
+                        let _ = client.sink.send(StreamItem::End(Ok(end))).await;
+                    });
+                }
+                self.manager.do_send(SessionExited {
+                    id: self.id.clone(),
+                });
+            }
+            Ok(None) => {
+                ctx.run_later(EXIT_POLL, |act, ctx| act.poll_exit(ctx));
+            }
+            Err(e) => tracing::warn!(session = %self.id, error = %e, "cannot read the exit status"),
+        }
+    }
+}
+
+impl Actor for PtySession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let reads = futures_util::stream::unfold(self.fd.clone(), |fd| async move {
+            loop {
+                let Ok(mut guard) = fd.readable().await else {
+                    return None;
+                };
+                let mut buf = vec![0u8; CHUNK];
+                match guard.try_io(|inner| {
+                    rustix::io::read(&inner.get_ref().0, &mut buf).map_err(io::Error::from)
+                }) {
+                    // EOF, or EIO once the last slave descriptor closed: the child is gone.
+                    Ok(Ok(0)) | Ok(Err(_)) => return None,
+                    Ok(Ok(n)) => {
+                        buf.truncate(n);
+                        return Some((Bytes::from(buf), fd));
+                    }
+                    Err(_would_block) => continue,
+                }
+            }
+        });
+        ctx.add_stream(reads);
+        ctx.run_interval(CATCH_UP_EVERY, |act, _| {
+            if act.clients.values().any(|c| c.lagging) {
+                act.catch_up();
+            }
+        });
+        self.update_idle_timer(ctx);
+    }
+}
+
+impl StreamHandler<Bytes> for PtySession {
+    fn handle(&mut self, chunk: Bytes, _ctx: &mut Self::Context) {
+        self.on_output(chunk);
+        if self.clients.values().any(|c| c.lagging) {
+            self.catch_up();
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        self.poll_exit(ctx);
+    }
+}
+
+/// Current info of the session (`session.list`).
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct GetInfo;
+
+impl Handler<GetInfo> for PtySession {
+    type Result = MessageResult<GetInfo>;
+    fn handle(&mut self, _msg: GetInfo, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.info())
+    }
+}
+
+/// Attach a client. Output goes to `sink`; bytes from `input` go to the PTY;
+/// when `input` closes the client is detached.
+#[derive(Message)]
+#[rtype(result = "Result<Value, SessionError>")]
+pub struct AttachClient {
+    pub from_offset: Option<u64>,
+    pub size: Option<Size>,
+    pub sink: mpsc::Sender<StreamItem>,
+    pub input: mpsc::Receiver<Bytes>,
+}
+
+/// Capacity of an attached client's output queue.
+pub const ATTACH_QUEUE: usize = CLIENT_QUEUE;
+
+impl Handler<AttachClient> for PtySession {
+    type Result = Result<Value, SessionError>;
+
+    fn handle(&mut self, msg: AttachClient, ctx: &mut Self::Context) -> Self::Result {
+        let end = self.ring.end();
+        if let Some(offset) = msg.from_offset
+            && offset > end
+        {
+            return Err(SessionError::Invalid(format!(
+                "fromOffset {offset} is beyond the session's output ({end} bytes so far)"
+            )));
+        }
+        // The most recently attached interactive client sets the size, before the
+        // snapshot is taken so that it wraps at that client's width.
+        if let Some(size) = msg.size {
+            self.pending_size = None;
+            self.apply_size(size);
+        }
+        let (bytes, resynced) = match msg.from_offset.map(|o| self.ring.since(o)) {
+            Some(Ok(bytes)) => (bytes, false),
+            _ => (self.snapshot(), true),
+        };
+        let mut client = Client {
+            sink: msg.sink,
+            next: end,
+            lagging: false,
+        };
+        if !Self::offer(&mut client, &bytes) {
+            return Err(SessionError::Failed(
+                "the client's queue is too small for the catch-up".into(),
+            ));
+        }
+        let client_id = self.next_client;
+        self.next_client += 1;
+        if let Some(exit) = &self.exit {
+            let event = json!({ "type": "exit", "exitCode": exit.code, "signal": exit.signal, "offset": end });
+            let end = json!({ "id": self.id, "exitCode": exit.code, "signal": exit.signal });
+            let sink = client.sink.clone();
+            actix_rt::spawn(async move {
+                let _ = sink.send(StreamItem::Event(event)).await;
+                let _ = sink.send(StreamItem::End(Ok(end))).await;
+            });
+        } else {
+            self.clients.insert(client_id, client);
+            let me = ctx.address();
+            let mut input = msg.input;
+            actix_rt::spawn(async move {
+                while let Some(bytes) = input.recv().await {
+                    me.do_send(Input { bytes });
+                }
+                me.do_send(Detach { client_id });
+            });
+            self.update_idle_timer(ctx);
+        }
+        let mut info = self.info();
+        info["offset"] = json!(end);
+        info["resynced"] = json!(resynced);
+        Ok(info)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Detach {
+    client_id: u64,
+}
+
+impl Handler<Detach> for PtySession {
+    type Result = ();
+    fn handle(&mut self, msg: Detach, ctx: &mut Self::Context) {
+        if let Some(client) = self.clients.remove(&msg.client_id) {
+            let end = json!({ "id": self.id, "detached": true, "offset": self.ring.end() });
+            actix_rt::spawn(async move {
+                let _ = client.sink.send(StreamItem::End(Ok(end))).await;
+            });
+        }
+        self.update_idle_timer(ctx);
+    }
+}
+
+/// Bytes to type into the session.
+#[derive(Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct Input {
+    pub bytes: Bytes,
+}
+
+impl Handler<Input> for PtySession {
+    type Result = Result<(), SessionError>;
+    fn handle(&mut self, msg: Input, _ctx: &mut Self::Context) -> Self::Result {
+        if self.exit.is_some() {
+            return Err(SessionError::Exited(self.id.clone()));
+        }
+        self.input
+            .send(msg.bytes)
+            .map_err(|_| SessionError::Exited(self.id.clone()))
+    }
+}
+
+/// A new size; merged with others arriving within the debounce interval.
+#[derive(Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct Resize {
+    pub size: Size,
+}
+
+impl Handler<Resize> for PtySession {
+    type Result = Result<(), SessionError>;
+    fn handle(&mut self, msg: Resize, ctx: &mut Self::Context) -> Self::Result {
+        if self.exit.is_some() {
+            return Err(SessionError::Exited(self.id.clone()));
+        }
+        let scheduled = self.pending_size.is_some();
+        self.pending_size = Some(msg.size);
+        if !scheduled {
+            ctx.run_later(RESIZE_DEBOUNCE, |act, _| {
+                if let Some(size) = act.pending_size.take() {
+                    act.apply_size(size);
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Send a signal to the session's process group.
+#[derive(Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct SendSignal {
+    pub signal: Signal,
+}
+
+impl Handler<SendSignal> for PtySession {
+    type Result = Result<(), SessionError>;
+    fn handle(&mut self, msg: SendSignal, _ctx: &mut Self::Context) -> Self::Result {
+        if self.exit.is_some() {
+            return Err(SessionError::Exited(self.id.clone()));
+        }
+        self.signal_group(msg.signal);
+        Ok(())
+    }
+}
+
+/// SIGHUP, then SIGTERM, then SIGKILL until the session exits.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for PtySession {
+    type Result = ();
+    fn handle(&mut self, _msg: Stop, ctx: &mut Self::Context) {
+        if self.exit.is_none() {
+            self.stop(ctx);
+        }
+    }
+}
+
+/// End the actor (after the session exited and its retention passed, or on removal).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for PtySession {
+    type Result = ();
+    fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
+        if self.exit.is_none() {
+            self.signal_group(Signal::KILL);
+        }
+        ctx.stop();
+    }
+}
