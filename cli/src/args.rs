@@ -61,6 +61,20 @@ pub enum Command {
     /// Copy files to or from a daemon (this machine's, or a peer's with --peer).
     #[command(subcommand)]
     Transfer(TransferCommand),
+    /// Open a new terminal session on this machine and attach to it (Ctrl-A d detaches).
+    Shell(ShellArgs),
+    /// Attach to a running session by id, name, or id prefix (Ctrl-A d detaches).
+    Attach {
+        /// Session id, its name, or the first four or more characters of its id.
+        target: String,
+    },
+    /// List terminal sessions (live and recently exited).
+    List(JsonFlag),
+    /// Stop a terminal session (SIGHUP, then SIGTERM, then SIGKILL).
+    Kill {
+        /// Session id, its name, or the first four or more characters of its id.
+        target: String,
+    },
     /// The shared key/value context store that agents on your machines use to coordinate.
     #[command(subcommand)]
     Context(ContextCommand),
@@ -129,6 +143,25 @@ pub enum TransferCommand {
         #[command(flatten)]
         peer: PeerArgs,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// What to run: shell (your $SHELL), claude, codex, gemini or opencode.
+    #[arg(long, default_value = "shell", conflicts_with = "cmd")]
+    pub agent: String,
+    /// Run this program instead (found on PATH, no shell involved); arguments follow after `--`.
+    #[arg(long, value_name = "PROGRAM")]
+    pub cmd: Option<String>,
+    /// Working directory (default: your home directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// A name to find the session by later (`loopsy attach NAME`); unique among live sessions.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Arguments for the program or agent.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

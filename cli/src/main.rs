@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod daemon_link;
 mod logging;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -41,5 +42,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Context(command) => commands::context::run(&data_dir, command),
         Command::Exec(args) => commands::exec::run(&data_dir, args),
         Command::Transfer(command) => commands::transfer::run(&data_dir, command),
+        Command::Shell(args) => commands::shell::open(&data_dir, args),
+        Command::Attach { target } => commands::shell::attach(&data_dir, target),
+        Command::List(args) => commands::sessions::list(&data_dir, args.json),
+        Command::Kill { target } => commands::sessions::kill(&data_dir, target),
     }
 }

@@ -6,6 +6,8 @@ pub mod exec;
 pub mod init;
 pub mod key;
 pub mod logs;
+pub mod sessions;
+pub mod shell;
 pub mod start;
 pub mod status;
 pub mod stop;

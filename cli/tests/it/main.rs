@@ -26,6 +26,8 @@ mod lifecycle;
 mod rate_limit;
 /// PTY sessions: echo, resize, snapshots, offsets, exit, names, bad input.
 mod sessions;
+/// `loopsy shell` / `attach` through a real PTY.
+mod terminal;
 /// Repository rules: module docs, the architecture doc's module map.
 mod tidy;
 /// File transfer: round trips, path escapes, cut-off and oversized pushes, CLI.

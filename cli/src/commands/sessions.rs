@@ -1,0 +1,63 @@
+//! `loopsy list` and `loopsy kill`: terminal sessions, one-shot over the socket.
+
+use std::process::ExitCode;
+
+use loopsy_daemon::paths::DataDir;
+use loopsy_transports::wire::method;
+use serde_json::{Value, json};
+
+use crate::commands::status::human_duration;
+use crate::daemon_link;
+
+pub fn list(data_dir: &DataDir, as_json: bool) -> anyhow::Result<ExitCode> {
+    let answer = daemon_link::call(data_dir, method::SESSION_LIST, None)?;
+    if as_json {
+        println!("{answer}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sessions = answer["sessions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if sessions.is_empty() {
+        println!("no sessions (start one with `loopsy shell`)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = loopsy_daemon::sessions::now_ms();
+    println!(
+        "{:<8}  {:<16}  {:<8}  {:>8}  {:>6}  STATE",
+        "ID", "NAME", "AGENT", "ATTACHED", "IDLE"
+    );
+    for session in sessions {
+        let id = session["id"].as_str().unwrap_or_default();
+        let idle = now.saturating_sub(session["lastActivityAt"].as_u64().unwrap_or(now));
+        let state = if session["alive"] == true {
+            "running".to_owned()
+        } else {
+            match (session["exitCode"].as_u64(), session["exitSignal"].as_str()) {
+                (Some(code), _) => format!("exited {code}"),
+                (None, Some(signal)) => format!("killed ({signal})"),
+                _ => "exited".to_owned(),
+            }
+        };
+        println!(
+            "{:<8}  {:<16}  {:<8}  {:>8}  {:>6}  {state}",
+            id.get(..8).unwrap_or(id),
+            session["name"].as_str().unwrap_or("-"),
+            session["agent"].as_str().unwrap_or("-"),
+            session["attachedClientCount"].as_u64().unwrap_or(0),
+            human_duration(idle),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn kill(data_dir: &DataDir, target: &str) -> anyhow::Result<ExitCode> {
+    let params: Value = json!({ "id": target });
+    let answer = daemon_link::call(data_dir, method::SESSION_STOP, Some(&params))?;
+    println!(
+        "stopping session {}",
+        answer["id"].as_str().unwrap_or(target)
+    );
+    Ok(ExitCode::SUCCESS)
+}
