@@ -246,3 +246,95 @@ fn fifty_sessions_at_once() {
         Some(49)
     );
 }
+
+#[test]
+fn a_slow_client_never_holds_back_the_session_or_a_fast_one() {
+    let loopsy = Loopsy::started();
+    let pid = loopsy.pid().expect("pid");
+    let mut socket = Socket::connect(&loopsy);
+    let id = shell(&loopsy, &mut socket, json!({}));
+
+    // The slow client reads about 10 kB/s for as long as the test runs.
+    let mut slow = Socket::connect(&loopsy);
+    attach(&mut slow, json!({ "id": id }));
+    let slow_reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buffer = [0u8; 1000];
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(120) {
+            if slow.stream.read(&mut buffer).unwrap_or(0) == 0 {
+                return;
+            }
+            sleep(std::time::Duration::from_millis(100));
+        }
+    });
+
+    let mut fast = Socket::connect(&loopsy);
+    let start = attach(&mut fast, json!({ "id": id }));
+    assert!(start["offset"].is_u64());
+    socket.request(
+        "session.input",
+        json!({ "id": id, "data": "head -c 200000000 /dev/zero | tr '\\0' a; echo; echo produced-$((1+1))\n" }),
+    );
+    let mut count: u64 = 0;
+    let mut tail = String::new();
+    let mut peak_kib = 0;
+    loop {
+        if let Received::Binary(bytes) = fast.receive() {
+            count += bytes.iter().filter(|b| **b == b'a').count() as u64;
+            tail.push_str(&String::from_utf8_lossy(
+                &bytes[bytes.len().saturating_sub(64)..],
+            ));
+            if tail.len() > 256 {
+                tail.drain(..tail.len() - 128);
+            }
+            if tail.contains("produced-2") {
+                break;
+            }
+        }
+        if count % 10_000_000 < 65_536 {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let rss = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            peak_kib = peak_kib.max(rss);
+        }
+    }
+    // 200 MB of `a`, plus the few in the echoed command line (`head`, `a;`, …).
+    assert!(
+        (200_000_000..200_000_100).contains(&count),
+        "the fast client got every byte: {count}"
+    );
+    assert!(
+        peak_kib < 128 * 1024,
+        "daemon RSS stayed bounded: peak {peak_kib} KiB"
+    );
+    drop(fast);
+    let _ = socket.request("session.stop", json!({ "id": id }));
+    drop(slow_reader);
+}
+
+#[test]
+fn idle_sessions_are_reaped_and_exited_ones_forgotten() {
+    let loopsy = Loopsy::new();
+    loopsy.ok(&["init"]);
+    loopsy.write_config(|text| {
+        text.replace("sessionIdleTimeoutSec: 3600", "sessionIdleTimeoutSec: 1")
+            .replace("exitedRetention: 600", "exitedRetention: 1")
+    });
+    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let mut socket = Socket::connect(&loopsy);
+    shell(&loopsy, &mut socket, json!({}));
+    let sessions = |socket: &mut Socket| {
+        socket.request("session.list", json!({}))["result"]["sessions"].clone()
+    };
+    assert_eq!(sessions(&mut socket)[0]["alive"], true);
+    wait_until("the unattached session to be stopped", || {
+        sessions(&mut socket)[0]["alive"] == false
+    });
+    wait_until("the exited session to be forgotten", || {
+        sessions(&mut socket).as_array().is_some_and(Vec::is_empty)
+    });
+}
