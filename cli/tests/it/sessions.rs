@@ -338,3 +338,125 @@ fn idle_sessions_are_reaped_and_exited_ones_forgotten() {
         sessions(&mut socket).as_array().is_some_and(Vec::is_empty)
     });
 }
+
+#[test]
+fn custom_commands_are_validated_saved_and_started_by_id() {
+    let loopsy = Loopsy::started();
+    let mut socket = Socket::connect(&loopsy);
+    let long = socket.request(
+        "commands.add",
+        json!({ "label": "x".repeat(10_000), "command": "echo" }),
+    );
+    assert_eq!(long["error"]["data"]["httpStatus"], 400, "{long}");
+    let added = socket.request(
+        "commands.add",
+        json!({ "label": "Greet", "command": "echo", "args": ["from-custom-$HOME"] }),
+    );
+    let id = added["result"]["customCommands"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let config = std::fs::read_to_string(loopsy.path("config.yaml")).expect("config");
+    assert!(
+        config.starts_with("# loopsy configuration") && config.contains("label: Greet"),
+        "{config}"
+    );
+    assert_eq!(mode(&loopsy.path("config.yaml")), 0o600);
+
+    let update = socket.request(
+        "commands.update",
+        json!({ "id": id, "label": "y".repeat(10_000) }),
+    );
+    assert_eq!(
+        update["error"]["data"]["httpStatus"], 400,
+        "limits apply on update too: {update}"
+    );
+    let agents = socket.request("session.agents", json!({}));
+    assert_eq!(agents["result"]["customCommands"][0]["label"], "Greet");
+    assert!(
+        agents["result"]["agents"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("shell")))
+    );
+
+    let session = start(&mut socket, json!({ "customCommandId": id }));
+    let mut client = Socket::connect(&loopsy);
+    attach(&mut client, json!({ "id": session, "fromOffset": 0 }));
+    // No shell: the argument is printed literally.
+    read_until(&mut client, "from-custom-$HOME");
+    let unknown = socket.request("session.start", json!({ "customCommandId": "nope" }));
+    assert_eq!(unknown["error"]["data"]["loopsyCode"], 7007);
+    socket.request("commands.remove", json!({ "id": id }));
+    let agents = socket.request("session.agents", json!({}));
+    assert_eq!(agents["result"]["customCommands"], json!([]));
+}
+
+#[test]
+fn auto_approve_is_the_owners_to_grant() {
+    let mut loopsy = Loopsy::new();
+    let bin = loopsy.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let fake = bin.join("claude");
+    std::fs::write(&fake, "#!/bin/sh\necho \"agent-args:$*\"\nsleep 30\n").expect("fake agent");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    loopsy.env.push(("PATH".into(), path));
+    loopsy.ok(&["init"]);
+    let trusted = "0123456789abcdef".repeat(4);
+    let other = "fedcba9876543210".repeat(4);
+    loopsy.write_config(|text| {
+        text.replace(
+            "allowedKeys: {}",
+            &format!("allowedKeys:\n    trusted: \"{trusted}\"\n    other: \"{other}\""),
+        )
+        .replace("autoApproveFor: []", "autoApproveFor: [trusted]")
+    });
+    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+
+    let rpc = |key: &str, params: Value| {
+        let body =
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "session.start", "params": params })
+                .to_string();
+        loopsy
+            .http(
+                "POST",
+                "/rpc",
+                &[("Authorization", &format!("Bearer {key}"))],
+                Some(body.as_bytes()),
+            )
+            .json()
+    };
+    let refused = rpc(&other, json!({ "agent": "claude", "autoApprove": true }));
+    assert_eq!(refused["error"]["data"]["loopsyCode"], 7006, "{refused}");
+    let smuggled = rpc(
+        &other,
+        json!({ "agent": "claude", "args": ["--dangerously-skip-permissions"] }),
+    );
+    assert_eq!(smuggled["error"]["data"]["loopsyCode"], 7006, "{smuggled}");
+    let granted = rpc(&trusted, json!({ "agent": "claude", "autoApprove": true }));
+    assert_eq!(granted["result"]["alive"], true, "{granted}");
+
+    let mut socket = Socket::connect(&loopsy);
+    let owner = start(
+        &mut socket,
+        json!({ "agent": "claude", "autoApprove": true }),
+    );
+    let mut client = Socket::connect(&loopsy);
+    attach(&mut client, json!({ "id": owner, "fromOffset": 0 }));
+    read_until(&mut client, "agent-args:--dangerously-skip-permissions");
+    let not_for_shell = socket.request("session.start", json!({ "autoApprove": true }));
+    assert_eq!(not_for_shell["error"]["data"]["httpStatus"], 400);
+
+    wait_until("the grants to be audited", || {
+        std::fs::read_to_string(loopsy.path("logs/audit.jsonl"))
+            .unwrap_or_default()
+            .matches("session.start.auto-approve")
+            .count()
+            >= 3
+    });
+}

@@ -135,3 +135,109 @@ mod tests {
         Ok(())
     }
 }
+
+/// Replaces the top-level `customCommands:` block (or appends one), leaving every
+/// other line of the file as it was; the result is re-parsed before it is written.
+pub fn set_custom_commands(
+    data_dir: &DataDir,
+    commands: &[super::CustomCommand],
+) -> Result<(), ConfigError> {
+    let _lock = ConfigWriteLock::acquire(data_dir)?;
+    let path = data_dir.config();
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let invalid = |problems: String| ConfigError::Invalid {
+        path: path.clone(),
+        problems,
+    };
+    let block = if commands.is_empty() {
+        "customCommands: []\n".to_owned()
+    } else {
+        let yaml = serde_yaml::to_string(commands)
+            .map_err(|e| invalid(format!("cannot serialise: {e}")))?;
+        let indented: String = yaml.lines().map(|line| format!("  {line}\n")).collect();
+        format!("customCommands:\n{indented}")
+    };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let start = lines.iter().position(|l| l.starts_with("customCommands:"));
+    let new_text = match start {
+        Some(start) => {
+            // The block ends at the next top-level key (comments and blank lines
+            // directly before it stay with it).
+            let mut end = lines[start + 1..]
+                .iter()
+                .position(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
+                .map_or(lines.len(), |i| start + 1 + i);
+            while end > start + 1
+                && (lines[end - 1].trim().is_empty() || lines[end - 1].starts_with('#'))
+            {
+                end -= 1;
+            }
+            let mut out: String = lines[..start].concat();
+            out.push_str(&block);
+            out.push_str(&lines[end..].concat());
+            out
+        }
+        None => {
+            let mut out = text.clone();
+            if !out.ends_with('\n') && !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&block);
+            out
+        }
+    };
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&new_text)
+        .map_err(|e| invalid(format!("the edit would break the file: {e}")))?;
+    let stored: Vec<super::CustomCommand> =
+        serde_yaml::from_value(parsed["customCommands"].clone())
+            .map_err(|e| invalid(format!("the edit would break customCommands: {e}")))?;
+    if stored != commands {
+        return Err(invalid(
+            "the edited file does not hold the intended commands".into(),
+        ));
+    }
+    durable::write_private_atomic(&path, new_text.as_bytes())
+        .map_err(|source| ConfigError::Write { path, source })
+}
+
+#[cfg(test)]
+mod custom_command_tests {
+    use super::*;
+    use crate::config::CustomCommand;
+
+    #[test]
+    fn the_block_is_replaced_and_the_rest_kept() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let data = DataDir::new(dir.path());
+        std::fs::write(
+            data.config(),
+            "# top\nserver:\n  port: 1\n\n# commands\ncustomCommands: []\n\n# after\nlogging:\n  level: info\n",
+        )?;
+        let command = CustomCommand {
+            id: "1".into(),
+            label: "Build".into(),
+            command: "cargo".into(),
+            args: vec!["build".into()],
+            cwd: None,
+            icon: None,
+            created_at: None,
+        };
+        set_custom_commands(&data, std::slice::from_ref(&command))?;
+        let text = std::fs::read_to_string(data.config())?;
+        assert!(
+            text.starts_with("# top\nserver:\n  port: 1\n\n# commands\ncustomCommands:\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# after\nlogging:\n  level: info\n"),
+            "{text}"
+        );
+        set_custom_commands(&data, &[])?;
+        let text = std::fs::read_to_string(data.config())?;
+        assert!(text.contains("customCommands: []\n\n# after"), "{text}");
+        Ok(())
+    }
+}

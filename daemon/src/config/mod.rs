@@ -6,7 +6,7 @@ mod load;
 mod schema;
 mod settings;
 
-pub use edit::{ConfigWriteLock, file_api_key, set_api_key};
+pub use edit::{ConfigWriteLock, file_api_key, set_api_key, set_custom_commands};
 pub use load::{ConfigError, Overrides};
 pub use schema::*;
 pub use settings::{LOG_LEVELS, Settings, os_hostname};

@@ -137,6 +137,9 @@ pub struct SessionConfig {
     pub scrollback_lines: u32,
     /// Seconds an exited session keeps its screen and exit status.
     pub exited_retention: u64,
+    /// Peers (by their `auth.allowedKeys` name) that may start agents with
+    /// auto-approve. The owner on this machine always may.
+    pub auto_approve_for: Vec<String>,
 }
 
 impl Default for SessionConfig {
@@ -145,6 +148,7 @@ impl Default for SessionConfig {
             ring_bytes: 4 * 1024 * 1024,
             scrollback_lines: 1000,
             exited_retention: 600,
+            auto_approve_for: Vec::new(),
         }
     }
 }

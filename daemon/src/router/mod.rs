@@ -197,7 +197,11 @@ impl Router {
             }
         };
         let allowed = match request {
-            Request::KeyShow | Request::KeyRotate => principal == Principal::Owner,
+            Request::KeyShow
+            | Request::KeyRotate
+            | Request::CommandAdd(_)
+            | Request::CommandUpdate(_)
+            | Request::CommandRemove { .. } => principal == Principal::Owner,
             Request::DaemonStop => {
                 matches!(principal, Principal::Owner | Principal::OwnerKey { .. })
             }
@@ -245,7 +249,11 @@ impl Router {
             | Request::SessionResize { .. }
             | Request::SessionSignal { .. }
             | Request::SessionStop { .. }
-            | Request::SessionRemove { .. } => session_ops::run(self, request, principal),
+            | Request::SessionRemove { .. }
+            | Request::SessionAgents => session_ops::run(self, request, principal),
+            Request::CommandAdd(_) | Request::CommandUpdate(_) | Request::CommandRemove { .. } => {
+                session_ops::edit_commands(self, request)
+            }
             Request::Health => Work::Done(Ok(ops::health(self))),
             Request::Identity => Work::Done(Ok(ops::identity(self))),
             Request::Status => Work::Done(Ok(ops::status(self))),

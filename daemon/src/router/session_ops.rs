@@ -23,6 +23,7 @@ const EXITED: u32 = 7003;
 const AGENT_MISSING: u32 = 7004;
 const START_FAILED: u32 = 7005;
 const FORBIDDEN: u32 = 7006;
+const COMMAND_NOT_FOUND: u32 = 7007;
 
 impl From<SessionError> for ApiError {
     fn from(error: SessionError) -> Self {
@@ -92,8 +93,43 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
         }
     };
     let manager = router.services.sessions.clone();
+    let may_auto_approve = match principal {
+        Principal::Owner => true,
+        Principal::Peer { name } => router
+            .settings
+            .config
+            .session
+            .auto_approve_for
+            .contains(name),
+        _ => false,
+    };
     match request {
-        Request::SessionStart(params) => {
+        Request::SessionAgents => Work::Done(Ok(Reply::ok(json!({
+            "agents": crate::sessions::available_agents(),
+            "customCommands": router.settings.config.custom_commands,
+            "autoApprove": may_auto_approve,
+        })))),
+        Request::SessionStart(mut params) => {
+            if let Some(id) = params.custom_command_id.take() {
+                let Some(entry) = router
+                    .settings
+                    .config
+                    .custom_commands
+                    .iter()
+                    .find(|c| c.id == id)
+                else {
+                    return Work::Done(Err(ApiError::new(
+                        COMMAND_NOT_FOUND,
+                        404,
+                        format!("No custom command with id {id}; `session.agents` lists them"),
+                    )));
+                };
+                // The command comes from the daemon's list, never from the caller.
+                params.agent = Some("custom".to_owned());
+                params.command = Some(entry.command.clone());
+                params.args = entry.args.iter().cloned().chain(params.args).collect();
+                params.cwd = params.cwd.or_else(|| entry.cwd.clone());
+            }
             let spec = match size(params.cols, params.rows) {
                 Ok(size) => StartSpec {
                     agent: params.agent,
@@ -104,7 +140,8 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
                     size,
                     name: params.name,
                     initial_input: params.initial_input,
-                    may_auto_approve: matches!(principal, Principal::Owner),
+                    auto_approve: params.auto_approve.unwrap_or(false),
+                    may_auto_approve,
                 },
                 Err(error) => return Work::Done(Err(error)),
             };
@@ -190,4 +227,103 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
             other.op()
         )))),
     }
+}
+
+/// `commands.add|update|remove`: validated, written to `config.yaml` by the daemon
+/// (the single writer), then in effect at once.
+pub(super) fn edit_commands(router: &Router, request: Request) -> Work {
+    use crate::config::CustomCommand;
+    use crate::sessions::validate_custom;
+    let mut commands = router.settings.config.custom_commands.clone();
+    let outcome: Result<(), ApiError> = (|| match request {
+        Request::CommandAdd(params) => {
+            let bytes = crate::secrets::random_bytes::<16>()
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let command = CustomCommand {
+                id: uuid::Builder::from_random_bytes(bytes)
+                    .into_uuid()
+                    .to_string(),
+                label: params.label.unwrap_or_default(),
+                command: params.command.unwrap_or_default(),
+                args: params.args.unwrap_or_default(),
+                cwd: params.cwd,
+                icon: params.icon,
+                created_at: Some(crate::audit::now_rfc3339()),
+            };
+            validate_custom(&command)?;
+            commands.push(command);
+            Ok(())
+        }
+        Request::CommandUpdate(params) => {
+            let id = params
+                .id
+                .clone()
+                .ok_or_else(|| ApiError::bad_request("commands.update needs the id"))?;
+            let entry = commands.iter_mut().find(|c| c.id == id).ok_or_else(|| {
+                ApiError::new(
+                    COMMAND_NOT_FOUND,
+                    404,
+                    format!("No custom command with id {id}"),
+                )
+            })?;
+            let mut updated = entry.clone();
+            if let Some(label) = params.label {
+                updated.label = label;
+            }
+            if let Some(command) = params.command {
+                updated.command = command;
+            }
+            if let Some(args) = params.args {
+                updated.args = args;
+            }
+            if params.cwd.is_some() {
+                updated.cwd = params.cwd;
+            }
+            if params.icon.is_some() {
+                updated.icon = params.icon;
+            }
+            validate_custom(&updated)?;
+            *entry = updated;
+            Ok(())
+        }
+        Request::CommandRemove { id } => {
+            let before = commands.len();
+            commands.retain(|c| c.id != id);
+            if commands.len() == before {
+                return Err(ApiError::new(
+                    COMMAND_NOT_FOUND,
+                    404,
+                    format!("No custom command with id {id}"),
+                ));
+            }
+            Ok(())
+        }
+        other => Err(ApiError::internal(format!(
+            "'{}' is not a command edit",
+            other.op()
+        ))),
+    })();
+    if let Err(error) = outcome {
+        return Work::Done(Err(error));
+    }
+    let data_dir = router.settings.data_dir.clone();
+    let to_write = commands.clone();
+    let write = actix_rt::task::spawn_blocking(move || {
+        crate::config::set_custom_commands(&data_dir, &to_write)
+    });
+    Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(write).map(
+        move |written, router, _ctx| match written {
+            Ok(Ok(())) => {
+                let mut settings = router.settings.clone();
+                settings.config.custom_commands = commands;
+                let list = json!({ "customCommands": settings.config.custom_commands });
+                router.apply(settings);
+                Ok(Reply::ok(list))
+            }
+            Ok(Err(error)) => Err(ApiError::internal(format!(
+                "Could not save the custom commands: {error}"
+            ))),
+            Err(_) => Err(ApiError::internal("The custom-command task failed")),
+        },
+    )))
 }

@@ -26,13 +26,59 @@ pub const DEFAULT_SIZE: Size = Size {
 };
 /// Built-in agents besides the shell, found on PATH.
 pub const AGENTS: &[&str] = &["claude", "codex", "gemini", "opencode"];
-/// Flags that make an agent act without asking; only the owner may pass them.
+/// Each agent's own flag for acting without asking (auto-approve).
+const AUTO_APPROVE: &[(&str, &str)] = &[
+    ("claude", "--dangerously-skip-permissions"),
+    ("codex", "--dangerously-bypass-approvals-and-sandbox"),
+    ("gemini", "-y"),
+];
+/// The same flags (and aliases) as a caller might pass them in arguments.
 const AUTO_APPROVE_FLAGS: &[&str] = &[
     "--dangerously-skip-permissions",
     "--dangerously-bypass-approvals-and-sandbox",
     "--yolo",
     "-y",
 ];
+
+/// Limits of a custom command's fields, checked on add and on update.
+pub const MAX_LABEL: usize = 80;
+pub const MAX_COMMAND: usize = 200;
+pub const MAX_ARGS: usize = 32;
+pub const MAX_ARG: usize = 1000;
+pub const MAX_CWD: usize = 4096;
+pub const MAX_ICON: usize = 64;
+
+/// Checks a custom command's fields (on every path: add and update).
+pub fn validate_custom(command: &crate::config::CustomCommand) -> Result<(), SessionError> {
+    let check = |field: &str, value: &str, max: usize, required: bool| {
+        let len = value.chars().count();
+        if (required && value.trim().is_empty()) || len > max || value.contains('\0') {
+            return Err(SessionError::Invalid(format!(
+                "{field} must be {} to {max} characters (got {len})",
+                usize::from(required)
+            )));
+        }
+        Ok(())
+    };
+    check("label", &command.label, MAX_LABEL, true)?;
+    check("command", &command.command, MAX_COMMAND, true)?;
+    if command.args.len() > MAX_ARGS {
+        return Err(SessionError::Invalid(format!(
+            "at most {MAX_ARGS} args (got {})",
+            command.args.len()
+        )));
+    }
+    for arg in &command.args {
+        check("each arg", arg, MAX_ARG, false)?;
+    }
+    check("cwd", command.cwd.as_deref().unwrap_or(""), MAX_CWD, false)?;
+    check(
+        "icon",
+        command.icon.as_deref().unwrap_or(""),
+        MAX_ICON,
+        false,
+    )
+}
 /// Longest session name.
 const MAX_NAME: usize = 64;
 
@@ -80,7 +126,9 @@ pub struct StartSpec {
     pub size: Option<Size>,
     pub name: Option<String>,
     pub initial_input: Option<String>,
-    /// The owner may pass auto-approve flags; others need a grant (not yet available).
+    /// Add the agent's auto-approve flag.
+    pub auto_approve: bool,
+    /// Whether the caller may use auto-approve (the owner, or a granted peer).
     pub may_auto_approve: bool,
 }
 
@@ -240,6 +288,24 @@ impl SessionManager {
                 )));
             }
         };
+        if spec.auto_approve {
+            if !spec.may_auto_approve {
+                return Err(SessionError::Forbidden(
+                    "auto-approve was not granted to you; the owner can add you to session.autoApproveFor".into(),
+                ));
+            }
+            let flag = AUTO_APPROVE
+                .iter()
+                .find(|(name, _)| *name == agent)
+                .map(|(_, flag)| *flag)
+                .ok_or_else(|| {
+                    SessionError::Invalid(
+                        "auto-approve applies to claude, codex and gemini only".into(),
+                    )
+                })?;
+            tracing::warn!(agent = %agent, "starting an agent with auto-approve");
+            args.push(flag.to_owned());
+        }
         args.extend(spec.args.iter().cloned());
         let cwd = match &spec.cwd {
             Some(cwd) => expand_home(cwd),

@@ -109,6 +109,13 @@ pub enum Request {
     SessionRemove {
         target: String,
     },
+    /// The picker: agents found on this machine and the custom commands.
+    SessionAgents,
+    CommandAdd(CustomCommandParams),
+    CommandUpdate(CustomCommandParams),
+    CommandRemove {
+        id: String,
+    },
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -150,6 +157,10 @@ pub mod method {
     pub const SESSION_SIGNAL: &str = "session.signal";
     pub const SESSION_STOP: &str = "session.stop";
     pub const SESSION_REMOVE: &str = "session.remove";
+    pub const SESSION_AGENTS: &str = "session.agents";
+    pub const COMMANDS_ADD: &str = "commands.add";
+    pub const COMMANDS_UPDATE: &str = "commands.update";
+    pub const COMMANDS_REMOVE: &str = "commands.remove";
 }
 
 /// Operation families, each with its own rate limit (config `rateLimits.*`).
@@ -229,6 +240,13 @@ impl Request {
             )),
             method::SESSION_START => Ok(Self::SessionStart(parse_params(method_name, params)?)),
             method::SESSION_LIST => no_params(Self::SessionList),
+            method::SESSION_AGENTS => no_params(Self::SessionAgents),
+            method::COMMANDS_ADD => Ok(Self::CommandAdd(parse_params(method_name, params)?)),
+            method::COMMANDS_UPDATE => Ok(Self::CommandUpdate(parse_params(method_name, params)?)),
+            method::COMMANDS_REMOVE => {
+                let p: SessionTargetParams = parse_params(method_name, params)?;
+                Ok(Self::CommandRemove { id: p.id })
+            }
             method::SESSION_ATTACH | method::SESSION_DETACH => {
                 Err(ApiError::invalid_request(format!(
                     "{method_name} streams terminal bytes as binary frames: use the Unix socket"
@@ -296,6 +314,9 @@ impl Request {
             Self::TransferPush { .. } => method::TRANSFER_PUSH,
             Self::TransferPull { .. } => method::TRANSFER_PULL,
             Self::TransferList { .. } => method::TRANSFER_LIST,
+            Self::SessionStart(params) if params.auto_approve == Some(true) => {
+                "session.start.auto-approve"
+            }
             Self::SessionStart(_) => method::SESSION_START,
             Self::SessionList => method::SESSION_LIST,
             Self::SessionAttach { .. } => method::SESSION_ATTACH,
@@ -304,6 +325,10 @@ impl Request {
             Self::SessionSignal { .. } => method::SESSION_SIGNAL,
             Self::SessionStop { .. } => method::SESSION_STOP,
             Self::SessionRemove { .. } => method::SESSION_REMOVE,
+            Self::SessionAgents => method::SESSION_AGENTS,
+            Self::CommandAdd(_) => method::COMMANDS_ADD,
+            Self::CommandUpdate(_) => method::COMMANDS_UPDATE,
+            Self::CommandRemove { .. } => method::COMMANDS_REMOVE,
             Self::Unknown { .. } => "unknown",
             Self::Malformed { op, .. } => op,
         }

@@ -172,6 +172,30 @@ pub struct SessionStartParams {
     /// Typed into the session once it starts.
     #[serde(default)]
     pub initial_input: Option<String>,
+    /// Start one of the configured custom commands (its command, args and cwd).
+    #[serde(default)]
+    pub custom_command_id: Option<String>,
+    /// Add the agent's own "act without asking" flag; only for principals the owner granted it to.
+    #[serde(default)]
+    pub auto_approve: Option<bool>,
+}
+
+/// A custom command as `commands.add` takes it (`commands.update` adds `id`, all optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomCommandParams {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub icon: Option<String>,
 }
 
 /// `{"id": …}`: a session by id, unique name or unique id prefix.
