@@ -460,3 +460,24 @@ fn auto_approve_is_the_owners_to_grant() {
             >= 3
     });
 }
+
+#[test]
+fn a_snapshot_carries_the_scrollback() {
+    let loopsy = Loopsy::started();
+    let mut socket = Socket::connect(&loopsy);
+    let id = shell(&loopsy, &mut socket, json!({ "rows": 20, "cols": 80 }));
+    let mut first = Socket::connect(&loopsy);
+    attach(&mut first, json!({ "id": id }));
+    first.send(2, b"seq 1 300; echo seq-$((9*9))-done\n");
+    read_until(&mut first, "seq-81-done");
+    drop(first);
+    let mut second = Socket::connect(&loopsy);
+    let started = attach(&mut second, json!({ "id": id }));
+    assert_eq!(started["resynced"], true);
+    let snapshot = String::from_utf8_lossy(&read_until(&mut second, "seq-81-done")).into_owned();
+    // Line 100 scrolled off a 20-row screen long ago; it comes back as history.
+    assert!(snapshot.contains("100"), "{snapshot:?}");
+    let hundred = snapshot.find("100").expect("100");
+    let two_hundred = snapshot.find("200").expect("200");
+    assert!(hundred < two_hundred, "history in order");
+}

@@ -3,6 +3,7 @@
 //! [`pty::PtySession`] actor per session. The Router dispatches session requests
 //! here after auth and policy.
 
+mod emulator;
 mod fd;
 pub mod pty;
 mod ring;

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::num::NonZeroU16;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
+use super::emulator::Emulator;
 use super::fd::PtyFd;
 use super::ring::{Gap, OutputRing};
 use super::{SessionError, SessionExited, now_ms};
@@ -50,13 +50,6 @@ pub const MAX_COLS: u16 = 1000;
 pub const MAX_ROWS: u16 = 500;
 
 impl Size {
-    fn rows_nz(self) -> NonZeroU16 {
-        NonZeroU16::new(self.rows).unwrap_or(NonZeroU16::MIN)
-    }
-    fn cols_nz(self) -> NonZeroU16 {
-        NonZeroU16::new(self.cols).unwrap_or(NonZeroU16::MIN)
-    }
-
     pub fn checked(cols: u16, rows: u16) -> Result<Self, SessionError> {
         if cols == 0 || rows == 0 || cols > MAX_COLS || rows > MAX_ROWS {
             return Err(SessionError::Invalid(format!(
@@ -114,7 +107,10 @@ pub struct PtySession {
     child: Box<dyn portable_pty::Child + Send + Sync>,
     input: mpsc::UnboundedSender<Bytes>,
     ring: OutputRing,
-    screen: vt100::Parser,
+    /// The headless terminal, on its own thread.
+    emulator: Emulator,
+    /// A snapshot for lagging clients is being made.
+    resyncing: bool,
     clients: HashMap<u64, Client>,
     next_client: u64,
     exit: Option<Exit>,
@@ -184,7 +180,10 @@ impl PtySession {
             child: spawned.child,
             input,
             ring: OutputRing::new(spawned.ring_bytes),
-            screen: vt100::Parser::new(size.rows_nz(), size.cols_nz(), spawned.scrollback_lines),
+            emulator: Emulator::start(size.rows, size.cols, spawned.scrollback_lines).map_err(
+                |e| SessionError::Failed(format!("cannot start the terminal emulator: {e}")),
+            )?,
+            resyncing: false,
             clients: HashMap::new(),
             next_client: 0,
             exit: None,
@@ -220,18 +219,6 @@ impl PtySession {
         })
     }
 
-    /// Escape sequences that redraw the current screen on a fresh terminal.
-    fn snapshot(&self) -> Bytes {
-        let screen = self.screen.screen();
-        let mut out = String::from("\x1bc");
-        if screen.alternate_screen() {
-            out.push_str("\x1b[?1049h");
-        }
-        out.push_str(&screen.state_formatted());
-        out.push_str(&screen.cursor_state_formatted());
-        Bytes::from(out.into_bytes())
-    }
-
     /// Queues `bytes` to a client in frame-sized pieces; false if it has no room.
     fn offer(client: &mut Client, bytes: &Bytes) -> bool {
         let mut rest = bytes.clone();
@@ -246,46 +233,70 @@ impl PtySession {
 
     fn on_output(&mut self, chunk: Bytes) {
         self.last_activity = now_ms();
-        self.screen.process(&chunk);
+        let start = self.ring.end();
         self.ring.push(&chunk);
         let end = self.ring.end();
         self.clients.retain(|_, client| !client.sink.is_closed());
         for client in self.clients.values_mut() {
-            if client.lagging {
+            // A client already holds everything up to `next` (e.g. from a snapshot
+            // the emulator made slightly ahead of the ring): send only what follows.
+            if client.lagging || client.next >= end {
                 continue;
             }
-            match client.sink.try_send(StreamItem::Binary(chunk.clone())) {
+            if client.next < start {
+                client.lagging = true;
+                continue;
+            }
+            let piece = chunk.slice((client.next - start) as usize..);
+            match client.sink.try_send(StreamItem::Binary(piece)) {
                 Ok(()) => client.next = end,
                 Err(_) => client.lagging = true,
             }
         }
     }
 
-    /// Offers lagging clients what they missed: ring bytes, or a snapshot.
-    fn catch_up(&mut self) {
+    /// Offers lagging clients what they missed: the ring's bytes, or (for a gap
+    /// that left the ring) a snapshot from the emulator.
+    fn catch_up(&mut self, ctx: &mut Context<Self>) {
         let end = self.ring.end();
-        let snapshot = self
-            .clients
-            .values()
-            .any(|c| c.lagging && self.ring.since(c.next) == Err(Gap::Evicted));
-        let snapshot = snapshot.then(|| self.snapshot());
+        let mut needs_snapshot = false;
         for client in self.clients.values_mut().filter(|c| c.lagging) {
             if client.sink.capacity() < CLIENT_QUEUE / 2 {
                 continue;
             }
-            let (bytes, resync) = match self.ring.since(client.next) {
-                Ok(bytes) => (bytes, false),
-                Err(_) => (snapshot.clone().unwrap_or_default(), true),
-            };
-            if resync {
-                let _ = client.sink.try_send(StreamItem::Event(
-                    json!({ "type": "resync", "offset": end }),
-                ));
+            match self.ring.since(client.next.min(end)) {
+                Ok(bytes) => {
+                    if Self::offer(client, &bytes) {
+                        client.next = client.next.max(end);
+                        client.lagging = false;
+                    }
+                }
+                Err(_) => needs_snapshot = true,
             }
-            if Self::offer(client, &bytes) {
-                client.next = end;
-                client.lagging = false;
-            }
+        }
+        if needs_snapshot && !self.resyncing {
+            self.resyncing = true;
+            let snapshot = self.emulator.snapshot();
+            ctx.spawn(
+                actix::fut::wrap_future::<_, Self>(snapshot).map(|snapshot, act, _ctx| {
+                    act.resyncing = false;
+                    let Ok(snapshot) = snapshot else { return };
+                    for client in act.clients.values_mut().filter(|c| c.lagging) {
+                        if act.ring.since(client.next) != Err(Gap::Evicted)
+                            || client.sink.capacity() < CLIENT_QUEUE / 2
+                        {
+                            continue;
+                        }
+                        let _ = client.sink.try_send(StreamItem::Event(
+                            json!({ "type": "resync", "offset": snapshot.offset }),
+                        ));
+                        if Self::offer(client, &snapshot.bytes) {
+                            client.next = snapshot.offset;
+                            // Whatever followed the snapshot comes from the ring next time.
+                        }
+                    }
+                }),
+            );
         }
     }
 
@@ -303,9 +314,7 @@ impl PtySession {
         if let Err(e) = self.master.resize(pty) {
             tracing::warn!(session = %self.id, error = %e, "resize failed");
         }
-        self.screen
-            .screen_mut()
-            .set_size(size.rows_nz(), size.cols_nz());
+        self.emulator.resize(size.rows, size.cols);
     }
 
     fn signal_group(&self, signal: Signal) {
@@ -381,29 +390,37 @@ impl Actor for PtySession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let reads = futures_util::stream::unfold(self.fd.clone(), |fd| async move {
-            loop {
-                let Ok(mut guard) = fd.readable().await else {
-                    return None;
-                };
-                let mut buf = vec![0u8; CHUNK];
-                match guard.try_io(|inner| {
-                    rustix::io::read(&inner.get_ref().0, &mut buf).map_err(io::Error::from)
-                }) {
-                    // EOF, or EIO once the last slave descriptor closed: the child is gone.
-                    Ok(Ok(0)) | Ok(Err(_)) => return None,
-                    Ok(Ok(n)) => {
-                        buf.truncate(n);
-                        return Some((Bytes::from(buf), fd));
+        let emulator = self.emulator.output.clone();
+        let reads = futures_util::stream::unfold(
+            (self.fd.clone(), emulator),
+            |(fd, emulator)| async move {
+                loop {
+                    let Ok(mut guard) = fd.readable().await else {
+                        return None;
+                    };
+                    let mut buf = vec![0u8; CHUNK];
+                    match guard.try_io(|inner| {
+                        rustix::io::read(&inner.get_ref().0, &mut buf).map_err(io::Error::from)
+                    }) {
+                        // EOF, or EIO once the last slave descriptor closed: the child is gone.
+                        Ok(Ok(0)) | Ok(Err(_)) => return None,
+                        Ok(Ok(n)) => {
+                            buf.truncate(n);
+                            let chunk = Bytes::from(buf);
+                            // Waits while the emulator is behind: the PTY is read no
+                            // faster than the screen can be kept, so nothing piles up.
+                            let _ = emulator.send(chunk.clone()).await;
+                            return Some((chunk, (fd, emulator)));
+                        }
+                        Err(_would_block) => continue,
                     }
-                    Err(_would_block) => continue,
                 }
-            }
-        });
+            },
+        );
         ctx.add_stream(reads);
-        ctx.run_interval(CATCH_UP_EVERY, |act, _| {
+        ctx.run_interval(CATCH_UP_EVERY, |act, ctx| {
             if act.clients.values().any(|c| c.lagging) {
-                act.catch_up();
+                act.catch_up(ctx);
             }
         });
         self.update_idle_timer(ctx);
@@ -411,10 +428,10 @@ impl Actor for PtySession {
 }
 
 impl StreamHandler<Bytes> for PtySession {
-    fn handle(&mut self, chunk: Bytes, _ctx: &mut Self::Context) {
+    fn handle(&mut self, chunk: Bytes, ctx: &mut Self::Context) {
         self.on_output(chunk);
         if self.clients.values().any(|c| c.lagging) {
-            self.catch_up();
+            self.catch_up(ctx);
         }
     }
 
@@ -449,40 +466,35 @@ pub struct AttachClient {
 /// Capacity of an attached client's output queue.
 pub const ATTACH_QUEUE: usize = CLIENT_QUEUE;
 
-impl Handler<AttachClient> for PtySession {
-    type Result = Result<Value, SessionError>;
-
-    fn handle(&mut self, msg: AttachClient, ctx: &mut Self::Context) -> Self::Result {
-        let end = self.ring.end();
-        if let Some(offset) = msg.from_offset
-            && offset > end
-        {
-            return Err(SessionError::Invalid(format!(
-                "fromOffset {offset} is beyond the session's output ({end} bytes so far)"
-            )));
-        }
-        // The most recently attached interactive client sets the size, before the
-        // snapshot is taken so that it wraps at that client's width.
-        if let Some(size) = msg.size {
-            self.pending_size = None;
-            self.apply_size(size);
-        }
-        let (bytes, resynced) = match msg.from_offset.map(|o| self.ring.since(o)) {
-            Some(Ok(bytes)) => (bytes, false),
-            _ => (self.snapshot(), true),
-        };
+impl PtySession {
+    /// Registers an attached client whose next byte is `next`, having sent it `catch_up`.
+    fn register(
+        &mut self,
+        sink: mpsc::Sender<StreamItem>,
+        input: mpsc::Receiver<Bytes>,
+        catch_up: &Bytes,
+        next: u64,
+        resynced: bool,
+        ctx: &mut Context<Self>,
+    ) -> Result<Value, SessionError> {
         let mut client = Client {
-            sink: msg.sink,
-            next: end,
+            sink,
+            next,
             lagging: false,
         };
-        if !Self::offer(&mut client, &bytes) {
+        if !Self::offer(&mut client, catch_up) {
             return Err(SessionError::Failed(
                 "the client's queue is too small for the catch-up".into(),
             ));
         }
-        let client_id = self.next_client;
-        self.next_client += 1;
+        // Output that arrived while a snapshot was being made comes from the ring.
+        if let Ok(rest) = self.ring.since(next.min(self.ring.end()))
+            && next < self.ring.end()
+            && Self::offer(&mut client, &rest)
+        {
+            client.next = self.ring.end();
+        }
+        let end = self.ring.end();
         if let Some(exit) = &self.exit {
             let event = json!({ "type": "exit", "exitCode": exit.code, "signal": exit.signal, "offset": end });
             let end = json!({ "id": self.id, "exitCode": exit.code, "signal": exit.signal });
@@ -492,9 +504,11 @@ impl Handler<AttachClient> for PtySession {
                 let _ = sink.send(StreamItem::End(Ok(end))).await;
             });
         } else {
+            let client_id = self.next_client;
+            self.next_client += 1;
             self.clients.insert(client_id, client);
             let me = ctx.address();
-            let mut input = msg.input;
+            let mut input = input;
             actix_rt::spawn(async move {
                 while let Some(bytes) = input.recv().await {
                     me.do_send(Input { bytes });
@@ -504,9 +518,49 @@ impl Handler<AttachClient> for PtySession {
             self.update_idle_timer(ctx);
         }
         let mut info = self.info();
-        info["offset"] = json!(end);
+        info["offset"] = json!(next);
         info["resynced"] = json!(resynced);
         Ok(info)
+    }
+}
+
+impl Handler<AttachClient> for PtySession {
+    type Result = ResponseActFuture<Self, Result<Value, SessionError>>;
+
+    fn handle(&mut self, msg: AttachClient, ctx: &mut Self::Context) -> Self::Result {
+        let end = self.ring.end();
+        if let Some(offset) = msg.from_offset
+            && offset > end
+        {
+            return Box::pin(actix::fut::ready(Err(SessionError::Invalid(format!(
+                "fromOffset {offset} is beyond the session's output ({end} bytes so far)"
+            )))));
+        }
+        // The most recently attached interactive client sets the size, before the
+        // snapshot is taken so that it wraps at that client's width.
+        if let Some(size) = msg.size {
+            self.pending_size = None;
+            self.apply_size(size);
+        }
+        if let Some(Ok(bytes)) = msg.from_offset.map(|o| self.ring.since(o)) {
+            let result = self.register(msg.sink, msg.input, &bytes, end, false, ctx);
+            return Box::pin(actix::fut::ready(result));
+        }
+        let snapshot = self.emulator.snapshot();
+        Box::pin(
+            actix::fut::wrap_future::<_, Self>(snapshot).map(move |snapshot, act, ctx| {
+                let snapshot = snapshot
+                    .map_err(|_| SessionError::Failed("the terminal emulator stopped".into()))?;
+                act.register(
+                    msg.sink,
+                    msg.input,
+                    &snapshot.bytes,
+                    snapshot.offset,
+                    true,
+                    ctx,
+                )
+            }),
+        )
     }
 }
 
