@@ -509,9 +509,14 @@ impl PtySession {
             self.clients.insert(client_id, client);
             let me = ctx.address();
             let mut input = input;
+            // Keystrokes go straight to the PTY's writer task, not through this
+            // actor's mailbox: typing never waits behind output handling.
+            let pty_input = self.input.clone();
             actix_rt::spawn(async move {
                 while let Some(bytes) = input.recv().await {
-                    me.do_send(Input { bytes });
+                    if pty_input.send(bytes).is_err() {
+                        break;
+                    }
                 }
                 me.do_send(Detach { client_id });
             });
