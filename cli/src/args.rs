@@ -75,6 +75,9 @@ pub enum Command {
         /// Session id, its name, or the first four or more characters of its id.
         target: String,
     },
+    /// Which peers may start agents that act without asking (auto-approve).
+    #[command(subcommand, name = "auto-approve")]
+    AutoApprove(AutoApproveCommand),
     /// The shared key/value context store that agents on your machines use to coordinate.
     #[command(subcommand)]
     Context(ContextCommand),
@@ -162,6 +165,16 @@ pub struct ShellArgs {
     /// Arguments for the program or agent.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AutoApproveCommand {
+    /// Show the peers allowed to use auto-approve (you always may, on this machine).
+    List,
+    /// Let a peer (a name from auth.allowedKeys) start claude, codex or gemini with auto-approve.
+    Allow { peer: String },
+    /// Withdraw that permission.
+    Deny { peer: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,5 +46,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Attach { target } => commands::shell::attach(&data_dir, target),
         Command::List(args) => commands::sessions::list(&data_dir, args.json),
         Command::Kill { target } => commands::sessions::kill(&data_dir, target),
+        Command::AutoApprove(command) => commands::sessions::auto_approve(&data_dir, command),
     }
 }

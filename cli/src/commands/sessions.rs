@@ -61,3 +61,34 @@ pub fn kill(data_dir: &DataDir, target: &str) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn auto_approve(
+    data_dir: &DataDir,
+    command: &crate::args::AutoApproveCommand,
+) -> anyhow::Result<ExitCode> {
+    use crate::args::AutoApproveCommand;
+    let peers = match command {
+        AutoApproveCommand::List => {
+            let settings =
+                loopsy_daemon::config::Settings::load(data_dir.clone(), &Default::default())?;
+            json!({ "autoApproveFor": settings.config.session.auto_approve_for })
+        }
+        AutoApproveCommand::Allow { peer } | AutoApproveCommand::Deny { peer } => {
+            let allow = matches!(command, AutoApproveCommand::Allow { .. });
+            let params = json!({ "peer": peer, "allow": allow });
+            daemon_link::call(data_dir, method::GRANTS_AUTO_APPROVE, Some(&params))?
+        }
+    };
+    let list: Vec<&str> = peers["autoApproveFor"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if list.is_empty() {
+        println!("auto-approve: only you (no peer is allowed)");
+    } else {
+        println!("auto-approve: you and {}", list.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -481,3 +481,66 @@ fn a_snapshot_carries_the_scrollback() {
     let two_hundred = snapshot.find("200").expect("200");
     assert!(hundred < two_hundred, "history in order");
 }
+
+#[test]
+fn the_owner_grants_and_withdraws_auto_approve() {
+    let mut loopsy = Loopsy::new();
+    let bin = loopsy.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    std::fs::write(bin.join("codex"), "#!/bin/sh\nsleep 30\n").expect("fake agent");
+    std::fs::set_permissions(
+        bin.join("codex"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    loopsy.env.push(("PATH".into(), path));
+    loopsy.ok(&["init"]);
+    let peer_key = "0123456789abcdef".repeat(4);
+    loopsy.write_config(|text| {
+        text.replace(
+            "allowedKeys: {}",
+            &format!("allowedKeys:\n    laptop: \"{peer_key}\""),
+        )
+    });
+    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let start = || {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "session.start", "params": { "agent": "codex", "autoApprove": true } }).to_string();
+        loopsy
+            .http(
+                "POST",
+                "/rpc",
+                &[("Authorization", &format!("Bearer {peer_key}"))],
+                Some(body.as_bytes()),
+            )
+            .json()
+    };
+    assert_eq!(start()["error"]["data"]["loopsyCode"], 7006);
+    assert!(
+        loopsy
+            .ok(&["auto-approve", "allow", "laptop"])
+            .contains("laptop")
+    );
+    assert_eq!(start()["result"]["alive"], true);
+    let config = std::fs::read_to_string(loopsy.path("config.yaml")).expect("config");
+    assert!(
+        config.contains("autoApproveFor: [\"laptop\"]") && config.starts_with("# loopsy"),
+        "{config}"
+    );
+    assert!(loopsy.ok(&["auto-approve", "list"]).contains("laptop"));
+    loopsy.ok(&["auto-approve", "deny", "laptop"]);
+    assert_eq!(start()["error"]["data"]["loopsyCode"], 7006);
+    let unknown = loopsy.run(&["auto-approve", "allow", "stranger"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    wait_until("grants to be audited", || {
+        std::fs::read_to_string(loopsy.path("logs/audit.jsonl"))
+            .unwrap_or_default()
+            .matches("grants.autoApprove")
+            .count()
+            >= 3
+    });
+}

@@ -241,3 +241,77 @@ mod custom_command_tests {
         Ok(())
     }
 }
+
+/// Sets `session.autoApproveFor`, editing only that key's line (or adding it).
+pub fn set_auto_approve_for(data_dir: &DataDir, peers: &[String]) -> Result<(), ConfigError> {
+    let _lock = ConfigWriteLock::acquire(data_dir)?;
+    let path = data_dir.config();
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let invalid = |problems: String| ConfigError::Invalid {
+        path: path.clone(),
+        problems,
+    };
+    let list = format!(
+        "[{}]",
+        peers
+            .iter()
+            .map(|p| serde_json::to_string(p).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let session = lines.iter().position(|l| l.trim_end() == "session:");
+    let key = session.and_then(|start| {
+        lines[start + 1..]
+            .iter()
+            .take_while(|l| !l.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
+            .position(|l| l.trim_start().starts_with("autoApproveFor:"))
+            .map(|i| start + 1 + i)
+    });
+    let new_text = match (session, key) {
+        (_, Some(at)) => {
+            let indent = &lines[at][..lines[at].len() - lines[at].trim_start().len()];
+            // A block-style list continues on deeper-indented `- item` lines.
+            let mut end = at + 1;
+            while end < lines.len()
+                && lines[end].trim_start().starts_with("- ")
+                && lines[end].len() - lines[end].trim_start().len() > indent.len()
+            {
+                end += 1;
+            }
+            format!(
+                "{}{indent}autoApproveFor: {list}\n{}",
+                lines[..at].concat(),
+                lines[end..].concat()
+            )
+        }
+        (Some(start), None) => format!(
+            "{}  autoApproveFor: {list}\n{}",
+            lines[..=start].concat(),
+            lines[start + 1..].concat()
+        ),
+        (None, None) => {
+            let mut out = text.clone();
+            if !out.ends_with('\n') && !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("session:\n  autoApproveFor: {list}\n"));
+            out
+        }
+    };
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&new_text)
+        .map_err(|e| invalid(format!("the edit would break the file: {e}")))?;
+    let stored: Vec<String> =
+        serde_yaml::from_value(parsed["session"]["autoApproveFor"].clone())
+            .map_err(|e| invalid(format!("the edit would break session.autoApproveFor: {e}")))?;
+    if stored != peers {
+        return Err(invalid(
+            "the edited file does not hold the intended grants".into(),
+        ));
+    }
+    durable::write_private_atomic(&path, new_text.as_bytes())
+        .map_err(|source| ConfigError::Write { path, source })
+}

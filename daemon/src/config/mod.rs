@@ -6,7 +6,9 @@ mod load;
 mod schema;
 mod settings;
 
-pub use edit::{ConfigWriteLock, file_api_key, set_api_key, set_custom_commands};
+pub use edit::{
+    ConfigWriteLock, file_api_key, set_api_key, set_auto_approve_for, set_custom_commands,
+};
 pub use load::{ConfigError, Overrides};
 pub use schema::*;
 pub use settings::{LOG_LEVELS, Settings, os_hostname};

@@ -201,7 +201,8 @@ impl Router {
             | Request::KeyRotate
             | Request::CommandAdd(_)
             | Request::CommandUpdate(_)
-            | Request::CommandRemove { .. } => principal == Principal::Owner,
+            | Request::CommandRemove { .. }
+            | Request::GrantAutoApprove { .. } => principal == Principal::Owner,
             Request::DaemonStop => {
                 matches!(principal, Principal::Owner | Principal::OwnerKey { .. })
             }
@@ -253,6 +254,9 @@ impl Router {
             | Request::SessionAgents => session_ops::run(self, request, principal),
             Request::CommandAdd(_) | Request::CommandUpdate(_) | Request::CommandRemove { .. } => {
                 session_ops::edit_commands(self, request)
+            }
+            Request::GrantAutoApprove { peer, allow } => {
+                session_ops::grant_auto_approve(self, peer, allow)
             }
             Request::Health => Work::Done(Ok(ops::health(self))),
             Request::Identity => Work::Done(Ok(ops::identity(self))),

@@ -327,3 +327,51 @@ pub(super) fn edit_commands(router: &Router, request: Request) -> Work {
         },
     )))
 }
+
+/// `grants.autoApprove`: the owner lets a peer (or no longer lets it) start agents
+/// with auto-approve. Written to `session.autoApproveFor`; the request itself is
+/// the audit record of the grant.
+pub(super) fn grant_auto_approve(router: &Router, peer: String, allow: bool) -> Work {
+    let config = &router.settings.config;
+    if allow && !config.auth.allowed_keys.contains_key(&peer) {
+        let known: Vec<&str> = config
+            .auth
+            .allowed_keys
+            .keys()
+            .map(String::as_str)
+            .collect();
+        return Work::Done(Err(ApiError::bad_request(format!(
+            "No peer named '{peer}' in auth.allowedKeys (known: {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ))));
+    }
+    let mut peers = config.session.auto_approve_for.clone();
+    peers.retain(|p| p != &peer);
+    if allow {
+        peers.push(peer);
+    }
+    let data_dir = router.settings.data_dir.clone();
+    let to_write = peers.clone();
+    let write = actix_rt::task::spawn_blocking(move || {
+        crate::config::set_auto_approve_for(&data_dir, &to_write)
+    });
+    Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(write).map(
+        move |written, router, _ctx| match written {
+            Ok(Ok(())) => {
+                let mut settings = router.settings.clone();
+                settings.config.session.auto_approve_for = peers;
+                let list = json!({ "autoApproveFor": settings.config.session.auto_approve_for });
+                router.apply(settings);
+                Ok(Reply::ok(list))
+            }
+            Ok(Err(error)) => Err(ApiError::internal(format!(
+                "Could not save the grant: {error}"
+            ))),
+            Err(_) => Err(ApiError::internal("The grant task failed")),
+        },
+    )))
+}

@@ -116,6 +116,11 @@ pub enum Request {
     CommandRemove {
         id: String,
     },
+    /// Grant or withdraw auto-approve for a peer (owner only).
+    GrantAutoApprove {
+        peer: String,
+        allow: bool,
+    },
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -161,6 +166,7 @@ pub mod method {
     pub const COMMANDS_ADD: &str = "commands.add";
     pub const COMMANDS_UPDATE: &str = "commands.update";
     pub const COMMANDS_REMOVE: &str = "commands.remove";
+    pub const GRANTS_AUTO_APPROVE: &str = "grants.autoApprove";
 }
 
 /// Operation families, each with its own rate limit (config `rateLimits.*`).
@@ -243,6 +249,13 @@ impl Request {
             method::SESSION_AGENTS => no_params(Self::SessionAgents),
             method::COMMANDS_ADD => Ok(Self::CommandAdd(parse_params(method_name, params)?)),
             method::COMMANDS_UPDATE => Ok(Self::CommandUpdate(parse_params(method_name, params)?)),
+            method::GRANTS_AUTO_APPROVE => {
+                let p: GrantParams = parse_params(method_name, params)?;
+                Ok(Self::GrantAutoApprove {
+                    peer: p.peer,
+                    allow: p.allow,
+                })
+            }
             method::COMMANDS_REMOVE => {
                 let p: SessionTargetParams = parse_params(method_name, params)?;
                 Ok(Self::CommandRemove { id: p.id })
@@ -329,6 +342,7 @@ impl Request {
             Self::CommandAdd(_) => method::COMMANDS_ADD,
             Self::CommandUpdate(_) => method::COMMANDS_UPDATE,
             Self::CommandRemove { .. } => method::COMMANDS_REMOVE,
+            Self::GrantAutoApprove { .. } => method::GRANTS_AUTO_APPROVE,
             Self::Unknown { .. } => "unknown",
             Self::Malformed { op, .. } => op,
         }

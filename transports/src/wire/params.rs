@@ -236,3 +236,11 @@ pub struct SessionAttachParams {
     #[serde(default)]
     pub rows: Option<u16>,
 }
+
+/// Params of `grants.autoApprove`.
+#[derive(Debug, Deserialize)]
+pub struct GrantParams {
+    /// A peer's name from `auth.allowedKeys`.
+    pub peer: String,
+    pub allow: bool,
+}
