@@ -766,12 +766,6 @@ fn main() {
         rss_after as f64 / 1024.0
     );
 
-    pty_benchmarks(
-        tmp.path(),
-        &daemon.data.join("loopsyd.sock"),
-        daemon.child.id(),
-    );
-
     let key = std::fs::read_to_string(daemon.data.join("config.yaml"))
         .unwrap()
         .lines()
@@ -899,5 +893,14 @@ fn main() {
         rss_before as f64 / 1024.0,
         peak as f64 / 1024.0,
         (peak.saturating_sub(rss_before)) as f64 / 1024.0
+    );
+
+    // Last: the sessions it leaves running would make the daemon bigger to fork
+    // for the measurements above.
+    println!();
+    pty_benchmarks(
+        tmp.path(),
+        &daemon.data.join("loopsyd.sock"),
+        daemon.child.id(),
     );
 }
