@@ -628,6 +628,8 @@ fn main() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    // `LOOPSY_BENCH_ONLY=pty` runs just the terminal-session figures.
+    let only_pty = std::env::var("LOOPSY_BENCH_ONLY").is_ok_and(|v| v == "pty");
     let data = tmp.path().join("data");
     assert!(
         loopsy(&data)
@@ -641,6 +643,15 @@ fn main() {
         "loopsy daemon benchmark ({} cores)\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    if only_pty {
+        let (daemon, _) = start_daemon(&data);
+        pty_benchmarks(
+            tmp.path(),
+            &daemon.data.join("loopsyd.sock"),
+            daemon.child.id(),
+        );
+        return;
+    }
 
     // Cold start.
     let mut spawn_baseline = Vec::new();

@@ -26,8 +26,10 @@ use super::fd::PtyFd;
 use super::ring::{Gap, OutputRing};
 use super::{SessionError, SessionExited, now_ms};
 
-/// Bytes per read from the PTY, and per binary frame sent to a client.
+/// Most bytes handed on at once from the PTY, and per binary frame to a client.
 const CHUNK: usize = 64 * 1024;
+/// One read from the PTY (the kernel rarely has more at a time).
+const READ_SIZE: usize = 16 * 1024;
 /// Output items buffered per client before it counts as lagging.
 const CLIENT_QUEUE: usize = 256;
 /// How often lagging clients are offered what they missed.
@@ -394,26 +396,39 @@ impl Actor for PtySession {
         let reads = futures_util::stream::unfold(
             (self.fd.clone(), emulator),
             |(fd, emulator)| async move {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let mut read = [0u8; READ_SIZE];
                 loop {
                     let Ok(mut guard) = fd.readable().await else {
                         return None;
                     };
-                    let mut buf = vec![0u8; CHUNK];
-                    match guard.try_io(|inner| {
-                        rustix::io::read(&inner.get_ref().0, &mut buf).map_err(io::Error::from)
-                    }) {
-                        // EOF, or EIO once the last slave descriptor closed: the child is gone.
-                        Ok(Ok(0)) | Ok(Err(_)) => return None,
-                        Ok(Ok(n)) => {
-                            buf.truncate(n);
-                            let chunk = Bytes::from(buf);
-                            // Waits while the emulator is behind: the PTY is read no
-                            // faster than the screen can be kept, so nothing piles up.
-                            let _ = emulator.send(chunk.clone()).await;
-                            return Some((chunk, (fd, emulator)));
+                    // Take everything that is there (the kernel hands out a few KiB
+                    // per read): fewer, larger chunks make every later step cheaper.
+                    let mut ended = false;
+                    while chunk.len() + READ_SIZE <= CHUNK {
+                        match guard.try_io(|inner| {
+                            rustix::io::read(&inner.get_ref().0, &mut read).map_err(io::Error::from)
+                        }) {
+                            Ok(Ok(n)) if n > 0 => chunk.extend_from_slice(&read[..n]),
+                            // EOF, or EIO once the last slave descriptor closed: the child is gone.
+                            Ok(_) => {
+                                ended = true;
+                                break;
+                            }
+                            Err(_would_block) => break,
                         }
-                        Err(_would_block) => continue,
                     }
+                    if chunk.is_empty() {
+                        if ended {
+                            return None;
+                        }
+                        continue;
+                    }
+                    let chunk = Bytes::from(chunk);
+                    // Waits while the emulator is behind: the PTY is read no
+                    // faster than the screen can be kept, so nothing piles up.
+                    let _ = emulator.send(chunk.clone()).await;
+                    return Some((chunk, (fd, emulator)));
                 }
             },
         );
