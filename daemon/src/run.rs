@@ -122,10 +122,13 @@ async fn serve(
         exited_retention: Duration::from_secs(session_config.exited_retention),
     })
     .start();
+    // Kept for the daemon's life: the thread exec jobs start and run on.
+    let exec_arbiter = Arbiter::new();
     let router = Router::new(RouterSetup {
         services: Services {
             context,
             sessions: sessions.clone(),
+            exec: exec_arbiter.handle(),
         },
         settings,
         overrides,

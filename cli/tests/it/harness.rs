@@ -308,3 +308,33 @@ impl Socket {
         }
     }
 }
+
+/// `config.yaml` text with `auth.allowedKeys` set to `peers` (name, key).
+pub fn with_peers(text: &str, peers: &[(&str, &str)]) -> String {
+    let entries: String = peers
+        .iter()
+        .map(|(name, key)| format!("\n    {name}: \"{key}\""))
+        .collect();
+    text.replace("allowedKeys: {}", &format!("allowedKeys:{entries}"))
+}
+
+impl Loopsy {
+    /// Puts an executable `name` running `script` first on the daemon's PATH
+    /// (a stand-in for an agent CLI that is not installed here).
+    pub fn fake_program(&mut self, name: &str, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.dir.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        let program = bin.join(name);
+        std::fs::write(&program, format!("#!/bin/sh\n{script}\n")).expect("fake program");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        if !self.env.iter().any(|(k, _)| k == "PATH") {
+            let path = format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            self.env.push(("PATH".into(), path));
+        }
+    }
+}

@@ -48,12 +48,7 @@ fn peer_keys_edited_by_hand_apply_without_restart() {
     let loopsy = Loopsy::started();
     let peer_key = "f".repeat(8) + &"0123456789abcdef".repeat(4);
     assert_eq!(loopsy.get("/api/v1/status", Some(&peer_key)).status, 403);
-    loopsy.write_config(|text| {
-        text.replace(
-            "allowedKeys: {}",
-            &format!("allowedKeys:\n    laptop: \"{peer_key}\""),
-        )
-    });
+    loopsy.write_config(|text| with_peers(text, &[("laptop", &peer_key)]));
     wait_until("the daemon to accept the new peer key", || {
         loopsy.get("/api/v1/status", Some(&peer_key)).status == 200
     });

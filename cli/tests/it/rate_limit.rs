@@ -8,11 +8,7 @@ fn peers_get_429_with_retry_after_then_recover() {
     loopsy.ok(&["init"]);
     let peer_key = "0123456789abcdef".repeat(4);
     loopsy.write_config(|text| {
-        text.replace(
-            "allowedKeys: {}",
-            &format!("allowedKeys:\n    laptop: \"{peer_key}\""),
-        )
-        .replace("  default: 120", "  default: 30")
+        with_peers(text, &[("laptop", &peer_key)]).replace("  default: 120", "  default: 30")
     });
     loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
 

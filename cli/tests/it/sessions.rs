@@ -37,8 +37,7 @@ fn read_until(socket: &mut Socket, needle: &str) -> Vec<u8> {
     seen
 }
 
-fn shell(loopsy: &Loopsy, socket: &mut Socket, extra: Value) -> String {
-    let _ = loopsy;
+fn shell(socket: &mut Socket, extra: Value) -> String {
     let mut params = json!({ "command": "sh", "env": { "PS1": "$ " } });
     if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
         p.extend(e.clone());
@@ -50,7 +49,7 @@ fn shell(loopsy: &Loopsy, socket: &mut Socket, extra: Value) -> String {
 fn echo_round_trip_and_exit_status() {
     let loopsy = Loopsy::started();
     let mut control = Socket::connect(&loopsy);
-    let id = shell(&loopsy, &mut control, json!({}));
+    let id = shell(&mut control, json!({}));
     let mut client = Socket::connect(&loopsy);
     let started = attach(&mut client, json!({ "id": id }));
     assert_eq!(started["alive"], true);
@@ -77,7 +76,7 @@ fn echo_round_trip_and_exit_status() {
 fn resize_reaches_the_program() {
     let loopsy = Loopsy::started();
     let mut socket = Socket::connect(&loopsy);
-    let id = shell(&loopsy, &mut socket, json!({ "cols": 100, "rows": 30 }));
+    let id = shell(&mut socket, json!({ "cols": 100, "rows": 30 }));
     let mut client = Socket::connect(&loopsy);
     attach(&mut client, json!({ "id": id }));
     client.send(2, b"stty size\n");
@@ -99,7 +98,7 @@ fn resize_reaches_the_program() {
 fn a_new_client_gets_a_snapshot_of_the_alternate_screen() {
     let loopsy = Loopsy::started();
     let mut socket = Socket::connect(&loopsy);
-    let id = shell(&loopsy, &mut socket, json!({}));
+    let id = shell(&mut socket, json!({}));
     let mut first = Socket::connect(&loopsy);
     attach(&mut first, json!({ "id": id }));
     first.send(
@@ -124,7 +123,7 @@ fn a_new_client_gets_a_snapshot_of_the_alternate_screen() {
 fn reattaching_from_an_offset_gets_exactly_the_missed_bytes() {
     let loopsy = Loopsy::started();
     let mut socket = Socket::connect(&loopsy);
-    let id = shell(&loopsy, &mut socket, json!({}));
+    let id = shell(&mut socket, json!({}));
     // A witness stays attached from the start and sees every byte.
     let mut witness = Socket::connect(&loopsy);
     let witness_start = attach(&mut witness, json!({ "id": id, "fromOffset": 0 }));
@@ -167,7 +166,7 @@ fn reattaching_from_an_offset_gets_exactly_the_missed_bytes() {
 fn names_prefixes_and_bad_input() {
     let loopsy = Loopsy::started();
     let mut socket = Socket::connect(&loopsy);
-    let id = shell(&loopsy, &mut socket, json!({ "name": "builder" }));
+    let id = shell(&mut socket, json!({ "name": "builder" }));
     let twin = socket.request(
         "session.start",
         json!({ "command": "sh", "name": "builder" }),
@@ -222,9 +221,7 @@ fn names_prefixes_and_bad_input() {
 fn fifty_sessions_at_once() {
     let loopsy = Loopsy::started();
     let mut socket = Socket::connect(&loopsy);
-    let ids: Vec<String> = (0..50)
-        .map(|_| shell(&loopsy, &mut socket, json!({})))
-        .collect();
+    let ids: Vec<String> = (0..50).map(|_| shell(&mut socket, json!({}))).collect();
     let listed = socket.request("session.list", json!({}));
     let sessions = listed["result"]["sessions"].as_array().expect("sessions");
     assert_eq!(sessions.len(), 50);
@@ -252,7 +249,7 @@ fn a_slow_client_never_holds_back_the_session_or_a_fast_one() {
     let loopsy = Loopsy::started();
     let pid = loopsy.pid().expect("pid");
     let mut socket = Socket::connect(&loopsy);
-    let id = shell(&loopsy, &mut socket, json!({}));
+    let id = shell(&mut socket, json!({}));
 
     // The slow client reads about 10 kB/s for as long as the test runs.
     let mut slow = Socket::connect(&loopsy);
@@ -326,7 +323,7 @@ fn idle_sessions_are_reaped_and_exited_ones_forgotten() {
     });
     loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
     let mut socket = Socket::connect(&loopsy);
-    shell(&loopsy, &mut socket, json!({}));
+    shell(&mut socket, json!({}));
     let sessions = |socket: &mut Socket| {
         socket.request("session.list", json!({}))["result"]["sessions"].clone()
     };
@@ -394,27 +391,13 @@ fn custom_commands_are_validated_saved_and_started_by_id() {
 #[test]
 fn auto_approve_is_the_owners_to_grant() {
     let mut loopsy = Loopsy::new();
-    let bin = loopsy.dir.path().join("bin");
-    std::fs::create_dir_all(&bin).expect("bin");
-    let fake = bin.join("claude");
-    std::fs::write(&fake, "#!/bin/sh\necho \"agent-args:$*\"\nsleep 30\n").expect("fake agent");
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    loopsy.env.push(("PATH".into(), path));
+    loopsy.fake_program("claude", "echo \"agent-args:$*\"; sleep 30");
     loopsy.ok(&["init"]);
     let trusted = "0123456789abcdef".repeat(4);
     let other = "fedcba9876543210".repeat(4);
     loopsy.write_config(|text| {
-        text.replace(
-            "allowedKeys: {}",
-            &format!("allowedKeys:\n    trusted: \"{trusted}\"\n    other: \"{other}\""),
-        )
-        .replace("autoApproveFor: []", "autoApproveFor: [trusted]")
+        with_peers(text, &[("trusted", &trusted), ("other", &other)])
+            .replace("autoApproveFor: []", "autoApproveFor: [trusted]")
     });
     loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
 
@@ -465,7 +448,7 @@ fn auto_approve_is_the_owners_to_grant() {
 fn a_snapshot_carries_the_scrollback() {
     let loopsy = Loopsy::started();
     let mut socket = Socket::connect(&loopsy);
-    let id = shell(&loopsy, &mut socket, json!({ "rows": 20, "cols": 80 }));
+    let id = shell(&mut socket, json!({ "rows": 20, "cols": 80 }));
     let mut first = Socket::connect(&loopsy);
     attach(&mut first, json!({ "id": id }));
     first.send(2, b"seq 1 300; echo seq-$((9*9))-done\n");
@@ -485,28 +468,10 @@ fn a_snapshot_carries_the_scrollback() {
 #[test]
 fn the_owner_grants_and_withdraws_auto_approve() {
     let mut loopsy = Loopsy::new();
-    let bin = loopsy.dir.path().join("bin");
-    std::fs::create_dir_all(&bin).expect("bin");
-    std::fs::write(bin.join("codex"), "#!/bin/sh\nsleep 30\n").expect("fake agent");
-    std::fs::set_permissions(
-        bin.join("codex"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    loopsy.env.push(("PATH".into(), path));
+    loopsy.fake_program("codex", "sleep 30");
     loopsy.ok(&["init"]);
     let peer_key = "0123456789abcdef".repeat(4);
-    loopsy.write_config(|text| {
-        text.replace(
-            "allowedKeys: {}",
-            &format!("allowedKeys:\n    laptop: \"{peer_key}\""),
-        )
-    });
+    loopsy.write_config(|text| with_peers(text, &[("laptop", &peer_key)]));
     loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
     let start = || {
         let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "session.start", "params": { "agent": "codex", "autoApprove": true } }).to_string();

@@ -5,7 +5,7 @@ use loopsy_transports::error::ApiError;
 use loopsy_transports::wire::{Reply, Request};
 use serde_json::json;
 
-use super::{Principal, Router, Work};
+use super::{Router, Work};
 use crate::services::context::{self, Answer, ContextError};
 
 /// Error codes of spec §1.3.
@@ -37,9 +37,8 @@ fn render(answer: Result<Answer, ContextError>, key: Option<String>) -> Result<R
     }
 }
 
-pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> Work {
+pub(super) fn run(router: &Router, request: Request) -> Work {
     let store = router.services.context.clone();
-    let local = matches!(principal, Principal::Owner);
     let pending = async move {
         match request {
             Request::ContextSet {
@@ -48,10 +47,10 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
                 ttl_secs,
                 from_node_id,
             } => {
-                let from = match (from_node_id, local) {
-                    (Some(id), _) if !id.is_empty() => id,
-                    _ => "local".to_owned(),
-                };
+                // The original's label for entries written without a node id.
+                let from = from_node_id
+                    .filter(|id| !id.is_empty())
+                    .unwrap_or_else(|| "local".to_owned());
                 match context::validate_set(key, value, ttl_secs, from) {
                     Ok(entry) => render(store.set(entry).await, None),
                     Err(error) => Err(error.into()),

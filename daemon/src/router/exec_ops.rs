@@ -11,7 +11,9 @@ use actix::prelude::*;
 use loopsy_transports::error::ApiError;
 use loopsy_transports::wire::{ExecParams, Reply, ReplyStream, Request};
 use serde_json::json;
-use tokio::sync::{Notify, mpsc};
+use std::pin::Pin;
+
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{Router, Work};
 use crate::policy::command_guard::CommandGuard;
@@ -32,7 +34,8 @@ pub(super) struct JobEntry {
     args: Vec<String>,
     started_at: u64,
     from_node_id: String,
-    pid: u32,
+    /// Known once the exec worker has started the process.
+    pid: Option<u32>,
     cancel: Arc<Notify>,
 }
 
@@ -145,16 +148,6 @@ fn start(
         Some(cwd) => expand_home(cwd),
         None => std::env::home_dir().unwrap_or_else(|| PathBuf::from("/")),
     };
-    if !cwd.is_dir() {
-        return Err(ApiError::new(
-            FAILED,
-            400,
-            format!(
-                "Execution failed: working directory {} does not exist",
-                cwd.display()
-            ),
-        ));
-    }
     let timeout_ms = params.timeout.unwrap_or(execution.default_timeout as f64);
     let job_id = new_job_id()?;
     let spec = JobSpec {
@@ -173,37 +166,91 @@ fn start(
     } else {
         (JobOutput::Buffered, None)
     };
-    let started = exec::spawn(spec, output, cancel.clone())
-        .map_err(|e| ApiError::new(FAILED, 400, e.to_string()))?;
-    tracing::info!(job_id = %job_id, pid = started.pid, program = %params.command, "job started");
+    // The slot is taken now, so concurrent requests count this job before it runs.
     router.jobs.total += 1;
     router.jobs.jobs.insert(
         job_id.clone(),
         JobEntry {
-            command: params.command,
+            command: params.command.clone(),
             args: params.args,
             started_at: now_ms(),
             from_node_id: from_node_id.unwrap_or_else(|| "unknown".to_owned()),
-            pid: started.pid,
-            cancel,
+            pid: None,
+            cancel: cancel.clone(),
         },
     );
-    let finished_id = job_id.clone();
-    let finished = actix::fut::wrap_future::<_, Router>(started.finished).map(move |result, router, _ctx| {
-        router.jobs.jobs.remove(&finished_id);
-        tracing::info!(job_id = %finished_id, exit_code = ?result.exit_code, signal = ?result.signal, "job finished");
-        result
+    // Forking (which grows slower as the daemon grows) and reading the child's
+    // pipes happen on the exec arbiter's thread, never on the Router's.
+    let (started_tx, started_rx) = oneshot::channel();
+    let (finished_tx, finished_rx) = oneshot::channel();
+    router.services.exec.spawn(async move {
+        if !spec.cwd.is_dir() {
+            let why = format!("working directory {} does not exist", spec.cwd.display());
+            let _ = started_tx.send(Err(why));
+            return;
+        }
+        match exec::spawn(spec, output, cancel) {
+            Ok(started) => {
+                let _ = started_tx.send(Ok(started.pid));
+                let _ = finished_tx.send(started.finished.await);
+            }
+            Err(e) => {
+                let _ = started_tx.send(Err(e.0));
+            }
+        }
+    });
+    let program = params.command;
+    let started = actix::fut::wrap_future::<_, Router>(started_rx).map(move |started, router, _ctx| {
+        let pid = match started {
+            Ok(Ok(pid)) => pid,
+            Ok(Err(why)) => {
+                router.jobs.jobs.remove(&job_id);
+                return Err(ApiError::new(FAILED, 400, format!("Execution failed: {why}")));
+            }
+            Err(_) => {
+                router.jobs.jobs.remove(&job_id);
+                return Err(ApiError::internal("The exec worker stopped; see the daemon log"));
+            }
+        };
+        tracing::info!(job_id = %job_id, pid, program = %program, "job started");
+        if let Some(job) = router.jobs.jobs.get_mut(&job_id) {
+            job.pid = Some(pid);
+        }
+        let finished_id = job_id.clone();
+        let finished = actix::fut::wrap_future::<_, Router>(finished_rx).map(move |result, router, _ctx| {
+            router.jobs.jobs.remove(&finished_id);
+            if let Ok(result) = &result {
+                tracing::info!(job_id = %finished_id, exit_code = ?result.exit_code, signal = ?result.signal, "job finished");
+            }
+            result.ok()
+        });
+        Ok((job_id, finished))
     });
     Ok(match events {
-        Some(receiver) => Work::Detach {
-            reply: Ok(Reply::streaming(
+        Some(receiver) => Work::Later(Box::pin(started.map(|started, _router, ctx| {
+            let (job_id, finished) = started?;
+            // The job is watched to its end in the background; the stream is the answer.
+            ctx.spawn(finished.map(|_, _, _| ()));
+            Ok(Reply::streaming(
                 json!({ "jobId": job_id }),
                 ReplyStream(receiver),
-            )),
-            background: Box::pin(finished.map(|_, _, _| ())),
-        },
-        None => Work::Later(Box::pin(
-            finished.map(|result, _, _| Ok(Reply::ok(result.to_json()))),
-        )),
+            ))
+        }))),
+        None => Work::Later(Box::pin(started.then(|started, _router, _ctx| {
+            let pending: Pin<Box<dyn ActorFuture<Router, Output = Result<Reply, ApiError>>>> =
+                match started {
+                    Ok((_, finished)) => Box::pin(finished.map(|result, _, _| {
+                        result
+                            .map(|result| Reply::ok(result.to_json()))
+                            .ok_or_else(|| {
+                                ApiError::internal(
+                                    "The job's supervisor stopped; see the daemon log",
+                                )
+                            })
+                    })),
+                    Err(error) => Box::pin(actix::fut::ready(Err(error))),
+                };
+            pending
+        }))),
     })
 }

@@ -49,6 +49,8 @@ pub struct RouterSetup {
 pub struct Services {
     pub context: ContextStore,
     pub sessions: Addr<crate::sessions::SessionManager>,
+    /// The thread exec jobs are started and watched on.
+    pub exec: actix::ArbiterHandle,
 }
 
 pub struct Router {
@@ -94,11 +96,6 @@ fn outcome_label(result: &Result<Reply, ApiError>) -> &'static str {
 enum Work {
     Done(Result<Reply, ApiError>),
     Later(ResponseActFuture<Router, Result<Reply, ApiError>>),
-    /// Answered now (e.g. a stream's header) while `background` goes on in the Router's context.
-    Detach {
-        reply: Result<Reply, ApiError>,
-        background: std::pin::Pin<Box<dyn ActorFuture<Router, Output = ()>>>,
-    },
 }
 
 fn config_mtime(settings: &Settings) -> Option<SystemTime> {
@@ -236,7 +233,7 @@ impl Router {
             Request::ContextSet { .. }
             | Request::ContextGet { .. }
             | Request::ContextDelete { .. }
-            | Request::ContextList { .. } => context_ops::run(self, request, principal),
+            | Request::ContextList { .. } => context_ops::run(self, request),
             Request::Execute { .. } | Request::ExecJobs | Request::ExecCancel { .. } => {
                 exec_ops::run(self, request)
             }
@@ -358,7 +355,7 @@ impl Actor for Router {
 impl Handler<Inbound> for Router {
     type Result = ResponseActFuture<Self, Handled>;
 
-    fn handle(&mut self, inbound: Inbound, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, inbound: Inbound, _ctx: &mut Self::Context) -> Self::Result {
         let started = Instant::now();
         let request_id = self.request_id();
         let Inbound { request, evidence } = inbound;
@@ -377,14 +374,6 @@ impl Handler<Inbound> for Router {
             Err((principal, error)) => (principal, Work::Done(Err(error))),
         };
         match work {
-            Work::Detach { reply, background } => {
-                ctx.spawn(background);
-                self.audit(&request_id, &principal, &evidence, op, &reply, started);
-                Box::pin(actix::fut::ready(Handled {
-                    request_id,
-                    outcome: reply,
-                }))
-            }
             Work::Done(result) => {
                 self.audit(&request_id, &principal, &evidence, op, &result, started);
                 Box::pin(actix::fut::ready(Handled {
@@ -466,6 +455,7 @@ mod tests {
                         },
                     )
                     .start(),
+                    exec: actix::Arbiter::current(),
                 },
             })
             .start();

@@ -82,8 +82,9 @@ fn later(work: impl std::future::Future<Output = Result<Reply, ApiError>> + 'sta
 
 pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> Work {
     let manager = router.services.sessions.clone();
+    let resolver = manager.clone();
     let resolve = move |target: String| {
-        let manager = manager.clone();
+        let manager = resolver.clone();
         async move {
             manager
                 .send(Resolve(target))
@@ -92,7 +93,6 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
                 .map_err(ApiError::from)
         }
     };
-    let manager = router.services.sessions.clone();
     let may_auto_approve = match principal {
         Principal::Owner => true,
         Principal::Peer { name } => router

@@ -359,7 +359,7 @@ impl SessionManager {
             manager: ctx.address().recipient(),
             initial_input: spec.initial_input,
         })?;
-        let info = session.info_value();
+        let info = session.info();
         let addr = session.start();
         self.sessions.insert(
             id,

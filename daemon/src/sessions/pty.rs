@@ -196,11 +196,7 @@ impl PtySession {
     }
 
     /// The session as `session.list` shows it.
-    pub fn info_value(&self) -> Value {
-        self.info()
-    }
-
-    fn info(&self) -> Value {
+    pub fn info(&self) -> Value {
         json!({
             "id": self.id,
             "name": self.name,
