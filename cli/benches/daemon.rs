@@ -148,9 +148,10 @@ fn round_trips(stream: &mut UnixStream, request: &[u8], calls: usize) -> (Vec<Du
     (latencies, rate)
 }
 
-fn echo_server(path: &Path) {
+/// A bare frame server on `path`: answers each frame with `reply`, or with the
+/// frame itself when there is none.
+fn echo_server(path: &Path, reply: Option<Vec<u8>>) {
     let listener = UnixListener::bind(path).unwrap();
-    let reply = frame(&vec![b'x'; 420]);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
@@ -163,7 +164,14 @@ fn echo_server(path: &Path) {
                         as usize
                         - 1;
                     buf.resize(len, 0);
-                    if stream.read_exact(&mut buf).is_err() || stream.write_all(&reply).is_err() {
+                    if stream.read_exact(&mut buf).is_err() {
+                        return;
+                    }
+                    let answer = match &reply {
+                        Some(reply) => stream.write_all(reply),
+                        None => stream.write_all(&[&header[..], &buf[..]].concat()),
+                    };
+                    if answer.is_err() {
                         return;
                     }
                 }
@@ -428,7 +436,7 @@ fn pull_file(port: u16, key: &str, path: &str) -> (f64, u64) {
 }
 
 /// A frame of any type from the daemon: (type, payload).
-fn read_any(stream: &mut UnixStream) -> (u8, Vec<u8>) {
+fn read_any(stream: &mut impl Read) -> (u8, Vec<u8>) {
     let mut header = [0u8; 5];
     stream.read_exact(&mut header).unwrap();
     let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
@@ -550,8 +558,10 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
     let _ = child.kill();
 
     // Through the daemon: a session, an attached client on the Unix socket.
-    let (_, mut client) = session_with_client(socket);
+    let (_, client) = session_with_client(socket);
     let mut typing = client.try_clone().unwrap();
+    // A client reads a frame's header and payload in one call, as a real one would.
+    let mut client = BufReader::with_capacity(256 * 1024, client);
     let mut read_binary = || loop {
         let (kind, payload) = read_any(&mut client);
         if kind == 2 {
@@ -568,10 +578,11 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
     let mut session_rtt = Vec::new();
     // Drain what the command line printed.
     client
+        .get_ref()
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     while read_any_timeout(&mut client).is_some() {}
-    client.set_read_timeout(None).unwrap();
+    client.get_ref().set_read_timeout(None).unwrap();
     for _ in 0..500 {
         let t = Instant::now();
         write_binary(&mut typing, b"x");
@@ -584,6 +595,21 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
         session_rtt.push(t.elapsed());
     }
     session_rtt.sort();
+    // The floor of a session's echo: a PTY round trip plus a Unix-socket one.
+    let echo_path = tmp.join("keystroke-echo.sock");
+    echo_server(&echo_path, None);
+    let mut echo_in = UnixStream::connect(&echo_path).unwrap();
+    let mut echo_out = BufReader::new(echo_in.try_clone().unwrap());
+    let mut unix_rtt = Vec::new();
+    for round in 0..700 {
+        let t = Instant::now();
+        write_binary(&mut echo_in, b"x");
+        read_any(&mut echo_out);
+        if round >= 200 {
+            unix_rtt.push(t.elapsed());
+        }
+    }
+    unix_rtt.sort();
     let mbps = |bytes: u64, secs: f64| bytes as f64 / secs / 1e6;
     println!("PTY: `cat` of 200 MB of text");
     println!(
@@ -600,6 +626,13 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
         ms(percentile(&raw_rtt, 0.99)),
         percentile(&session_rtt, 0.5).as_secs_f64() / percentile(&raw_rtt, 0.5).as_secs_f64()
     );
+    println!(
+        "  its floor: raw PTY echo + a bare Unix-socket frame echo (p50 {:.3} ms) = {:.3} ms; session p50 {:.2}x of that floor",
+        ms(percentile(&unix_rtt, 0.5)),
+        ms(percentile(&unix_rtt, 0.5) + percentile(&raw_rtt, 0.5)),
+        percentile(&session_rtt, 0.5).as_secs_f64()
+            / (percentile(&unix_rtt, 0.5) + percentile(&raw_rtt, 0.5)).as_secs_f64()
+    );
 
     // Memory per idle session.
     let before = vm_kib(pid, "RssAnon:");
@@ -613,7 +646,7 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
     drop(idle);
 }
 
-fn read_any_timeout(stream: &mut UnixStream) -> Option<(u8, Vec<u8>)> {
+fn read_any_timeout(stream: &mut impl Read) -> Option<(u8, Vec<u8>)> {
     let mut header = [0u8; 5];
     stream.read_exact(&mut header).ok()?;
     let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
@@ -720,7 +753,7 @@ fn main() {
     round_trips(&mut stream, &request, 500);
     let (latencies, rate) = round_trips(&mut stream, &request, RPC_CALLS);
     let echo_path = tmp.path().join("echo.sock");
-    echo_server(&echo_path);
+    echo_server(&echo_path, Some(frame(&vec![b'x'; 420])));
     let mut echo = UnixStream::connect(&echo_path).unwrap();
     round_trips(&mut echo, &request, 500);
     let (echo_latencies, echo_rate) = round_trips(&mut echo, &request, RPC_CALLS);

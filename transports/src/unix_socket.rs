@@ -278,10 +278,22 @@ impl Handler<Dispatch> for UnixConnection {
     }
 }
 
+/// Bytes gathered into one write at most.
+const WRITE_BATCH: usize = 256 * 1024;
+
 async fn write_frames(write_half: OwnedWriteHalf, mut frames: mpsc::Receiver<Frame>) {
     let mut sink = FramedWrite::new(write_half, FrameCodec::default());
     while let Some(frame) = frames.recv().await {
-        if let Err(e) = sink.send(frame).await {
+        // Frames already queued go out in the same write; a lone frame (an
+        // echoed keystroke) goes out at once.
+        let mut result = sink.feed(frame).await;
+        while result.is_ok()
+            && sink.write_buffer().len() < WRITE_BATCH
+            && let Ok(next) = frames.try_recv()
+        {
+            result = sink.feed(next).await;
+        }
+        if let Err(e) = result.and(sink.flush().await) {
             tracing::debug!(error = %e, "a Unix-socket client went away");
             return;
         }

@@ -1,17 +1,19 @@
 //! The headless terminal of a session on a thread of its own, so that parsing
 //! (the costliest step of a session's output path) runs beside the fan-out
-//! instead of in front of it. Output reaches it through a bounded queue that the
-//! PTY reader waits on, so a slow emulator slows the PTY, never memory. It
-//! counts the bytes it has processed: a snapshot says which output offset it
-//! stands for, so a client continues exactly after it.
+//! instead of in front of it. Output, resizes and snapshot requests reach it in
+//! one ordered queue; the PTY reader needs a free slot before each read, so a
+//! slow emulator slows the PTY, never memory. It counts the bytes it has
+//! processed: a snapshot says which output offset it stands for, so a client
+//! continues exactly after it.
 
 use std::num::NonZeroU16;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-/// Chunks queued toward the emulator before the PTY reader waits.
-const QUEUE: usize = 32;
+/// Chunks in flight toward the emulator before the PTY reader waits.
+const IN_FLIGHT: usize = 32;
 
 /// A snapshot: escape sequences that redraw the screen, and the output offset
 /// they correspond to.
@@ -21,16 +23,30 @@ pub struct Snapshot {
     pub offset: u64,
 }
 
-enum Control {
-    Resize { rows: u16, cols: u16 },
+/// What the emulator thread does, strictly in the order sent: output, size
+/// changes and snapshots all apply at their exact place in the byte stream.
+enum Job {
+    /// Output, and the slot it holds until processed.
+    Output(Bytes, OwnedSemaphorePermit),
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
     Snapshot(oneshot::Sender<Snapshot>),
 }
 
-/// Handles to the emulator thread; dropping both ends it.
+/// Handles to the emulator thread; dropping it ends the thread.
 pub struct Emulator {
-    pub output: mpsc::Sender<Bytes>,
-    control: mpsc::UnboundedSender<Control>,
+    jobs: mpsc::UnboundedSender<Job>,
+    slots: Arc<Semaphore>,
 }
+
+/// Leave to hand one chunk of output to the emulator; the PTY reader waits for
+/// one before each read, so a slow emulator slows the PTY, never memory.
+pub struct Slot(OwnedSemaphorePermit);
+
+/// A wait for a [`Slot`]; `None` once the emulator is gone.
+pub type SlotWait = std::pin::Pin<Box<dyn Future<Output = Option<Slot>> + Send>>;
 
 fn nonzero(value: u16) -> NonZeroU16 {
     NonZeroU16::new(value).unwrap_or(NonZeroU16::MIN)
@@ -73,44 +89,59 @@ fn render(parser: &mut vt100::Parser) -> Bytes {
 
 impl Emulator {
     pub fn start(rows: u16, cols: u16, scrollback: usize) -> std::io::Result<Self> {
-        let (output, mut chunks) = mpsc::channel::<Bytes>(QUEUE);
-        let (control, mut requests) = mpsc::unbounded_channel::<Control>();
-        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-        std::thread::Builder::new().name("pty-emulator".into()).spawn(move || {
-            let mut parser = vt100::Parser::new(nonzero(rows), nonzero(cols), scrollback);
-            let mut processed: u64 = 0;
-            runtime.block_on(async move {
-                loop {
-                    tokio::select! {
-                        chunk = chunks.recv() => match chunk {
-                            Some(chunk) => {
-                                parser.process(&chunk);
-                                processed += chunk.len() as u64;
-                            }
-                            None => return,
-                        },
-                        request = requests.recv() => match request {
-                            Some(Control::Resize { rows, cols }) => parser.screen_mut().set_size(nonzero(rows), nonzero(cols)),
-                            Some(Control::Snapshot(reply)) => {
-                                let _ = reply.send(Snapshot { bytes: render(&mut parser), offset: processed });
-                            }
-                            None => return,
-                        },
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        std::thread::Builder::new()
+            .name("pty-emulator".into())
+            .spawn(move || {
+                let mut parser = vt100::Parser::new(nonzero(rows), nonzero(cols), scrollback);
+                let mut processed: u64 = 0;
+                while let Some(job) = queue.blocking_recv() {
+                    match job {
+                        Job::Output(chunk, _slot) => {
+                            parser.process(&chunk);
+                            processed += chunk.len() as u64;
+                        }
+                        Job::Resize { rows, cols } => {
+                            parser.screen_mut().set_size(nonzero(rows), nonzero(cols));
+                        }
+                        Job::Snapshot(reply) => {
+                            let _ = reply.send(Snapshot {
+                                bytes: render(&mut parser),
+                                offset: processed,
+                            });
+                        }
                     }
                 }
-            });
-        })?;
-        Ok(Self { output, control })
+            })?;
+        Ok(Self {
+            jobs,
+            slots: Arc::new(Semaphore::new(IN_FLIGHT)),
+        })
     }
 
+    /// Something to wait on for room to hand on one more chunk (see [`Slot`]).
+    pub fn slot_source(&self) -> impl Fn() -> SlotWait + Clone + 'static {
+        let slots = self.slots.clone();
+        move || {
+            let slots = slots.clone();
+            Box::pin(async move { slots.acquire_owned().await.ok().map(Slot) })
+        }
+    }
+
+    /// Hands output on; it frees its slot once processed.
+    pub fn process(&self, chunk: Bytes, slot: Slot) {
+        let _ = self.jobs.send(Job::Output(chunk, slot.0));
+    }
+
+    /// Output processed after this is laid out at the new size.
     pub fn resize(&self, rows: u16, cols: u16) {
-        let _ = self.control.send(Control::Resize { rows, cols });
+        let _ = self.jobs.send(Job::Resize { rows, cols });
     }
 
-    /// A snapshot of the screen as of everything queued so far (or later).
+    /// A snapshot of the screen as of everything handed on so far.
     pub fn snapshot(&self) -> oneshot::Receiver<Snapshot> {
         let (reply, snapshot) = oneshot::channel();
-        let _ = self.control.send(Control::Snapshot(reply));
+        let _ = self.jobs.send(Job::Snapshot(reply));
         snapshot
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
-use super::emulator::Emulator;
+use super::emulator::{Emulator, Slot};
 use super::fd::PtyFd;
 use super::ring::{Gap, OutputRing};
 use super::{SessionError, SessionExited, now_ms};
@@ -30,10 +30,16 @@ use super::{SessionError, SessionExited, now_ms};
 const CHUNK: usize = 64 * 1024;
 /// One read from the PTY (the kernel rarely has more at a time).
 const READ_SIZE: usize = 16 * 1024;
+/// A read shorter than this means the PTY has nothing more for now.
+const SHORT_READ: usize = 1024;
 /// Output items buffered per client before it counts as lagging.
 const CLIENT_QUEUE: usize = 256;
 /// How often lagging clients are offered what they missed.
 const CATCH_UP_EVERY: Duration = Duration::from_millis(50);
+/// How long a little output may wait before the emulator gets it.
+const EMULATOR_DELAY: Duration = Duration::from_millis(2);
+/// Small chunks held for the emulator at most (each holds one of its slots).
+const HELD_CHUNKS: usize = 8;
 /// How often the exit status is polled once the PTY reports end of output.
 const EXIT_POLL: Duration = Duration::from_millis(20);
 /// Resizes arriving closer together than this are merged (agent TUIs redraw on each).
@@ -111,6 +117,10 @@ pub struct PtySession {
     ring: OutputRing,
     /// The headless terminal, on its own thread.
     emulator: Emulator,
+    /// Output not yet handed to the emulator, in order.
+    to_emulator: Vec<(Bytes, Slot)>,
+    /// A catch-up of lagging clients is scheduled.
+    catch_up_scheduled: bool,
     /// A snapshot for lagging clients is being made.
     resyncing: bool,
     clients: HashMap<u64, Client>,
@@ -185,6 +195,8 @@ impl PtySession {
             emulator: Emulator::start(size.rows, size.cols, spawned.scrollback_lines).map_err(
                 |e| SessionError::Failed(format!("cannot start the terminal emulator: {e}")),
             )?,
+            to_emulator: Vec::new(),
+            catch_up_scheduled: false,
             resyncing: false,
             clients: HashMap::new(),
             next_client: 0,
@@ -253,6 +265,12 @@ impl PtySession {
         }
     }
 
+    fn feed_emulator(&mut self) {
+        for (chunk, slot) in self.to_emulator.drain(..) {
+            self.emulator.process(chunk, slot);
+        }
+    }
+
     /// Offers lagging clients what they missed: the ring's bytes, or (for a gap
     /// that left the ring) a snapshot from the emulator.
     fn catch_up(&mut self, ctx: &mut Context<Self>) {
@@ -274,9 +292,10 @@ impl PtySession {
         }
         if needs_snapshot && !self.resyncing {
             self.resyncing = true;
+            self.feed_emulator();
             let snapshot = self.emulator.snapshot();
             ctx.spawn(
-                actix::fut::wrap_future::<_, Self>(snapshot).map(|snapshot, act, _ctx| {
+                actix::fut::wrap_future::<_, Self>(snapshot).map(|snapshot, act, ctx| {
                     act.resyncing = false;
                     let Ok(snapshot) = snapshot else { return };
                     for client in act.clients.values_mut().filter(|c| c.lagging) {
@@ -293,9 +312,26 @@ impl PtySession {
                             // Whatever followed the snapshot comes from the ring next time.
                         }
                     }
+                    act.schedule_catch_up(ctx);
                 }),
             );
         }
+        self.schedule_catch_up(ctx);
+    }
+
+    /// Lagging clients get another offer a little later (a timer only while
+    /// someone lags: an idle session never wakes the daemon).
+    fn schedule_catch_up(&mut self, ctx: &mut Context<Self>) {
+        if self.catch_up_scheduled || !self.clients.values().any(|c| c.lagging) {
+            return;
+        }
+        self.catch_up_scheduled = true;
+        ctx.run_later(CATCH_UP_EVERY, |act, ctx| {
+            act.catch_up_scheduled = false;
+            if act.clients.values().any(|c| c.lagging) {
+                act.catch_up(ctx);
+            }
+        });
     }
 
     fn apply_size(&mut self, size: Size) {
@@ -312,6 +348,7 @@ impl PtySession {
         if let Err(e) = self.master.resize(pty) {
             tracing::warn!(session = %self.id, error = %e, "resize failed");
         }
+        self.feed_emulator();
         self.emulator.resize(size.rows, size.cols);
     }
 
@@ -388,24 +425,37 @@ impl Actor for PtySession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let emulator = self.emulator.output.clone();
-        let reads = futures_util::stream::unfold(
-            (self.fd.clone(), emulator),
-            |(fd, emulator)| async move {
+        let slot = self.emulator.slot_source();
+        let reads =
+            futures_util::stream::unfold((self.fd.clone(), slot), |(fd, slot)| async move {
+                // Waits while the emulator is behind: the PTY is read no faster
+                // than the screen can be kept, so nothing piles up.
+                let room = slot().await?;
                 let mut chunk = Vec::with_capacity(CHUNK);
                 let mut read = [0u8; READ_SIZE];
                 loop {
                     let Ok(mut guard) = fd.readable().await else {
                         return None;
                     };
-                    // Take everything that is there (the kernel hands out a few KiB
-                    // per read): fewer, larger chunks make every later step cheaper.
+                    // While output comes in bulk, take everything there is (the
+                    // kernel hands out a few KiB per read): fewer, larger chunks
+                    // make every later step cheaper. A short read means the PTY
+                    // is drained, so an interactive echo goes on at once instead
+                    // of paying for one more read that would find nothing.
                     let mut ended = false;
                     while chunk.len() + READ_SIZE <= CHUNK {
                         match guard.try_io(|inner| {
                             rustix::io::read(&inner.get_ref().0, &mut read).map_err(io::Error::from)
                         }) {
-                            Ok(Ok(n)) if n > 0 => chunk.extend_from_slice(&read[..n]),
+                            Ok(Ok(n)) if n > 0 => {
+                                chunk.extend_from_slice(&read[..n]);
+                                if n < SHORT_READ {
+                                    // Safe: tokio keeps the readiness if an event
+                                    // arrived since this guard was taken.
+                                    guard.clear_ready();
+                                    break;
+                                }
+                            }
                             // EOF, or EIO once the last slave descriptor closed: the child is gone.
                             Ok(_) => {
                                 ended = true;
@@ -420,33 +470,35 @@ impl Actor for PtySession {
                         }
                         continue;
                     }
-                    let chunk = Bytes::from(chunk);
-                    // Waits while the emulator is behind: the PTY is read no
-                    // faster than the screen can be kept, so nothing piles up.
-                    let _ = emulator.send(chunk.clone()).await;
-                    return Some((chunk, (fd, emulator)));
+                    return Some(((Bytes::from(chunk), room), (fd, slot)));
                 }
-            },
-        );
+            });
         ctx.add_stream(reads);
-        ctx.run_interval(CATCH_UP_EVERY, |act, ctx| {
-            if act.clients.values().any(|c| c.lagging) {
-                act.catch_up(ctx);
-            }
-        });
         self.update_idle_timer(ctx);
     }
 }
 
-impl StreamHandler<Bytes> for PtySession {
-    fn handle(&mut self, chunk: Bytes, ctx: &mut Self::Context) {
-        self.on_output(chunk);
+impl StreamHandler<(Bytes, Slot)> for PtySession {
+    fn handle(&mut self, (chunk, slot): (Bytes, Slot), ctx: &mut Self::Context) {
+        self.on_output(chunk.clone());
         if self.clients.values().any(|c| c.lagging) {
             self.catch_up(ctx);
+        }
+        // Output in bulk goes to the emulator at once. A few bytes (an echoed
+        // keystroke) wait a moment and go together with what follows, so that
+        // waking the emulator's thread stays off the echo's way.
+        let first = self.to_emulator.is_empty();
+        let bulk = chunk.len() >= SHORT_READ;
+        self.to_emulator.push((chunk, slot));
+        if bulk || self.to_emulator.len() >= HELD_CHUNKS {
+            self.feed_emulator();
+        } else if first {
+            ctx.run_later(EMULATOR_DELAY, |act, _| act.feed_emulator());
         }
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
+        self.feed_emulator();
         self.poll_exit(ctx);
     }
 }
@@ -562,6 +614,7 @@ impl Handler<AttachClient> for PtySession {
             let result = self.register(msg.sink, msg.input, &bytes, end, false, ctx);
             return Box::pin(actix::fut::ready(result));
         }
+        self.feed_emulator();
         let snapshot = self.emulator.snapshot();
         Box::pin(
             actix::fut::wrap_future::<_, Self>(snapshot).map(move |snapshot, act, ctx| {
