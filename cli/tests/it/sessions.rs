@@ -509,3 +509,31 @@ fn the_owner_grants_and_withdraws_auto_approve() {
             >= 3
     });
 }
+
+#[test]
+fn input_larger_than_the_pty_buffer_arrives_whole_and_in_order() {
+    let loopsy = Loopsy::started();
+    let received = loopsy.dir.path().join("received");
+    let mut control = Socket::connect(&loopsy);
+    let script = format!(
+        "stty raw -echo; echo READY; head -c 300000 > '{}'; echo ALL-IN",
+        received.display()
+    );
+    let id = start(
+        &mut control,
+        json!({ "command": "sh", "args": ["-c", script] }),
+    );
+    let mut client = Socket::connect(&loopsy);
+    attach(&mut client, json!({ "id": id }));
+    read_until(&mut client, "READY");
+    // Far more than a PTY holds (a few KiB): the writer must wait for room
+    // many times, and keystrokes sent after it must queue behind it.
+    let sent: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    for piece in sent.chunks(64 * 1024) {
+        client.send(2, piece);
+    }
+    read_until(&mut client, "ALL-IN");
+    let got = std::fs::read(&received).unwrap();
+    assert_eq!(got.len(), sent.len());
+    assert!(got == sent, "the input arrived altered or out of order");
+}

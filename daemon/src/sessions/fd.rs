@@ -26,10 +26,16 @@ impl std::os::fd::AsRawFd for PtyFd {
     }
 }
 
-/// Registers the descriptor with the Tokio reactor.
-pub fn register(fd: PtyFd) -> io::Result<tokio::io::unix::AsyncFd<PtyFd>> {
+/// Registers the descriptor with the Tokio reactor for `interest` only: a
+/// PTY registered for writability too would wake the daemon each time the
+/// program reads its input.
+pub fn register(
+    fd: PtyFd,
+    interest: tokio::io::Interest,
+) -> io::Result<tokio::io::unix::AsyncFd<PtyFd>> {
     // SAFETY: `PtyFd` owns its descriptor, so it stays open and refers to the
     // same file description for as long as the `AsyncFd` that owns the `PtyFd`,
     // and `as_raw_fd` always returns that one descriptor.
-    unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
+        .map_err(|e| io::Error::other(e.to_string()))
 }

@@ -44,6 +44,8 @@ const HELD_CHUNKS: usize = 8;
 const EXIT_POLL: Duration = Duration::from_millis(20);
 /// Resizes arriving closer together than this are merged (agent TUIs redraw on each).
 const RESIZE_DEBOUNCE: Duration = Duration::from_millis(150);
+/// Pause before writing again to a PTY that said it had room but had none.
+const FULL_PTY_PAUSE: Duration = Duration::from_millis(2);
 /// Steps of `stop`: SIGHUP, then SIGTERM, then SIGKILL.
 const STOP_STEP: Duration = Duration::from_secs(2);
 
@@ -138,23 +140,38 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 }
 
 /// Writes input as the PTY accepts it; runs until the session drops its sender.
-async fn write_input(fd: Arc<AsyncFd<PtyFd>>, mut input: mpsc::UnboundedReceiver<Bytes>) {
+/// Writes go straight to the descriptor; only when the PTY is full does it wait
+/// for room, through a registration made for that wait alone.
+async fn write_input(pty: OwnedFd, mut input: mpsc::UnboundedReceiver<Bytes>) {
     while let Some(mut bytes) = input.recv().await {
+        let mut waited = false;
         while !bytes.is_empty() {
-            let Ok(mut guard) = fd.writable().await else {
-                return;
-            };
-            match guard.try_io(|inner| {
-                rustix::io::write(&inner.get_ref().0, &bytes).map_err(io::Error::from)
-            }) {
-                Ok(Ok(n)) => {
+            match rustix::io::write(&pty, &bytes) {
+                Ok(n) => {
                     let _ = bytes.split_to(n);
+                    waited = false;
                 }
-                Ok(Err(_)) => return,
-                Err(_would_block) => continue,
+                Err(rustix::io::Errno::AGAIN) => {
+                    if waited {
+                        // Said writable, yet full: do not spin on it.
+                        tokio::time::sleep(FULL_PTY_PAUSE).await;
+                    }
+                    if wait_writable(&pty).await.is_err() {
+                        return;
+                    }
+                    waited = true;
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return,
             }
         }
     }
+}
+
+async fn wait_writable(pty: &OwnedFd) -> io::Result<()> {
+    let copy = pty.try_clone()?;
+    let registered = super::fd::register(PtyFd(copy), tokio::io::Interest::WRITABLE)?;
+    registered.writable().await.map(drop)
 }
 
 impl PtySession {
@@ -166,11 +183,15 @@ impl PtySession {
         // A descriptor of our own: its lifetime no longer depends on portable-pty's.
         let owned = super::fd::dup_cloexec(raw).map_err(|e| SessionError::Failed(e.to_string()))?;
         set_nonblocking(&owned).map_err(|e| SessionError::Failed(e.to_string()))?;
+        let writer = owned
+            .try_clone()
+            .map_err(|e| SessionError::Failed(e.to_string()))?;
         let fd = Arc::new(
-            super::fd::register(PtyFd(owned)).map_err(|e| SessionError::Failed(e.to_string()))?,
+            super::fd::register(PtyFd(owned), tokio::io::Interest::READABLE)
+                .map_err(|e| SessionError::Failed(e.to_string()))?,
         );
         let (input, queue) = mpsc::unbounded_channel();
-        actix_rt::spawn(write_input(fd.clone(), queue));
+        actix_rt::spawn(write_input(writer, queue));
         if let Some(text) = spawned.initial_input {
             let _ = input.send(Bytes::from(text));
         }
