@@ -9,11 +9,13 @@
 //! - [`jsonrpc`]: JSON-RPC 2.0 messages (jsonrpsee-types) to and from requests.
 //! - [`unix_socket`]: the `UnixSocket` transport actor (owner's channel).
 //! - [`lan_http`]: the `LanHttp` transport actor (REST `/api/v1` and `/rpc`).
+//! - [`e2e`]: the end-to-end encrypted phone channel (Noise handshakes, sealed frames).
 //! - [`client`]: a blocking client for the Unix socket, used by the CLI.
 //!
 //! Transports decide nothing: they translate bytes into requests and answers back.
 
 pub mod client;
+pub mod e2e;
 pub mod error;
 pub mod framing;
 pub mod jsonrpc;

@@ -1,0 +1,22 @@
+//! End-to-end encryption of the phone channel (DESIGN §5, `docs/security.md`).
+//!
+//! Two Noise patterns over the suite `25519_ChaChaPoly_SHA256`, run by snow
+//! with primitives from aws-lc-rs ([`resolver`]):
+//! - pairing, once per phone: `Noise_XXpsk3`, keyed by the secret in the QR
+//!   code's URL fragment, so only a party that saw the QR completes it;
+//! - every connection: `Noise_KK`, both static keys known, fresh ephemeral
+//!   keys each time (mutual authentication and forward secrecy).
+//!
+//! After the handshake a [`Channel`] seals and opens one Noise transport
+//! message per relay frame. A message that fails to open (altered, replayed,
+//! reordered, dropped before it) breaks the channel for good.
+
+mod channel;
+mod keys;
+pub mod resolver;
+
+pub use channel::{
+    CONNECTION_PATTERN, Channel, E2eError, Handshake, MAX_MESSAGE, MAX_PLAINTEXT, PAIRING_PATTERN,
+    connection_prologue, pairing_prologue,
+};
+pub use keys::{PairingSecret, StaticKey, fingerprint};
