@@ -1,63 +1,7 @@
-//! API keys: generation from the system CSPRNG, hashing, constant-time
-//! verification, and a strength estimate for `loopsy doctor`. All through aws-lc-rs.
+//! API keys: the shared helpers of `loopsy_transports::secrets`, plus a
+//! strength estimate for `loopsy doctor` and `start`.
 
-use aws_lc_rs::{constant_time, digest, rand};
-
-/// Bytes of entropy in a generated key (spec §12: 32 random bytes, 64 hex chars).
-pub const API_KEY_BYTES: usize = 32;
-
-#[derive(Debug, thiserror::Error)]
-#[error("the system random number generator failed; cannot create a key safely")]
-pub struct RandomUnavailable;
-
-/// A fresh 256-bit key as 64 lowercase hex characters.
-pub fn generate_api_key() -> Result<String, RandomUnavailable> {
-    let mut bytes = [0u8; API_KEY_BYTES];
-    rand::fill(&mut bytes).map_err(|_| RandomUnavailable)?;
-    Ok(hex(&bytes))
-}
-
-/// Random bytes for identifiers (not secrets, but unpredictable).
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomUnavailable> {
-    let mut bytes = [0u8; N];
-    rand::fill(&mut bytes).map_err(|_| RandomUnavailable)?;
-    Ok(bytes)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
-
-/// SHA-256 of a secret: what we keep in memory, so that comparisons run on
-/// equal-length digests and never reveal a key's length.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyDigest([u8; 32]);
-
-impl KeyDigest {
-    pub fn of(secret: &str) -> Self {
-        let hash = digest::digest(&digest::SHA256, secret.as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(hash.as_ref());
-        Self(out)
-    }
-
-    /// Constant-time equality.
-    pub fn matches(&self, other: &KeyDigest) -> bool {
-        constant_time::verify_slices_are_equal(&self.0, &other.0).is_ok()
-    }
-}
-
-impl std::fmt::Debug for KeyDigest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyDigest(<redacted>)")
-    }
-}
+pub use loopsy_transports::secrets::*;
 
 /// Estimated entropy of a key in bits: its length times the lesser of the
 /// bits per character of the smallest standard alphabet that holds it and the
@@ -102,13 +46,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generated_keys_are_hex_and_distinct() -> Result<(), RandomUnavailable> {
-        let a = generate_api_key()?;
-        let b = generate_api_key()?;
-        assert_eq!(a.len(), 64);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-        assert!(estimated_bits(&a) >= 200.0, "{}", estimated_bits(&a));
+    fn generated_keys_are_strong() -> Result<(), RandomUnavailable> {
+        let key = generate_api_key()?;
+        assert!(estimated_bits(&key) >= 200.0, "{}", estimated_bits(&key));
         Ok(())
     }
 
@@ -119,11 +59,5 @@ mod tests {
         assert!(estimated_bits(&"a".repeat(64)) < MIN_KEY_BITS);
         assert!(estimated_bits("") < MIN_KEY_BITS);
         assert!(estimated_bits(&"ab".repeat(32)) < MIN_KEY_BITS);
-    }
-
-    #[test]
-    fn digests_compare() {
-        assert!(KeyDigest::of("abc").matches(&KeyDigest::of("abc")));
-        assert!(!KeyDigest::of("abc").matches(&KeyDigest::of("abd")));
     }
 }

@@ -10,6 +10,7 @@
 //! - [`unix_socket`]: the `UnixSocket` transport actor (owner's channel).
 //! - [`lan_http`]: the `LanHttp` transport actor (REST `/api/v1` and `/rpc`).
 //! - [`e2e`]: the end-to-end encrypted phone channel (Noise handshakes, sealed frames).
+//! - [`secrets`]: random secrets, hex, SHA-256 digests compared in constant time.
 //! - [`client`]: a blocking client for the Unix socket, used by the CLI.
 //!
 //! Transports decide nothing: they translate bytes into requests and answers back.
@@ -20,5 +21,6 @@ pub mod error;
 pub mod framing;
 pub mod jsonrpc;
 pub mod lan_http;
+pub mod secrets;
 pub mod unix_socket;
 pub mod wire;
