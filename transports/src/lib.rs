@@ -10,6 +10,7 @@
 //! - [`unix_socket`]: the `UnixSocket` transport actor (owner's channel).
 //! - [`lan_http`]: the `LanHttp` transport actor (REST `/api/v1` and `/rpc`).
 //! - [`e2e`]: the end-to-end encrypted phone channel (Noise handshakes, sealed frames).
+//! - [`relay_wire`]: frames and control messages between the relay, laptops and phones.
 //! - [`secrets`]: random secrets, hex, SHA-256 digests compared in constant time.
 //! - [`client`]: a blocking client for the Unix socket, used by the CLI.
 //!
@@ -21,6 +22,7 @@ pub mod error;
 pub mod framing;
 pub mod jsonrpc;
 pub mod lan_http;
+pub mod relay_wire;
 pub mod secrets;
 pub mod unix_socket;
 pub mod wire;

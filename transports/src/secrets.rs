@@ -47,6 +47,15 @@ impl KeyDigest {
         Self(out)
     }
 
+    /// A digest read back from storage; `None` unless it is 32 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Constant-time equality.
     pub fn matches(&self, other: &KeyDigest) -> bool {
         constant_time::verify_slices_are_equal(&self.0, &other.0).is_ok()

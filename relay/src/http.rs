@@ -1,0 +1,190 @@
+//! The relay's plain HTTP endpoints: health, metrics, device registration,
+//! pair tokens, and the phone list with revocation.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use loopsy_transports::secrets::{KeyDigest, generate_api_key};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::access::bearer;
+use crate::metrics;
+use crate::rooms::RevokePhone;
+use crate::state::{DeviceQuery, PhoneQuery, RelayState, refuse};
+
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "ok": true,
+        "service": "loopsy-relay",
+        "version": env!("CARGO_PKG_VERSION"),
+        "ts": crate::now_ms(),
+    }))
+}
+
+pub async fn metrics(state: web::Data<RelayState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse {
+    let Some(ip) = req.peer_addr().map(|a| a.ip()) else {
+        return refuse(400, "no peer address");
+    };
+    if let Err(retry) = state.registrations.check(ip) {
+        metrics::add(&state.metrics.rejected_rate, 1);
+        return HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", retry.to_string()))
+            .body("too many registrations from this address; try again later");
+    }
+    if let Some(required) = &state.registration_secret {
+        let presented = req
+            .headers()
+            .get("x-registration-secret")
+            .and_then(|v| v.to_str().ok());
+        if !presented.is_some_and(|p| KeyDigest::of(p).matches(required)) {
+            metrics::add(&state.metrics.rejected_auth, 1);
+            return refuse(
+                403,
+                "registration needs the relay's registration secret (X-Registration-Secret)",
+            );
+        }
+    }
+    let Ok(secret) = generate_api_key() else {
+        return refuse(500, "the relay's random source failed");
+    };
+    let device_id = uuid::Uuid::new_v4().to_string();
+    let store = state.store.clone();
+    let (id, digest) = (device_id.clone(), KeyDigest::of(&secret));
+    match web::block(move || store.register_device(&id, &digest, crate::now_ms())).await {
+        Ok(Ok(())) => {
+            metrics::add(&state.metrics.registrations, 1);
+            HttpResponse::Created().json(json!({
+                "deviceId": device_id,
+                "deviceSecret": secret,
+                "relayUrl": state.public_url,
+            }))
+        }
+        _ => refuse(500, "the relay's storage failed"),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueBody {
+    ttl_seconds: Option<u64>,
+}
+
+/// Shortest lifetime of a pair token.
+const MIN_PAIR_TTL: u64 = 30;
+/// Lifetime of a pair token when none is asked for.
+const DEFAULT_PAIR_TTL: u64 = 600;
+
+pub async fn issue_pair_token(
+    req: HttpRequest,
+    query: web::Query<DeviceQuery>,
+    body: Option<web::Json<IssueBody>>,
+    state: web::Data<RelayState>,
+) -> HttpResponse {
+    let Some(device_id) = query.into_inner().device_id.filter(|d| !d.is_empty()) else {
+        return refuse(400, "device_id required");
+    };
+    if !state.device_authorized(&device_id, bearer(&req)).await {
+        return refuse(401, "missing or wrong device secret");
+    }
+    let asked = body
+        .map(|b| b.into_inner())
+        .unwrap_or_default()
+        .ttl_seconds
+        .unwrap_or(DEFAULT_PAIR_TTL);
+    let ttl = asked.clamp(MIN_PAIR_TTL, state.max_pair_ttl.as_secs().max(MIN_PAIR_TTL));
+    let Ok(token) = generate_api_key() else {
+        return refuse(500, "the relay's random source failed");
+    };
+    let token_id = uuid::Uuid::new_v4().to_string();
+    let expires_at = crate::now_ms() / 1000 + ttl;
+    let store = state.store.clone();
+    let (id, digest) = (token_id.clone(), KeyDigest::of(&token));
+    match web::block(move || {
+        let _ = store.purge_expired_tokens(crate::now_ms() / 1000);
+        store.issue_pair_token(&device_id, &digest, &id, expires_at)
+    })
+    .await
+    {
+        Ok(Ok(())) => HttpResponse::Created().json(json!({
+            "token": token,
+            "tokenId": token_id,
+            "expiresAt": expires_at,
+        })),
+        _ => refuse(500, "the relay's storage failed"),
+    }
+}
+
+pub async fn list_phones(
+    req: HttpRequest,
+    device: web::Path<String>,
+    state: web::Data<RelayState>,
+) -> HttpResponse {
+    let device_id = device.into_inner();
+    if !state.device_authorized(&device_id, bearer(&req)).await {
+        return refuse(401, "missing or wrong device secret");
+    }
+    let store = state.store.clone();
+    match web::block(move || store.phones(&device_id)).await {
+        Ok(Ok(phones)) => HttpResponse::Ok().json(json!({ "phones": phones })),
+        _ => refuse(500, "the relay's storage failed"),
+    }
+}
+
+pub async fn revoke_phone(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<RelayState>,
+) -> HttpResponse {
+    let (device_id, phone_id) = path.into_inner();
+    if !state.device_authorized(&device_id, bearer(&req)).await {
+        return refuse(401, "missing or wrong device secret");
+    }
+    remove_phone(&state, device_id, phone_id).await
+}
+
+/// A phone removes itself (the web app's "forget this laptop").
+pub async fn revoke_self(
+    req: HttpRequest,
+    device: web::Path<String>,
+    query: web::Query<PhoneQuery>,
+    state: web::Data<RelayState>,
+) -> HttpResponse {
+    let device_id = device.into_inner();
+    let Some(phone_id) = query.into_inner().phone_id.filter(|p| !p.is_empty()) else {
+        return refuse(400, "phone_id required");
+    };
+    if !state
+        .phone_authorized(&device_id, &phone_id, bearer(&req))
+        .await
+    {
+        return refuse(401, "missing or wrong phone secret");
+    }
+    remove_phone(&state, device_id, phone_id).await
+}
+
+async fn remove_phone(state: &RelayState, device_id: String, phone_id: String) -> HttpResponse {
+    let store = state.store.clone();
+    let (device, phone) = (device_id.clone(), phone_id.clone());
+    match web::block(move || store.remove_phone(&device, &phone)).await {
+        Ok(Ok(removed)) => {
+            if let Some(room) = state.rooms.existing(&device_id) {
+                room.do_send(RevokePhone { phone_id });
+            }
+            if removed {
+                HttpResponse::NoContent().finish()
+            } else {
+                refuse(404, "no such phone")
+            }
+        }
+        _ => refuse(500, "the relay's storage failed"),
+    }
+}
+
+pub async fn not_found() -> HttpResponse {
+    refuse(404, "not found")
+}

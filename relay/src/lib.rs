@@ -1,0 +1,141 @@
+//! `loopsy-relay`: splices each laptop's one outbound WebSocket with its
+//! phones' WebSockets. It stores device and phone secrets as digests and
+//! one-time pair tokens, and relays end-to-end encrypted bytes it cannot read
+//! (`docs/security.md`).
+//!
+//! # Layout
+//! - [`store`]: durable state behind the `Store` trait (SQLite now).
+//! - [`access`]: bearer extraction, Origin check, per-IP limits.
+//! - [`rooms`]: one `Room` actor per device, splicing sockets by channel.
+//! - [`sockets`]: the WebSocket doors (laptop, phone, pairing).
+//! - [`http`]: health, metrics, registration, pair tokens, phones.
+//! - [`state`]: what the handlers share; [`metrics`]: counters.
+
+pub mod access;
+pub mod http;
+pub mod metrics;
+pub mod rooms;
+pub mod sockets;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use loopsy_transports::secrets::KeyDigest;
+
+use crate::access::{ConnectionCap, PerIpWindow};
+use crate::metrics::Metrics;
+use crate::rooms::Rooms;
+use crate::state::RelayState;
+use crate::store::{SqliteStore, Store};
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// How a relay runs.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: Option<String>,
+    pub registration_secret: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub max_connections_per_ip: usize,
+    pub registrations_per_minute: u32,
+    pub max_pair_ttl: Duration,
+    pub workers: usize,
+}
+
+impl RelayConfig {
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            data_dir,
+            public_url: None,
+            registration_secret: None,
+            allowed_origins: Vec::new(),
+            max_connections_per_ip: 256,
+            registrations_per_minute: 5,
+            max_pair_ttl: Duration::from_secs(3600),
+            workers: 2,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("cannot create the relay's data dir {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen on {0}: {1} (is another relay running? pick another --listen)")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// Opens the store and binds the listener; the returned server runs when awaited.
+pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr), RelayError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| RelayError::DataDir(config.data_dir.clone(), e))?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join("relay.db"))?);
+    let metrics = Arc::new(Metrics::default());
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| RelayError::Bind(config.listen, e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| RelayError::Bind(config.listen, e))?;
+    let state = web::Data::new(RelayState {
+        store: store.clone(),
+        rooms: Rooms::new(store, metrics.clone()),
+        metrics,
+        allowed_origins: config.allowed_origins.clone(),
+        connection_cap: ConnectionCap::new(config.max_connections_per_ip),
+        registrations: PerIpWindow::new(config.registrations_per_minute, Duration::from_secs(60)),
+        registration_secret: config.registration_secret.as_deref().map(KeyDigest::of),
+        public_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}")),
+        max_pair_ttl: config.max_pair_ttl,
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::JsonConfig::default().limit(16 * 1024))
+            .route("/health", web::get().to(http::health))
+            .route("/metrics", web::get().to(http::metrics))
+            .route("/device/register", web::post().to(http::register))
+            .route("/pair/issue", web::post().to(http::issue_pair_token))
+            .route("/laptop/connect", web::get().to(sockets::laptop_connect))
+            .route(
+                "/phone/connect/{device}",
+                web::get().to(sockets::phone_connect),
+            )
+            .route(
+                "/pair/connect/{device}",
+                web::get().to(sockets::pair_connect),
+            )
+            .route("/device/{device}/phones", web::get().to(http::list_phones))
+            .route(
+                "/device/{device}/phones/self",
+                web::delete().to(http::revoke_self),
+            )
+            .route(
+                "/device/{device}/phones/{phone}",
+                web::delete().to(http::revoke_phone),
+            )
+            .default_service(web::to(http::not_found))
+    })
+    .workers(config.workers)
+    .listen(listener)
+    .map_err(|e| RelayError::Bind(config.listen, e))?
+    .run();
+    Ok((server, bound))
+}

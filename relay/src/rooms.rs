@@ -1,0 +1,374 @@
+//! One `Room` actor per device splices its laptop socket with its phone
+//! sockets. Every socket has a bounded outbound queue: a phone that reads too
+//! slowly is dropped (close 4008) instead of slowing the laptop or the other
+//! phones; frames from phones wait for room in the laptop's queue, so a busy
+//! laptop slows the phones that feed it and nothing piles up.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use loopsy_transports::relay_wire::{ChannelKind, FromLaptop, ToLaptop, ToPhone, close};
+use loopsy_transports::secrets::{KeyDigest, generate_api_key};
+use tokio::sync::mpsc;
+
+use crate::metrics::{self, Metrics};
+use crate::store::{PhoneRecord, Store};
+
+/// What a socket's writer task sends.
+#[derive(Debug)]
+pub enum Outbound {
+    Binary(Bytes),
+    Text(String),
+    Close(u16, &'static str),
+}
+
+/// Frames queued per socket before a phone counts as too slow.
+pub const SOCKET_QUEUE: usize = 256;
+
+pub type Sink = mpsc::Sender<Outbound>;
+
+fn text<T: serde::Serialize>(message: &T) -> Outbound {
+    Outbound::Text(serde_json::to_string(message).unwrap_or_default())
+}
+
+struct Laptop {
+    connection: u64,
+    sink: Sink,
+}
+
+struct Channel {
+    kind: ChannelKind,
+    sink: Sink,
+}
+
+pub struct Room {
+    device_id: String,
+    laptop: Option<Laptop>,
+    channels: HashMap<u32, Channel>,
+    next_channel: u32,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl Actor for Room {
+    type Context = Context<Self>;
+}
+
+impl Room {
+    fn close_channel(&mut self, channel: u32, code: u16, reason: &'static str) {
+        if let Some(gone) = self.channels.remove(&channel) {
+            let _ = gone.sink.try_send(Outbound::Close(code, reason));
+        }
+    }
+
+    fn close_all(&mut self, code: u16, reason: &'static str) {
+        for (_, gone) in self.channels.drain() {
+            let _ = gone.sink.try_send(Outbound::Close(code, reason));
+        }
+    }
+
+    fn tell_laptop(&self, message: &ToLaptop) {
+        if let Some(laptop) = &self.laptop {
+            let _ = laptop.sink.try_send(text(message));
+        }
+    }
+
+    fn revoke(&mut self, phone_id: &str) {
+        let doomed: Vec<u32> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| matches!(&c.kind, ChannelKind::Phone { phone_id: p } if p == phone_id))
+            .map(|(n, _)| *n)
+            .collect();
+        for channel in doomed {
+            self.close_channel(channel, close::REVOKED, "phone revoked");
+        }
+        self.tell_laptop(&ToLaptop::Revoked {
+            phone_id: phone_id.to_owned(),
+        });
+    }
+
+    fn stop_if_idle(&self, ctx: &mut Context<Self>) {
+        if self.laptop.is_none() && self.channels.is_empty() {
+            ctx.stop();
+        }
+    }
+
+    fn complete_pairing(&mut self, channel: u32, ctx: &mut Context<Self>) {
+        let Some(Channel {
+            kind: ChannelKind::Pairing { token_id },
+            ..
+        }) = self.channels.get(&channel)
+        else {
+            return;
+        };
+        let (store, device_id, token_id) =
+            (self.store.clone(), self.device_id.clone(), token_id.clone());
+        let work = actix_web::rt::task::spawn_blocking(move || {
+            let secret = generate_api_key().ok()?;
+            let phone = PhoneRecord {
+                phone_id: uuid::Uuid::new_v4().to_string(),
+                label: None,
+                paired_at: crate::now_ms() as i64,
+            };
+            match store.complete_pairing(&device_id, &token_id, &phone, &KeyDigest::of(&secret)) {
+                Ok(true) => Some((phone.phone_id, secret)),
+                Ok(false) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store a new phone");
+                    None
+                }
+            }
+        });
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(work).map(move |done, room, _| {
+                let Ok(Some((phone_id, phone_secret))) = done else {
+                    room.close_channel(
+                        channel,
+                        close::PAIRING_REFUSED,
+                        "pairing token already used or dead",
+                    );
+                    return;
+                };
+                metrics::add(&room.metrics.pairings, 1);
+                if let Some(open) = room.channels.get(&channel) {
+                    let credentials = ToPhone::Credentials {
+                        device_id: room.device_id.clone(),
+                        phone_id: phone_id.clone(),
+                        phone_secret,
+                    };
+                    let _ = open.sink.try_send(text(&credentials));
+                }
+                room.tell_laptop(&ToLaptop::Paired { channel, phone_id });
+            }),
+        );
+    }
+}
+
+/// A laptop socket joins (replacing any earlier one of the device).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LaptopJoin {
+    pub connection: u64,
+    pub sink: Sink,
+}
+
+impl Handler<LaptopJoin> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: LaptopJoin, _ctx: &mut Context<Self>) {
+        if let Some(old) = self.laptop.take() {
+            let _ = old.sink.try_send(Outbound::Close(
+                close::REPLACED,
+                "replaced by a new laptop connection",
+            ));
+        }
+        // The phones' end-to-end channels ended with the old connection.
+        self.close_all(
+            close::DEVICE_OFFLINE,
+            "the laptop reconnected; connect again",
+        );
+        self.laptop = Some(Laptop {
+            connection: msg.connection,
+            sink: msg.sink,
+        });
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LaptopLeave {
+    pub connection: u64,
+}
+
+impl Handler<LaptopLeave> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: LaptopLeave, ctx: &mut Context<Self>) {
+        if self
+            .laptop
+            .as_ref()
+            .is_some_and(|l| l.connection == msg.connection)
+        {
+            self.laptop = None;
+            self.close_all(close::DEVICE_OFFLINE, "the laptop went offline");
+        }
+        self.stop_if_idle(ctx);
+    }
+}
+
+/// A binary frame from the laptop: `u32 channel | sealed bytes`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LaptopFrame {
+    pub channel: u32,
+    pub payload: Bytes,
+}
+
+impl Handler<LaptopFrame> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: LaptopFrame, _ctx: &mut Context<Self>) {
+        let Some(open) = self.channels.get(&msg.channel) else {
+            return;
+        };
+        match open.sink.try_send(Outbound::Binary(msg.payload)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::add(&self.metrics.dropped_slow_phones, 1);
+                self.close_channel(msg.channel, close::TOO_SLOW, "the phone read too slowly");
+                self.tell_laptop(&ToLaptop::Close {
+                    channel: msg.channel,
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.channels.remove(&msg.channel);
+                self.tell_laptop(&ToLaptop::Close {
+                    channel: msg.channel,
+                });
+            }
+        }
+    }
+}
+
+/// A control message from the laptop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LaptopControl(pub FromLaptop);
+
+impl Handler<LaptopControl> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: LaptopControl, ctx: &mut Context<Self>) {
+        match msg.0 {
+            FromLaptop::Close { channel } => {
+                self.close_channel(channel, close::CLOSED_BY_DEVICE, "closed by the laptop")
+            }
+            FromLaptop::PairAccept { channel } => self.complete_pairing(channel, ctx),
+            FromLaptop::PairKill { channel } => {
+                if let Some(Channel {
+                    kind: ChannelKind::Pairing { token_id },
+                    ..
+                }) = self.channels.get(&channel)
+                {
+                    let (store, token_id) = (self.store.clone(), token_id.clone());
+                    actix_web::rt::task::spawn_blocking(move || store.kill_pair_token(&token_id));
+                }
+                self.close_channel(channel, close::PAIRING_REFUSED, "too many wrong codes");
+            }
+            FromLaptop::Revoke { phone_id } => {
+                let (store, device_id, phone) =
+                    (self.store.clone(), self.device_id.clone(), phone_id.clone());
+                actix_web::rt::task::spawn_blocking(move || store.remove_phone(&device_id, &phone));
+                self.revoke(&phone_id);
+            }
+        }
+    }
+}
+
+/// A phone socket joins: its channel number and the laptop's queue, or
+/// `None` when the laptop is offline.
+#[derive(Message)]
+#[rtype(result = "Option<(u32, Sink)>")]
+pub struct PhoneJoin {
+    pub kind: ChannelKind,
+    pub sink: Sink,
+}
+
+impl Handler<PhoneJoin> for Room {
+    type Result = Option<(u32, Sink)>;
+    fn handle(&mut self, msg: PhoneJoin, _ctx: &mut Context<Self>) -> Self::Result {
+        let laptop = self.laptop.as_ref()?.sink.clone();
+        self.next_channel = self.next_channel.wrapping_add(1).max(1);
+        let channel = self.next_channel;
+        self.tell_laptop(&ToLaptop::Open {
+            channel,
+            kind: msg.kind.clone(),
+        });
+        self.channels.insert(
+            channel,
+            Channel {
+                kind: msg.kind,
+                sink: msg.sink,
+            },
+        );
+        Some((channel, laptop))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PhoneLeave {
+    pub channel: u32,
+}
+
+impl Handler<PhoneLeave> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: PhoneLeave, ctx: &mut Context<Self>) {
+        if self.channels.remove(&msg.channel).is_some() {
+            self.tell_laptop(&ToLaptop::Close {
+                channel: msg.channel,
+            });
+        }
+        self.stop_if_idle(ctx);
+    }
+}
+
+/// The owner revoked a phone through the HTTP API.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RevokePhone {
+    pub phone_id: String,
+}
+
+impl Handler<RevokePhone> for Room {
+    type Result = ();
+    fn handle(&mut self, msg: RevokePhone, _ctx: &mut Context<Self>) {
+        self.revoke(&msg.phone_id);
+    }
+}
+
+/// The rooms of all devices with a live socket.
+pub struct Rooms {
+    rooms: Mutex<HashMap<String, Addr<Room>>>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl Rooms {
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            rooms: Mutex::default(),
+            store,
+            metrics,
+        }
+    }
+
+    /// The device's room, started on this thread's arbiter if it has none.
+    pub fn room(&self, device_id: &str) -> Option<Addr<Room>> {
+        let mut rooms = self.rooms.lock().ok()?;
+        if let Some(room) = rooms.get(device_id).filter(|r| r.connected()) {
+            return Some(room.clone());
+        }
+        rooms.retain(|_, r| r.connected());
+        let room = Room {
+            device_id: device_id.to_owned(),
+            laptop: None,
+            channels: HashMap::new(),
+            next_channel: 0,
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+        }
+        .start();
+        rooms.insert(device_id.to_owned(), room.clone());
+        Some(room)
+    }
+
+    /// The device's room if it has one (revocation of an offline device needs none).
+    pub fn existing(&self, device_id: &str) -> Option<Addr<Room>> {
+        self.rooms
+            .lock()
+            .ok()?
+            .get(device_id)
+            .filter(|r| r.connected())
+            .cloned()
+    }
+}

@@ -1,0 +1,334 @@
+//! The three WebSocket doors: `/laptop/connect` (device secret),
+//! `/phone/connect/{device}` (phone secret) and `/pair/connect/{device}` (a
+//! one-time pair token). Each socket gets a writer task draining its bounded
+//! queue, pings every 25 s and an idle timeout; frames over 1 MiB close it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, CloseReason, Message};
+use loopsy_transports::relay_wire::{
+    ChannelKind, FromLaptop, MAX_FRAME, SUBPROTOCOL, close, split_channel_frame,
+};
+use loopsy_transports::secrets::KeyDigest;
+use tokio::sync::mpsc;
+
+use crate::access::{ConnectionSlot, bearer, origin_allowed};
+use crate::metrics;
+use crate::rooms::{
+    LaptopControl, LaptopFrame, LaptopJoin, LaptopLeave, Outbound, PhoneJoin, PhoneLeave, Room,
+    SOCKET_QUEUE, Sink,
+};
+use crate::state::{DeviceQuery, PhoneQuery, RelayState, refuse};
+use crate::store::TokenRefusal;
+
+const PING_EVERY: Duration = Duration::from_secs(25);
+/// A socket with no frame (pongs included) for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(70);
+
+static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+
+fn reason(code: u16, description: &'static str) -> CloseReason {
+    CloseReason {
+        code: CloseCode::Other(code),
+        description: Some(description.to_owned()),
+    }
+}
+
+/// Checks origin and capacity; the socket's slot lives as long as the socket.
+/// A refusal is a status and a message.
+fn admit(req: &HttpRequest, state: &RelayState) -> Result<ConnectionSlot, (u16, &'static str)> {
+    if !origin_allowed(req, &state.allowed_origins) {
+        metrics::add(&state.metrics.rejected_origin, 1);
+        return Err((403, "origin not allowed"));
+    }
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .ok_or((400, "no peer address"))?;
+    state.connection_cap.take(ip).ok_or_else(|| {
+        metrics::add(&state.metrics.rejected_capacity, 1);
+        (429, "too many connections from this address")
+    })
+}
+
+/// Upgrades and starts the writer and pinger; returns the reader side.
+fn upgrade(
+    req: &HttpRequest,
+    body: web::Payload,
+) -> Result<
+    (
+        HttpResponse,
+        Sink,
+        actix_ws::MessageStream,
+        mpsc::Receiver<()>,
+    ),
+    actix_web::Error,
+> {
+    let (response, session, stream) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])?;
+    let stream = stream.max_frame_size(MAX_FRAME + 4);
+    let (sink, mut queue) = mpsc::channel::<Outbound>(SOCKET_QUEUE);
+    // Dropped when the writer ends, so the reader stops too.
+    let (writer_done, writer_gone) = mpsc::channel::<()>(1);
+    let mut writer = session.clone();
+    actix_web::rt::spawn(async move {
+        let _done = writer_done;
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            let next = tokio::select! {
+                next = queue.recv() => next,
+                _ = ping.tick() => {
+                    if writer.ping(b"").await.is_err() { return; }
+                    continue;
+                }
+            };
+            let sent = match next {
+                Some(Outbound::Binary(bytes)) => writer.binary(bytes).await,
+                Some(Outbound::Text(text)) => writer.text(text).await,
+                Some(Outbound::Close(code, why)) => {
+                    let _ = writer.close(Some(reason(code, why))).await;
+                    return;
+                }
+                None => {
+                    let _ = writer.close(None).await;
+                    return;
+                }
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    let _ = session;
+    Ok((response, sink, stream, writer_gone))
+}
+
+/// What the reader loop got.
+enum Incoming {
+    Binary(bytes::Bytes),
+    Text(String),
+    End,
+}
+
+/// The next frame worth handling; answers pings, ends on close, error or idleness.
+async fn next_frame(
+    stream: &mut actix_ws::MessageStream,
+    sink: &Sink,
+    writer_gone: &mut mpsc::Receiver<()>,
+) -> Incoming {
+    loop {
+        let frame = tokio::select! {
+            frame = tokio::time::timeout(IDLE_TIMEOUT, stream.recv()) => frame,
+            _ = writer_gone.recv() => return Incoming::End,
+        };
+        match frame {
+            Err(_idle) => {
+                let _ = sink.try_send(Outbound::Close(close::IDLE, "idle"));
+                return Incoming::End;
+            }
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return Incoming::End,
+            Ok(Some(Ok(Message::Binary(bytes)))) => return Incoming::Binary(bytes),
+            Ok(Some(Ok(Message::Text(text)))) => return Incoming::Text(text.to_string()),
+            // Pongs and pings only prove the socket alive (actix answers pings
+            // through the session; we need not).
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+pub async fn laptop_connect(
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<DeviceQuery>,
+    state: web::Data<RelayState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let Some(device_id) = query.into_inner().device_id.filter(|d| !d.is_empty()) else {
+        return Ok(refuse(400, "device_id required"));
+    };
+    let slot = match admit(&req, &state) {
+        Ok(slot) => slot,
+        Err((status, message)) => return Ok(refuse(status, message)),
+    };
+    if !state.device_authorized(&device_id, bearer(&req)).await {
+        return Ok(refuse(401, "missing or wrong device secret"));
+    }
+    let (response, sink, mut stream, mut writer_gone) = upgrade(&req, body)?;
+    let connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        let _slot = slot;
+        let Some(room) = join_laptop(&state, &device_id, connection, &sink).await else {
+            let _ = sink.try_send(Outbound::Close(
+                close::DEVICE_OFFLINE,
+                "relay busy; reconnect",
+            ));
+            return;
+        };
+        metrics::add(&state.metrics.laptops, 1);
+        tracing::info!(device = %device_id, "laptop connected");
+        loop {
+            match next_frame(&mut stream, &sink, &mut writer_gone).await {
+                Incoming::Binary(frame) => {
+                    metrics::add(&state.metrics.frames_from_laptops, 1);
+                    metrics::add(&state.metrics.bytes_from_laptops, frame.len() as u64);
+                    if let Some((channel, payload)) = split_channel_frame(frame) {
+                        room.do_send(LaptopFrame { channel, payload });
+                    }
+                }
+                Incoming::Text(text) => match serde_json::from_str::<FromLaptop>(&text) {
+                    Ok(control) => room.do_send(LaptopControl(control)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "ignoring a garbled control message from a laptop")
+                    }
+                },
+                Incoming::End => break,
+            }
+        }
+        room.do_send(LaptopLeave { connection });
+        metrics::sub(&state.metrics.laptops, 1);
+        tracing::info!(device = %device_id, "laptop disconnected");
+    });
+    Ok(response)
+}
+
+async fn join_laptop(
+    state: &RelayState,
+    device_id: &str,
+    connection: u64,
+    sink: &Sink,
+) -> Option<Addr<Room>> {
+    // A room that just stopped refuses mail: the second try starts a new one.
+    for _ in 0..2 {
+        let room = state.rooms.room(device_id)?;
+        if room
+            .send(LaptopJoin {
+                connection,
+                sink: sink.clone(),
+            })
+            .await
+            .is_ok()
+        {
+            return Some(room);
+        }
+    }
+    None
+}
+
+pub async fn phone_connect(
+    req: HttpRequest,
+    body: web::Payload,
+    device: web::Path<String>,
+    query: web::Query<PhoneQuery>,
+    state: web::Data<RelayState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let device_id = device.into_inner();
+    let Some(phone_id) = query.into_inner().phone_id.filter(|p| !p.is_empty()) else {
+        return Ok(refuse(400, "phone_id required"));
+    };
+    let slot = match admit(&req, &state) {
+        Ok(slot) => slot,
+        Err((status, message)) => return Ok(refuse(status, message)),
+    };
+    if !state
+        .phone_authorized(&device_id, &phone_id, bearer(&req))
+        .await
+    {
+        return Ok(refuse(401, "missing or wrong phone secret"));
+    }
+    let kind = ChannelKind::Phone { phone_id };
+    splice_phone(req, body, device_id, kind, slot, state.into_inner()).await
+}
+
+pub async fn pair_connect(
+    req: HttpRequest,
+    body: web::Payload,
+    device: web::Path<String>,
+    state: web::Data<RelayState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let device_id = device.into_inner();
+    let slot = match admit(&req, &state) {
+        Ok(slot) => slot,
+        Err((status, message)) => return Ok(refuse(status, message)),
+    };
+    let Some(token) = bearer(&req) else {
+        metrics::add(&state.metrics.rejected_auth, 1);
+        return Ok(refuse(401, "missing pairing token"));
+    };
+    let store = state.store.clone();
+    let checked = web::block({
+        let device_id = device_id.clone();
+        move || store.attempt_pair_token(&device_id, &KeyDigest::of(&token), crate::now_ms() / 1000)
+    })
+    .await;
+    let token_id = match checked {
+        Ok(Ok(Ok(token_id))) => token_id,
+        Ok(Ok(Err(refusal))) => {
+            metrics::add(&state.metrics.rejected_auth, 1);
+            let status = if refusal == TokenRefusal::Unknown {
+                401
+            } else {
+                403
+            };
+            return Ok(refuse(status, &refusal.to_string()));
+        }
+        _ => return Ok(refuse(500, "the relay's storage failed")),
+    };
+    let kind = ChannelKind::Pairing { token_id };
+    splice_phone(req, body, device_id, kind, slot, state.into_inner()).await
+}
+
+async fn splice_phone(
+    req: HttpRequest,
+    body: web::Payload,
+    device_id: String,
+    kind: ChannelKind,
+    slot: ConnectionSlot,
+    state: std::sync::Arc<RelayState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, sink, mut stream, mut writer_gone) = upgrade(&req, body)?;
+    actix_web::rt::spawn(async move {
+        let _slot = slot;
+        let joined = match state.rooms.existing(&device_id) {
+            Some(room) => room
+                .send(PhoneJoin {
+                    kind,
+                    sink: sink.clone(),
+                })
+                .await
+                .ok()
+                .flatten()
+                .map(|j| (room, j)),
+            None => None,
+        };
+        let Some((room, (channel, laptop))) = joined else {
+            let _ = sink.try_send(Outbound::Close(
+                close::DEVICE_OFFLINE,
+                "the laptop is offline",
+            ));
+            return;
+        };
+        metrics::add(&state.metrics.phones, 1);
+        loop {
+            match next_frame(&mut stream, &sink, &mut writer_gone).await {
+                Incoming::Binary(payload) => {
+                    metrics::add(&state.metrics.frames_from_phones, 1);
+                    metrics::add(&state.metrics.bytes_from_phones, payload.len() as u64);
+                    let frame = loopsy_transports::relay_wire::channel_frame(channel, &payload);
+                    // Waits for room: a busy laptop slows this phone, nothing piles up.
+                    if laptop.send(Outbound::Binary(frame)).await.is_err() {
+                        break;
+                    }
+                }
+                // Phones speak only end-to-end bytes to the laptop.
+                Incoming::Text(_) => {}
+                Incoming::End => break,
+            }
+        }
+        room.do_send(PhoneLeave { channel });
+        metrics::sub(&state.metrics.phones, 1);
+    });
+    Ok(response)
+}

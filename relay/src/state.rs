@@ -1,0 +1,92 @@
+//! What every request handler shares, and the checks of device and phone secrets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use loopsy_transports::secrets::KeyDigest;
+
+use crate::access::{ConnectionCap, PerIpWindow};
+use crate::metrics::{self, Metrics};
+use crate::rooms::Rooms;
+use crate::store::{Store, StoreError};
+
+pub struct RelayState {
+    pub store: Arc<dyn Store>,
+    pub rooms: Rooms,
+    pub metrics: Arc<Metrics>,
+    pub allowed_origins: Vec<String>,
+    pub connection_cap: ConnectionCap,
+    pub registrations: PerIpWindow,
+    /// When set, registering a device needs this secret.
+    pub registration_secret: Option<KeyDigest>,
+    /// How the relay is reached from outside (`https://relay.example`).
+    pub public_url: String,
+    /// Longest lifetime of a pair token.
+    pub max_pair_ttl: Duration,
+}
+
+/// A plain-text refusal with a status.
+pub fn refuse(status: u16, message: &str) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(message.to_owned())
+}
+
+/// `?device_id=` of a request.
+#[derive(serde::Deserialize)]
+pub struct DeviceQuery {
+    pub device_id: Option<String>,
+}
+
+/// `?phone_id=` of a request.
+#[derive(serde::Deserialize)]
+pub struct PhoneQuery {
+    pub phone_id: Option<String>,
+}
+
+impl RelayState {
+    /// Runs `check` on the presented secret's digest off the async threads;
+    /// a missing secret or a failed check counts as an auth refusal.
+    async fn secret_checked<F>(&self, bearer: Option<String>, check: F) -> bool
+    where
+        F: FnOnce(&dyn Store, &KeyDigest) -> Result<bool, StoreError> + Send + 'static,
+    {
+        let ok = match bearer {
+            None => false,
+            Some(secret) => {
+                let store = self.store.clone();
+                web::block(move || check(store.as_ref(), &KeyDigest::of(&secret)))
+                    .await
+                    .is_ok_and(|r| r.unwrap_or(false))
+            }
+        };
+        if !ok {
+            metrics::add(&self.metrics.rejected_auth, 1);
+        }
+        ok
+    }
+
+    pub async fn device_authorized(&self, device_id: &str, bearer: Option<String>) -> bool {
+        let device_id = device_id.to_owned();
+        self.secret_checked(bearer, move |store, secret| {
+            store.device_secret_matches(&device_id, secret)
+        })
+        .await
+    }
+
+    pub async fn phone_authorized(
+        &self,
+        device_id: &str,
+        phone_id: &str,
+        bearer: Option<String>,
+    ) -> bool {
+        let (device_id, phone_id) = (device_id.to_owned(), phone_id.to_owned());
+        self.secret_checked(bearer, move |store, secret| {
+            store.phone_secret_matches(&device_id, &phone_id, secret)
+        })
+        .await
+    }
+}

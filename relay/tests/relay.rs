@@ -1,0 +1,458 @@
+//! The real `loopsy-relay` binary on a loopback port, driven over real
+//! WebSockets (awc): registration, pairing tokens, splicing, revocation and
+//! the refusals.
+
+// Test code: a failed expectation is a failed test, so panicking is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use awc::ws::{Codec, Frame, Message};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use loopsy_transports::relay_wire::{
+    FromLaptop, MAX_FRAME, SUBPROTOCOL, ToLaptop, ToPhone, channel_frame, close,
+    split_channel_frame,
+};
+use serde_json::{Value, json};
+
+struct Relay {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_relay(extra: &[&str]) -> Relay {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_loopsy-relay"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let relay = Relay {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(r) = awc::Client::new()
+            .get(format!("{}/health", relay.url))
+            .send()
+            .await
+            && r.status() == 200
+        {
+            return relay;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the relay did not come up");
+}
+
+async fn post(url: String, bearer: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = awc::Client::new().post(url);
+    if let Some(b) = bearer {
+        request = request.bearer_auth(b);
+    }
+    let mut response = request.send_json(&body).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.body().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn register(relay: &Relay) -> (String, String) {
+    let (status, device) = post(format!("{}/device/register", relay.url), None, json!({})).await;
+    assert_eq!(status, 201, "{device}");
+    (
+        device["deviceId"].as_str().unwrap().into(),
+        device["deviceSecret"].as_str().unwrap().into(),
+    )
+}
+
+async fn issue(relay: &Relay, device: &str, secret: &str) -> String {
+    let (status, token) = post(
+        format!("{}/pair/issue?device_id={device}", relay.url),
+        Some(secret),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{token}");
+    token["token"].as_str().unwrap().into()
+}
+
+type Socket = actix_codec::Framed<awc::BoxedSocket, Codec>;
+
+/// Opens a WebSocket with the bearer in `Sec-WebSocket-Protocol`; the status
+/// of a refused upgrade otherwise.
+async fn socket(url: String, bearer: &str) -> Result<Socket, u16> {
+    let protocols = [SUBPROTOCOL.to_owned(), format!("loopsy.bearer.{bearer}")];
+    match awc::Client::new()
+        .ws(url)
+        .protocols(protocols)
+        .max_frame_size(4 << 20)
+        .connect()
+        .await
+    {
+        Ok((_, socket)) => Ok(socket),
+        Err(awc::error::WsClientError::InvalidResponseStatus(status)) => Err(status.as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+enum Got {
+    Binary(Bytes),
+    Text(String),
+    Closed(Option<u16>),
+}
+
+async fn next(socket: &mut Socket) -> Got {
+    loop {
+        let frame = actix_rt::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("no frame within 5 s");
+        match frame {
+            Some(Ok(Frame::Binary(b))) => return Got::Binary(b),
+            Some(Ok(Frame::Text(t))) => return Got::Text(String::from_utf8(t.to_vec()).unwrap()),
+            Some(Ok(Frame::Close(reason))) => return Got::Closed(reason.map(|r| r.code.into())),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return Got::Closed(None),
+        }
+    }
+}
+
+async fn laptop_message(laptop: &mut Socket) -> ToLaptop {
+    match next(laptop).await {
+        Got::Text(t) => serde_json::from_str(&t).unwrap(),
+        _ => panic!("expected a control message"),
+    }
+}
+
+async fn send_control(laptop: &mut Socket, message: FromLaptop) {
+    laptop
+        .send(Message::Text(
+            serde_json::to_string(&message).unwrap().into(),
+        ))
+        .await
+        .unwrap();
+}
+
+#[actix_rt::test]
+async fn a_phone_pairs_then_connects_and_bytes_flow_both_ways() {
+    let relay = start_relay(&[]).await;
+    let (device, secret) = register(&relay).await;
+    let mut laptop = socket(
+        format!("{}/laptop/connect?device_id={device}", relay.url),
+        &secret,
+    )
+    .await
+    .unwrap();
+    let token = issue(&relay, &device, &secret).await;
+
+    let mut pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
+        .await
+        .unwrap();
+    let ToLaptop::Open { channel, .. } = laptop_message(&mut laptop).await else {
+        panic!("expected open")
+    };
+    pairing
+        .send(Message::Binary(Bytes::from_static(b"sealed-hello")))
+        .await
+        .unwrap();
+    let Got::Binary(frame) = next(&mut laptop).await else {
+        panic!()
+    };
+    assert_eq!(
+        split_channel_frame(frame),
+        Some((channel, Bytes::from_static(b"sealed-hello")))
+    );
+    laptop
+        .send(Message::Binary(channel_frame(channel, b"sealed-reply")))
+        .await
+        .unwrap();
+    let Got::Binary(reply) = next(&mut pairing).await else {
+        panic!()
+    };
+    assert_eq!(&reply[..], b"sealed-reply");
+
+    send_control(&mut laptop, FromLaptop::PairAccept { channel }).await;
+    let Got::Text(text) = next(&mut pairing).await else {
+        panic!()
+    };
+    let ToPhone::Credentials {
+        phone_id,
+        phone_secret,
+        ..
+    } = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        laptop_message(&mut laptop).await,
+        ToLaptop::Paired {
+            channel,
+            phone_id: phone_id.clone()
+        }
+    );
+
+    assert_eq!(
+        socket(format!("{}/pair/connect/{device}", relay.url), &token)
+            .await
+            .err(),
+        Some(403),
+        "a used token is refused"
+    );
+    let mut phone = socket(
+        format!("{}/phone/connect/{device}?phone_id={phone_id}", relay.url),
+        &phone_secret,
+    )
+    .await
+    .unwrap();
+    let ToLaptop::Open { channel, kind } = laptop_message(&mut laptop).await else {
+        panic!()
+    };
+    assert_eq!(
+        kind,
+        loopsy_transports::relay_wire::ChannelKind::Phone {
+            phone_id: phone_id.clone()
+        }
+    );
+    phone
+        .send(Message::Binary(Bytes::from_static(b"k")))
+        .await
+        .unwrap();
+    let Got::Binary(frame) = next(&mut laptop).await else {
+        panic!()
+    };
+    assert_eq!(split_channel_frame(frame).unwrap().0, channel);
+
+    // Revocation through the API cuts the live socket at once.
+    let revoked_at = Instant::now();
+    let response = awc::Client::new()
+        .delete(format!("{}/device/{device}/phones/{phone_id}", relay.url))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let Got::Closed(code) = next(&mut phone).await else {
+        panic!("the revoked phone got a frame")
+    };
+    assert_eq!(code, Some(close::REVOKED));
+    assert!(revoked_at.elapsed() < Duration::from_secs(1));
+    assert!(
+        socket(
+            format!("{}/phone/connect/{device}?phone_id={phone_id}", relay.url),
+            &phone_secret
+        )
+        .await
+        .is_err()
+    );
+}
+
+#[actix_rt::test]
+async fn secrets_are_checked_and_never_taken_from_the_url() {
+    let relay = start_relay(&[]).await;
+    let (device, secret) = register(&relay).await;
+    let status = awc::Client::new()
+        .get(format!(
+            "{}/laptop/connect?device_id={device}&token={secret}",
+            relay.url
+        ))
+        .insert_header(("Upgrade", "websocket"))
+        .insert_header(("Connection", "Upgrade"))
+        .insert_header(("Sec-WebSocket-Version", "13"))
+        .insert_header(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401, "a bearer in the query string is ignored");
+    assert_eq!(
+        socket(
+            format!("{}/laptop/connect?device_id={device}", relay.url),
+            "wrong"
+        )
+        .await
+        .err(),
+        Some(401)
+    );
+    let (status, _) = post(
+        format!("{}/pair/issue?device_id={device}", relay.url),
+        Some("wrong"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let other_origin = awc::Client::new()
+        .ws(format!("{}/laptop/connect?device_id={device}", relay.url))
+        .origin("https://evil.example")
+        .protocols([SUBPROTOCOL.to_owned(), format!("loopsy.bearer.{secret}")])
+        .connect()
+        .await;
+    assert!(
+        matches!(other_origin, Err(awc::error::WsClientError::InvalidResponseStatus(s)) if s == 403)
+    );
+}
+
+#[actix_rt::test]
+async fn pair_tokens_die_after_five_sockets() {
+    let relay = start_relay(&[]).await;
+    let (device, secret) = register(&relay).await;
+    let _laptop = socket(
+        format!("{}/laptop/connect?device_id={device}", relay.url),
+        &secret,
+    )
+    .await
+    .unwrap();
+    let token = issue(&relay, &device, &secret).await;
+    for _ in 0..5 {
+        let mut attempt = socket(format!("{}/pair/connect/{device}", relay.url), &token)
+            .await
+            .unwrap();
+        let _ = attempt.close().await;
+    }
+    assert_eq!(
+        socket(format!("{}/pair/connect/{device}", relay.url), &token)
+            .await
+            .err(),
+        Some(403)
+    );
+    assert_eq!(
+        socket(format!("{}/pair/connect/{device}", relay.url), "made-up")
+            .await
+            .err(),
+        Some(401)
+    );
+}
+
+#[actix_rt::test]
+async fn the_laptop_kills_a_token_after_wrong_codes() {
+    let relay = start_relay(&[]).await;
+    let (device, secret) = register(&relay).await;
+    let mut laptop = socket(
+        format!("{}/laptop/connect?device_id={device}", relay.url),
+        &secret,
+    )
+    .await
+    .unwrap();
+    let token = issue(&relay, &device, &secret).await;
+    let mut pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
+        .await
+        .unwrap();
+    let ToLaptop::Open { channel, .. } = laptop_message(&mut laptop).await else {
+        panic!()
+    };
+    send_control(&mut laptop, FromLaptop::PairKill { channel }).await;
+    let Got::Closed(code) = next(&mut pairing).await else {
+        panic!()
+    };
+    assert_eq!(code, Some(close::PAIRING_REFUSED));
+    // The kill is stored off the socket's thread; it lands within moments.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match socket(format!("{}/pair/connect/{device}", relay.url), &token).await {
+            Err(403) => break,
+            Ok(_) if Instant::now() < deadline => {
+                actix_rt::time::sleep(Duration::from_millis(20)).await
+            }
+            other => panic!("the killed token still works: {:?}", other.err()),
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn an_oversized_frame_closes_the_socket_and_the_relay_carries_on() {
+    let relay = start_relay(&[]).await;
+    let (device, secret) = register(&relay).await;
+    let mut laptop = socket(
+        format!("{}/laptop/connect?device_id={device}", relay.url),
+        &secret,
+    )
+    .await
+    .unwrap();
+    laptop
+        .send(Message::Binary(Bytes::from(vec![0u8; 2 * MAX_FRAME])))
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut laptop).await, Got::Closed(_)));
+    let mut again = socket(
+        format!("{}/laptop/connect?device_id={device}", relay.url),
+        &secret,
+    )
+    .await
+    .unwrap();
+    again.send(Message::Ping(Bytes::new())).await.unwrap();
+}
+
+#[actix_rt::test]
+async fn registration_is_limited_per_address_and_can_need_a_secret() {
+    let relay = start_relay(&[]).await;
+    let mut created = 0;
+    let mut limited = 0;
+    for _ in 0..1000 {
+        match post(format!("{}/device/register", relay.url), None, json!({}))
+            .await
+            .0
+        {
+            201 => created += 1,
+            429 => limited += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(created, 5);
+    assert_eq!(limited, 995);
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("registration-secret");
+    std::fs::write(&secret_file, "let-me-in\n").unwrap();
+    let guarded = start_relay(&["--registration-secret-file", secret_file.to_str().unwrap()]).await;
+    assert_eq!(
+        post(format!("{}/device/register", guarded.url), None, json!({}))
+            .await
+            .0,
+        403
+    );
+    let response = awc::Client::new()
+        .post(format!("{}/device/register", guarded.url))
+        .insert_header(("X-Registration-Secret", "let-me-in"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+#[actix_rt::test]
+async fn a_phone_finds_an_offline_laptop_closed() {
+    let relay = start_relay(&[]).await;
+    let (device, secret) = register(&relay).await;
+    let token = issue(&relay, &device, &secret).await;
+    let mut pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
+        .await
+        .unwrap();
+    let Got::Closed(code) = next(&mut pairing).await else {
+        panic!()
+    };
+    assert_eq!(code, Some(close::DEVICE_OFFLINE));
+}
