@@ -7,6 +7,7 @@
 //!   as a JSON-RPC error object.
 //! - [`framing`]: length-prefixed frames of the Unix socket, with a size cap.
 //! - [`jsonrpc`]: JSON-RPC 2.0 messages (jsonrpsee-types) to and from requests.
+//! - [`framed_connection`]: one client of the framed JSON-RPC protocol, over any carrier.
 //! - [`unix_socket`]: the `UnixSocket` transport actor (owner's channel).
 //! - [`lan_http`]: the `LanHttp` transport actor (REST `/api/v1` and `/rpc`).
 //! - [`e2e`]: the end-to-end encrypted phone channel (Noise handshakes, sealed frames).
@@ -19,6 +20,7 @@
 pub mod client;
 pub mod e2e;
 pub mod error;
+pub mod framed_connection;
 pub mod framing;
 pub mod jsonrpc;
 pub mod lan_http;
