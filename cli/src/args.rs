@@ -81,6 +81,57 @@ pub enum Command {
     /// The shared key/value context store that agents on your machines use to coordinate.
     #[command(subcommand)]
     Context(ContextCommand),
+    /// Pair a phone with this machine through the relay (QR code + 4-digit code).
+    #[command(subcommand)]
+    Mobile(MobileCommand),
+    /// The phones paired with this machine.
+    #[command(subcommand)]
+    Phone(PhoneCommand),
+    /// The relay that carries this machine's end-to-end encrypted phone traffic.
+    #[command(subcommand)]
+    Relay(RelayCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MobileCommand {
+    /// Show a QR code to scan with the phone, and a 4-digit code to type on it;
+    /// waits until the phone is paired (or the code expires).
+    Pair(PairArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    /// How long the QR code stays valid, in seconds (30 to the relay's maximum).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub ttl: u64,
+    /// Print the URL, code and expiry as JSON and return at once (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhoneCommand {
+    /// List the paired phones with their key fingerprints.
+    List(JsonFlag),
+    /// Forget a phone: its live connections are cut at once and it cannot connect again.
+    Revoke {
+        /// The phone's id, from `loopsy phone list`.
+        phone_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// Register this machine at a relay (e.g. https://relay.example.com) and connect to it.
+    Configure {
+        /// The relay's URL.
+        url: String,
+    },
+    /// Show the relay link: configured, connected, last error.
+    Status(JsonFlag),
+    /// Run a relay in the foreground (the same as the `loopsy-relay` program);
+    /// its database goes to <data dir>/relay.
+    Serve(loopsy_relay::serve_args::ServeArgs),
 }
 
 #[derive(Debug, Args)]

@@ -47,5 +47,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => commands::sessions::list(&data_dir, args.json),
         Command::Kill { target } => commands::sessions::kill(&data_dir, target),
         Command::AutoApprove(command) => commands::sessions::auto_approve(&data_dir, command),
+        Command::Mobile(command) => commands::phone::mobile(&data_dir, command),
+        Command::Phone(command) => commands::phone::phone(&data_dir, command),
+        Command::Relay(command) => commands::phone::relay(&data_dir, command),
     }
 }

@@ -11,6 +11,7 @@
 //! - [`instance`]: one daemon per data dir (lock, pid file, stale-file recovery).
 //! - [`identity`]: persistent node id, protocol version, platform.
 //! - [`secrets`]: key generation, digests, constant-time checks, strength.
+//! - [`phone`]: the relay link, phone channels, pairing windows and their storage.
 //! - [`sessions`]: PTY sessions: the manager and one `PtySession` actor each.
 //! - [`services`]: what admitted requests run on (context store, …).
 //! - [`state`]: `loopsy.db` (SQLite, WAL) and its migrations.
@@ -23,6 +24,7 @@ pub mod durable;
 pub mod identity;
 pub mod instance;
 pub mod paths;
+pub mod phone;
 pub mod policy;
 pub mod router;
 pub mod run;

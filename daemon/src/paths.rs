@@ -42,6 +42,14 @@ impl DataDir {
     pub fn database(&self) -> PathBuf {
         self.root.join("loopsy.db")
     }
+    /// The daemon's long-term X25519 key for phones (32 bytes, `0600`).
+    pub fn e2e_key(&self) -> PathBuf {
+        self.root.join("e2e.key")
+    }
+    /// The relay this machine is registered at, with its device secret (`0600`).
+    pub fn relay_credentials(&self) -> PathBuf {
+        self.root.join("relay.json")
+    }
     pub fn node_id(&self) -> PathBuf {
         self.root.join("node-id")
     }

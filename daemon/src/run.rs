@@ -16,6 +16,7 @@ use crate::config::{Overrides, Settings};
 use crate::durable;
 use crate::identity::{self, NodeIdentity};
 use crate::instance::{InstanceError, InstanceLock};
+use crate::phone::RelayLink;
 use crate::router::{Router, RouterSetup, Services};
 use crate::services::context::ContextStore;
 use crate::sessions::{SessionManager, SessionSettings, ShutdownAll};
@@ -124,11 +125,16 @@ async fn serve(
     .start();
     // Kept for the daemon's life: the thread exec jobs start and run on.
     let exec_arbiter = Arbiter::new();
+    // The relay link and the Router know each other: make the link's address first.
+    let relay_context = actix::Context::<RelayLink>::new();
+    let relay = relay_context.address();
+    let hostname = settings.hostname.clone();
     let router = Router::new(RouterSetup {
         services: Services {
             context,
             sessions: sessions.clone(),
             exec: exec_arbiter.handle(),
+            relay,
         },
         settings,
         overrides,
@@ -137,6 +143,11 @@ async fn serve(
         shutdown: shutdown.clone(),
     })
     .start();
+    relay_context.run(RelayLink::new(
+        data_dir.clone(),
+        router.clone().recipient(),
+        hostname,
+    ));
 
     let socket_path = data_dir.socket();
     let unix = UnixSocket::bind(&socket_path, router.clone().recipient())

@@ -20,6 +20,13 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER
     ) WITHOUT ROWID;
     CREATE INDEX context_expiry ON context(expires_at) WHERE expires_at IS NOT NULL;",
+    // 2: paired phones (their static X25519 keys; DESIGN §5).
+    "CREATE TABLE phones (
+        id TEXT PRIMARY KEY NOT NULL,
+        public_key BLOB NOT NULL,
+        label TEXT,
+        paired_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Opens (creating, `0600`) and migrates the database.

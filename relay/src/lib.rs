@@ -10,11 +10,13 @@
 //! - [`sockets`]: the WebSocket doors (laptop, phone, pairing).
 //! - [`http`]: health, metrics, registration, pair tokens, phones.
 //! - [`state`]: what the handlers share; [`metrics`]: counters.
+//! - [`serve_args`]: the relay's flags (`loopsy-relay`, `loopsy relay serve`).
 
 pub mod access;
 pub mod http;
 pub mod metrics;
 pub mod rooms;
+pub mod serve_args;
 pub mod sockets;
 pub mod state;
 pub mod store;

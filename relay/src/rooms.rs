@@ -244,15 +244,22 @@ impl Handler<LaptopControl> for Room {
             }
             FromLaptop::PairAccept { channel } => self.complete_pairing(channel, ctx),
             FromLaptop::PairKill { channel } => {
-                if let Some(Channel {
+                let Some(Channel {
                     kind: ChannelKind::Pairing { token_id },
                     ..
                 }) = self.channels.get(&channel)
-                {
-                    let (store, token_id) = (self.store.clone(), token_id.clone());
+                else {
+                    return;
+                };
+                let (store, token_id) = (self.store.clone(), token_id.clone());
+                let kill =
                     actix_web::rt::task::spawn_blocking(move || store.kill_pair_token(&token_id));
-                }
-                self.close_channel(channel, close::PAIRING_REFUSED, "too many wrong codes");
+                // The phone's socket closes once the token is dead on disk.
+                ctx.spawn(
+                    actix::fut::wrap_future::<_, Self>(kill).map(move |_, room, _| {
+                        room.close_channel(channel, close::PAIRING_REFUSED, "too many wrong codes");
+                    }),
+                );
             }
             FromLaptop::Revoke { phone_id } => {
                 let (store, device_id, phone) =

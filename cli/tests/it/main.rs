@@ -22,12 +22,16 @@ mod http_api;
 mod keys;
 /// init → start → status → stop, double start, kill -9 recovery, signals.
 mod lifecycle;
+/// The phone path: pairing, sessions through the relay, what the relay sees, revocation.
+mod phone;
 /// Rate limits: 429 with Retry-After, then recovery.
 mod rate_limit;
 /// PTY sessions: echo, resize, snapshots, offsets, exit, names, bad input.
 mod sessions;
 /// `loopsy shell` / `attach` through a real PTY.
 mod terminal;
+/// A phone in Rust that speaks exactly what the web app speaks.
+mod test_phone;
 /// Repository rules: module docs, the architecture doc's module map.
 mod tidy;
 /// File transfer: round trips, path escapes, cut-off and oversized pushes, CLI.

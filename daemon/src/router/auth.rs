@@ -18,6 +18,8 @@ pub enum Principal {
     OwnerKey { loopback: bool },
     /// A key from `auth.allowedKeys`, by its name.
     Peer { name: String },
+    /// A paired phone, authenticated by its end-to-end handshake.
+    Phone { phone_id: String },
     /// No credentials (public operations only).
     Anonymous { ip: Option<IpAddr> },
 }
@@ -35,6 +37,7 @@ impl fmt::Display for Principal {
             Self::Owner => f.write_str("owner"),
             Self::OwnerKey { .. } => f.write_str("owner-key"),
             Self::Peer { name } => write!(f, "peer:{name}"),
+            Self::Phone { phone_id } => write!(f, "phone:{phone_id}"),
             Self::Anonymous { .. } => f.write_str("anonymous"),
         }
     }

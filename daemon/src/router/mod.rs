@@ -51,6 +51,8 @@ pub struct Services {
     pub sessions: Addr<crate::sessions::SessionManager>,
     /// The thread exec jobs are started and watched on.
     pub exec: actix::ArbiterHandle,
+    /// The relay link and phone channels.
+    pub relay: Addr<crate::phone::RelayLink>,
 }
 
 pub struct Router {
@@ -192,14 +194,31 @@ impl Router {
                     },
                 }
             }
+            Evidence::Phone { phone_id } => Principal::Phone {
+                phone_id: phone_id.clone(),
+            },
         };
+        if matches!(principal, Principal::Phone { .. }) && !request.for_phones() {
+            let error = ApiError::forbidden(format!(
+                "'{}' is not offered to phones; phones drive terminal sessions",
+                request.op()
+            ));
+            return Err((principal, error));
+        }
         let allowed = match request {
             Request::KeyShow
             | Request::KeyRotate
-            | Request::CommandAdd(_)
-            | Request::CommandUpdate(_)
-            | Request::CommandRemove { .. }
-            | Request::GrantAutoApprove { .. } => principal == Principal::Owner,
+            | Request::GrantAutoApprove { .. }
+            | Request::MobilePair { .. }
+            | Request::MobilePairStatus { .. }
+            | Request::PhonesList
+            | Request::PhonesRevoke { .. }
+            | Request::RelayConfigure { .. }
+            | Request::RelayStatus => principal == Principal::Owner,
+            // The owner's phones edit the picker's custom commands too.
+            Request::CommandAdd(_) | Request::CommandUpdate(_) | Request::CommandRemove { .. } => {
+                matches!(principal, Principal::Owner | Principal::Phone { .. })
+            }
             Request::DaemonStop => {
                 matches!(principal, Principal::Owner | Principal::OwnerKey { .. })
             }
@@ -255,6 +274,22 @@ impl Router {
             Request::GrantAutoApprove { peer, allow } => {
                 session_ops::grant_auto_approve(self, peer, allow)
             }
+            Request::MobilePair { .. }
+            | Request::MobilePairStatus { .. }
+            | Request::PhonesList
+            | Request::PhonesRevoke { .. }
+            | Request::RelayConfigure { .. }
+            | Request::RelayStatus => {
+                let relay = self.services.relay.clone();
+                Work::Later(Box::pin(actix::fut::wrap_future(async move {
+                    relay
+                        .send(crate::phone::RelayRequest(request))
+                        .await
+                        .map_err(|_| {
+                            ApiError::unavailable("the relay link stopped; restart the daemon")
+                        })?
+                })))
+            }
             Request::Health => Work::Done(Ok(ops::health(self))),
             Request::Identity => Work::Done(Ok(ops::identity(self))),
             Request::Status => Work::Done(Ok(ops::status(self))),
@@ -283,7 +318,7 @@ impl Router {
     ) {
         let remote = match evidence {
             Evidence::LanHttp(http) => http.remote.map(|addr| addr.ip().to_string()),
-            Evidence::UnixSocket { .. } => None,
+            Evidence::UnixSocket { .. } | Evidence::Phone { .. } => None,
         };
         self.audit.do_send(AuditRecord {
             ts: now_rfc3339(),
@@ -430,7 +465,10 @@ mod tests {
         let settings = settings(dir.path());
         let audit_path = settings.data_dir.audit_log();
         let db = settings.data_dir.database();
+        let data_dir = settings.data_dir.clone();
         actix::System::new().block_on(async move {
+            let relay_context = actix::Context::<crate::phone::RelayLink>::new();
+            let relay = relay_context.address();
             let audit =
                 SyncArbiter::start(1, move || AuditLog::new(audit_path.clone(), 1 << 20, 1));
             let router = Router::new(RouterSetup {
@@ -456,9 +494,15 @@ mod tests {
                     )
                     .start(),
                     exec: actix::Arbiter::current(),
+                    relay,
                 },
             })
             .start();
+            relay_context.run(crate::phone::RelayLink::new(
+                data_dir,
+                router.clone().recipient(),
+                "test".into(),
+            ));
             let mut out = Vec::new();
             for (request, evidence) in cases {
                 let handled = router

@@ -95,12 +95,16 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
     };
     let may_auto_approve = match principal {
         Principal::Owner => true,
-        Principal::Peer { name } => router
+        Principal::Peer { .. } | Principal::Phone { .. } => router
             .settings
             .config
             .session
             .auto_approve_for
-            .contains(name),
+            .iter()
+            .any(|granted| {
+                *granted == principal.label()
+                    || matches!(principal, Principal::Peer { name } if name == granted)
+            }),
         _ => false,
     };
     match request {

@@ -7,11 +7,14 @@
 //! - every connection: `Noise_KK`, both static keys known, fresh ephemeral
 //!   keys each time (mutual authentication and forward secrecy).
 //!
+//! [`frames`] carries the framed JSON-RPC protocol inside a channel.
+//!
 //! After the handshake a [`Channel`] seals and opens one Noise transport
 //! message per relay frame. A message that fails to open (altered, replayed,
 //! reordered, dropped before it) breaks the channel for good.
 
 mod channel;
+pub mod frames;
 mod keys;
 pub mod resolver;
 

@@ -121,6 +121,26 @@ pub enum Request {
         peer: String,
         allow: bool,
     },
+    /// Open a phone pairing window: a relay token, a QR URL and a code (owner only).
+    MobilePair {
+        ttl_seconds: Option<u64>,
+    },
+    /// How a pairing window stands (waiting, paired, expired, dead).
+    MobilePairStatus {
+        token_id: String,
+    },
+    /// The paired phones.
+    PhonesList,
+    /// Forget a phone and cut its live channels (here and at the relay).
+    PhonesRevoke {
+        phone_id: String,
+    },
+    /// Register this machine at a relay and connect to it.
+    RelayConfigure {
+        url: String,
+    },
+    /// The relay link's state.
+    RelayStatus,
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -167,6 +187,12 @@ pub mod method {
     pub const COMMANDS_UPDATE: &str = "commands.update";
     pub const COMMANDS_REMOVE: &str = "commands.remove";
     pub const GRANTS_AUTO_APPROVE: &str = "grants.autoApprove";
+    pub const MOBILE_PAIR: &str = "mobile.pair";
+    pub const MOBILE_PAIR_STATUS: &str = "mobile.pairStatus";
+    pub const PHONES_LIST: &str = "phones.list";
+    pub const PHONES_REVOKE: &str = "phones.revoke";
+    pub const RELAY_CONFIGURE: &str = "relay.configure";
+    pub const RELAY_STATUS: &str = "relay.status";
 }
 
 /// Operation families, each with its own rate limit (config `rateLimits.*`).
@@ -260,6 +286,30 @@ impl Request {
                 let p: SessionTargetParams = parse_params(method_name, params)?;
                 Ok(Self::CommandRemove { id: p.id })
             }
+            method::MOBILE_PAIR => {
+                let p: MobilePairParams = parse_params(method_name, params)?;
+                Ok(Self::MobilePair {
+                    ttl_seconds: p.ttl_seconds,
+                })
+            }
+            method::MOBILE_PAIR_STATUS => {
+                let p: PairStatusParams = parse_params(method_name, params)?;
+                Ok(Self::MobilePairStatus {
+                    token_id: p.token_id,
+                })
+            }
+            method::PHONES_LIST => no_params(Self::PhonesList),
+            method::PHONES_REVOKE => {
+                let p: PhoneParams = parse_params(method_name, params)?;
+                Ok(Self::PhonesRevoke {
+                    phone_id: p.phone_id,
+                })
+            }
+            method::RELAY_CONFIGURE => {
+                let p: RelayConfigureParams = parse_params(method_name, params)?;
+                Ok(Self::RelayConfigure { url: p.url })
+            }
+            method::RELAY_STATUS => no_params(Self::RelayStatus),
             method::SESSION_ATTACH | method::SESSION_DETACH => {
                 Err(ApiError::invalid_request(format!(
                     "{method_name} streams terminal bytes as binary frames: use the Unix socket"
@@ -343,6 +393,12 @@ impl Request {
             Self::CommandUpdate(_) => method::COMMANDS_UPDATE,
             Self::CommandRemove { .. } => method::COMMANDS_REMOVE,
             Self::GrantAutoApprove { .. } => method::GRANTS_AUTO_APPROVE,
+            Self::MobilePair { .. } => method::MOBILE_PAIR,
+            Self::MobilePairStatus { .. } => method::MOBILE_PAIR_STATUS,
+            Self::PhonesList => method::PHONES_LIST,
+            Self::PhonesRevoke { .. } => method::PHONES_REVOKE,
+            Self::RelayConfigure { .. } => method::RELAY_CONFIGURE,
+            Self::RelayStatus => method::RELAY_STATUS,
             Self::Unknown { .. } => "unknown",
             Self::Malformed { op, .. } => op,
         }
@@ -367,6 +423,30 @@ impl Request {
     pub fn is_public(&self) -> bool {
         matches!(self, Self::Health)
     }
+
+    /// What a paired phone may ask: its terminal sessions, the picker and its
+    /// custom commands, and the daemon's identity and status. Nothing that runs
+    /// a command outside a session, moves files or changes keys.
+    pub fn for_phones(&self) -> bool {
+        matches!(
+            self,
+            Self::Health
+                | Self::Identity
+                | Self::Status
+                | Self::SessionStart(_)
+                | Self::SessionList
+                | Self::SessionAttach { .. }
+                | Self::SessionInput { .. }
+                | Self::SessionResize { .. }
+                | Self::SessionSignal { .. }
+                | Self::SessionStop { .. }
+                | Self::SessionRemove { .. }
+                | Self::SessionAgents
+                | Self::CommandAdd(_)
+                | Self::CommandUpdate(_)
+                | Self::CommandRemove { .. }
+        )
+    }
 }
 
 /// Which door a request came in by.
@@ -374,6 +454,7 @@ impl Request {
 pub enum TransportKind {
     UnixSocket,
     LanHttp,
+    Relay,
 }
 
 impl TransportKind {
@@ -381,6 +462,7 @@ impl TransportKind {
         match self {
             Self::UnixSocket => "unix",
             Self::LanHttp => "lan-http",
+            Self::Relay => "relay",
         }
     }
 }
@@ -431,6 +513,11 @@ pub enum Evidence {
         peer_uid: Option<u32>,
     },
     LanHttp(HttpEvidence),
+    /// A paired phone, through the relay, after an end-to-end handshake with
+    /// the key stored for `phone_id` (the handshake is the authentication).
+    Phone {
+        phone_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -450,6 +537,7 @@ impl Evidence {
         match self {
             Self::UnixSocket { .. } => TransportKind::UnixSocket,
             Self::LanHttp(_) => TransportKind::LanHttp,
+            Self::Phone { .. } => TransportKind::Relay,
         }
     }
 }

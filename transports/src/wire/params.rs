@@ -244,3 +244,31 @@ pub struct GrantParams {
     pub peer: String,
     pub allow: bool,
 }
+
+/// Params of `mobile.pair`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MobilePairParams {
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// Params of `mobile.pairStatus`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairStatusParams {
+    pub token_id: String,
+}
+
+/// Params of `phones.revoke`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneParams {
+    pub phone_id: String,
+}
+
+/// Params of `relay.configure`.
+#[derive(Debug, Deserialize)]
+pub struct RelayConfigureParams {
+    pub url: String,
+}

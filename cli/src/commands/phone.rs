@@ -1,0 +1,183 @@
+//! `loopsy mobile pair`, `loopsy phone list|revoke`, `loopsy relay configure|status`:
+//! the phone path's commands. The daemon does the work; these print.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use loopsy_daemon::paths::DataDir;
+use loopsy_transports::wire::method;
+use qrcode::QrCode;
+use qrcode::render::unicode::Dense1x2;
+use serde_json::{Value, json};
+
+use crate::args::{MobileCommand, PhoneCommand, RelayCommand};
+use crate::daemon_link;
+
+/// How often `mobile pair` asks whether the phone finished.
+const PAIR_POLL: Duration = Duration::from_millis(500);
+
+/// The QR code of `text` for a terminal (light modules on a dark background work
+/// best with phone cameras when inverted, so the code is drawn dark-on-light).
+pub fn qr_for_terminal(text: &str) -> anyhow::Result<String> {
+    let code = QrCode::new(text.as_bytes()).context("the pairing URL does not fit in a QR code")?;
+    Ok(code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Dark)
+        .light_color(Dense1x2::Light)
+        .quiet_zone(true)
+        .build())
+}
+
+pub fn mobile(data_dir: &DataDir, command: &MobileCommand) -> anyhow::Result<ExitCode> {
+    let MobileCommand::Pair(args) = command;
+    let window = daemon_link::call(
+        data_dir,
+        method::MOBILE_PAIR,
+        Some(&json!({ "ttlSeconds": args.ttl })),
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&window)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_pairing(&window)?;
+    wait_for_phone(data_dir, &window)
+}
+
+/// Prints the QR code, the URL and the code of a pairing window.
+pub fn print_pairing(window: &Value) -> anyhow::Result<()> {
+    let url = window["url"]
+        .as_str()
+        .context("the daemon sent no pairing URL")?;
+    println!("{}", qr_for_terminal(url)?);
+    println!("Scan the code with your phone's camera, or open:\n  {url}\n");
+    println!(
+        "Then type this code on the phone:   {}\n",
+        window["code"].as_str().unwrap_or("????")
+    );
+    println!(
+        "This laptop's key fingerprint: {}",
+        window["fingerprint"].as_str().unwrap_or("")
+    );
+    Ok(())
+}
+
+fn wait_for_phone(data_dir: &DataDir, window: &Value) -> anyhow::Result<ExitCode> {
+    let token_id = window["tokenId"].as_str().unwrap_or_default();
+    println!("Waiting for the phone… (Ctrl-C to stop; the code stays valid until it expires)");
+    loop {
+        daemon_link::pause(PAIR_POLL);
+        let status = daemon_link::call(
+            data_dir,
+            method::MOBILE_PAIR_STATUS,
+            Some(&json!({ "tokenId": token_id })),
+        )?;
+        match status["state"].as_str() {
+            Some("paired") => {
+                println!(
+                    "Paired: {} (phone {}, key {})",
+                    status["label"].as_str().unwrap_or("a phone"),
+                    status["phoneId"].as_str().unwrap_or(""),
+                    status["fingerprint"].as_str().unwrap_or("")
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some("dead") => {
+                eprintln!(
+                    "Five wrong codes were typed: this pairing is closed. Run `loopsy mobile pair` again."
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            Some("expired") => {
+                eprintln!("The pairing code expired. Run `loopsy mobile pair` again.");
+                return Ok(ExitCode::FAILURE);
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn phone(data_dir: &DataDir, command: &PhoneCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PhoneCommand::List(args) => {
+            let answer = daemon_link::call(data_dir, method::PHONES_LIST, None)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&answer["phones"])?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let phones = answer["phones"].as_array().cloned().unwrap_or_default();
+            if phones.is_empty() {
+                println!("No paired phones. Pair one with `loopsy mobile pair`.");
+            }
+            for phone in phones {
+                println!(
+                    "{}  {}  key {}",
+                    phone["phoneId"].as_str().unwrap_or(""),
+                    phone["label"].as_str().unwrap_or("(no name)"),
+                    phone["fingerprint"].as_str().unwrap_or("")
+                );
+            }
+        }
+        PhoneCommand::Revoke { phone_id } => {
+            daemon_link::call(
+                data_dir,
+                method::PHONES_REVOKE,
+                Some(&json!({ "phoneId": phone_id })),
+            )?;
+            println!("Revoked {phone_id}: its connections are cut and it can no longer connect.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn relay(data_dir: &DataDir, command: &RelayCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RelayCommand::Configure { url } => {
+            let answer = daemon_link::call(
+                data_dir,
+                method::RELAY_CONFIGURE,
+                Some(&json!({ "url": url })),
+            )?;
+            println!(
+                "Registered at {} as device {}. Pair a phone with `loopsy mobile pair`.",
+                answer["url"].as_str().unwrap_or(url),
+                answer["deviceId"].as_str().unwrap_or("")
+            );
+        }
+        RelayCommand::Status(args) => {
+            let status = daemon_link::call(data_dir, method::RELAY_STATUS, None)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if status["configured"] != true {
+                println!(
+                    "No relay configured. Run `loopsy relay configure <url>` (or `loopsy up`)."
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "relay {} — {} (device {})",
+                status["url"].as_str().unwrap_or(""),
+                if status["connected"] == true {
+                    "connected"
+                } else {
+                    "not connected"
+                },
+                status["deviceId"].as_str().unwrap_or("")
+            );
+            if let Some(error) = status["lastError"].as_str() {
+                println!("last error: {error}");
+            }
+        }
+        RelayCommand::Serve(args) => {
+            let config = args.clone().into_config(data_dir.root().join("relay"))?;
+            actix_rt::System::new().block_on(async move {
+                let (server, bound) = loopsy_relay::serve(config)?;
+                tracing::info!(listen = %bound, "loopsy relay ready");
+                server.await.context("the relay stopped with an error")
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

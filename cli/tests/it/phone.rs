@@ -1,0 +1,252 @@
+//! The phone path end to end: the real daemon, a real relay (`loopsy relay
+//! serve`), and the Rust test phone, over real WebSockets on loopback.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use loopsy_transports::framing::Frame;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+use crate::test_phone::{PairingEnd, PairingUrl, TestPhone, pair};
+
+struct Stack {
+    loopsy: Loopsy,
+    _relay: KillOnDrop,
+    _relay_dir: tempfile::TempDir,
+    relay_url: String,
+}
+
+fn start_relay() -> (KillOnDrop, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let health = format!("{url}/health");
+    wait_until("the relay answers", || {
+        ureq::get(&health).call().is_ok_and(|r| r.status() == 200)
+    });
+    (KillOnDrop(child), dir, url)
+}
+
+/// A daemon registered at a relay reached through `via` (the relay itself, or a proxy to it).
+fn stack_via(via: impl FnOnce(&str) -> String) -> Stack {
+    let (relay, dir, relay_url) = start_relay();
+    let loopsy = Loopsy::started();
+    let reach = via(&relay_url);
+    loopsy.ok(&["relay", "configure", &reach]);
+    wait_until("the daemon's relay link is up", || {
+        let out = loopsy.run(&["relay", "status", "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|s| s["connected"] == true)
+    });
+    Stack {
+        loopsy,
+        _relay: relay,
+        _relay_dir: dir,
+        relay_url,
+    }
+}
+
+fn stack() -> Stack {
+    stack_via(str::to_owned)
+}
+
+fn open_window(loopsy: &Loopsy) -> (PairingUrl, String) {
+    let window: Value = serde_json::from_str(&loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
+    let url = window["url"].as_str().unwrap();
+    (
+        PairingUrl::parse(url),
+        window["code"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn paired(loopsy: &Loopsy) -> Box<TestPhone> {
+    let (url, code) = open_window(loopsy);
+    match actix_rt::System::new().block_on(pair(&url, &[&code])) {
+        PairingEnd::Paired(phone) => phone,
+        PairingEnd::Refused(answers) => panic!("pairing refused: {answers:?}"),
+    }
+}
+
+fn shell_params() -> Value {
+    json!({ "command": "sh", "name": "secret-session-name", "env": { "PS1": "$ " } })
+}
+
+#[test]
+fn a_phone_pairs_and_drives_a_shell_through_the_relay() {
+    let stack = stack();
+    let phone = paired(&stack.loopsy);
+    assert_eq!(phone.paired["type"], "paired");
+    let listed: Value =
+        serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["phoneId"], phone.phone_id.as_str());
+    assert_eq!(listed[0]["label"], "test phone");
+
+    actix_rt::System::new().block_on(async {
+        let mut connection = phone.connect().await.expect("a paired phone connects");
+        let started = connection.request("session.start", shell_params()).await;
+        let id = started["result"]["id"]
+            .as_str()
+            .expect("a session id")
+            .to_owned();
+        connection
+            .call(
+                "session.attach",
+                json!({ "id": id, "cols": 80, "rows": 24 }),
+            )
+            .await;
+        connection
+            .send_frame(Frame::Binary(Bytes::from_static(b"echo e2e-$((6*7))-ok\n")))
+            .await;
+        connection.read_until("e2e-42-ok").await;
+
+        // Phones drive sessions; they do not run commands outside them.
+        let refused = connection
+            .request("exec.run", json!({ "command": "true" }))
+            .await;
+        assert_eq!(refused["error"]["data"]["httpStatus"], 403, "{refused}");
+    });
+}
+
+/// A TCP proxy in front of the relay that records every byte the relay sends
+/// (to the daemon and to phones; WebSocket frames from a server are not masked).
+fn recording_proxy(relay_url: &str) -> (String, Arc<Mutex<Vec<u8>>>) {
+    let target = relay_url.trim_start_matches("http://").to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut server) = TcpStream::connect(&target) else {
+                return;
+            };
+            let (mut client_in, mut server_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut server_out);
+            });
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 16 * 1024];
+                while let Ok(n) = server.read(&mut buffer) {
+                    if n == 0 || client.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                    record.lock().unwrap().extend_from_slice(&buffer[..n]);
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn the_relay_sees_neither_keystrokes_nor_output_nor_session_names() {
+    let mut seen = None;
+    let stack = stack_via(|relay| {
+        let (proxy, recording) = recording_proxy(relay);
+        seen = Some(recording);
+        proxy
+    });
+    let seen = seen.unwrap();
+    let phone = paired(&stack.loopsy);
+    actix_rt::System::new().block_on(async {
+        let mut connection = phone.connect().await.unwrap();
+        let started = connection.request("session.start", shell_params()).await;
+        let id = started["result"]["id"].as_str().unwrap().to_owned();
+        connection.call("session.attach", json!({ "id": id })).await;
+        connection
+            .send_frame(Frame::Binary(Bytes::from_static(
+                b"echo tap-$((6*7))-marker\n",
+            )))
+            .await;
+        connection.read_until("tap-42-marker").await;
+        let listed = connection.request("session.list", json!({})).await;
+        assert!(listed.to_string().contains("secret-session-name"));
+    });
+    let recorded = seen.lock().unwrap().clone();
+    let contains = |needle: &str| {
+        recorded
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    };
+    assert!(
+        contains("\"type\":\"open\""),
+        "the recorder must see the relay's own (plain) control messages"
+    );
+    for secret in [
+        "tap-42-marker",
+        "tap-$((6*7))",
+        "secret-session-name",
+        "session.start",
+    ] {
+        assert!(
+            !contains(secret),
+            "the relay carried '{secret}' in the clear"
+        );
+    }
+    let _ = stack.relay_url;
+}
+
+#[test]
+fn five_wrong_codes_close_the_pairing_for_good() {
+    let stack = stack();
+    let (url, code) = open_window(&stack.loopsy);
+    let wrong = if code == "0000" { "1111" } else { "0000" };
+    let end = actix_rt::System::new().block_on(pair(&url, &[wrong; 5]));
+    let PairingEnd::Refused(answers) = end else {
+        panic!("five wrong codes paired a phone")
+    };
+    assert_eq!(answers.len(), 5, "{answers:?}");
+    assert_eq!(answers[0]["type"], "code-wrong");
+    assert_eq!(answers[0]["attemptsLeft"], 4);
+    assert_eq!(answers[4]["type"], "pairing-dead");
+    // The right code is of no use now: the token died at the relay before the
+    // pairing socket closed.
+    let refused = actix_rt::System::new().block_on(crate::test_phone::socket(
+        format!("{}/pair/connect/{}", url.relay, url.device_id),
+        &url.token,
+    ));
+    assert!(
+        refused.is_err(),
+        "a dead token still opened a pairing socket"
+    );
+    let listed: Value =
+        serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
+    assert_eq!(listed, json!([]));
+}
+
+#[test]
+fn a_revoked_phone_is_cut_at_once_and_cannot_come_back() {
+    let stack = stack();
+    let phone = paired(&stack.loopsy);
+    actix_rt::System::new().block_on(async {
+        let mut connection = phone.connect().await.unwrap();
+        let status = connection.request("status", json!({})).await;
+        assert!(status.get("result").is_some(), "{status}");
+        let revoked_at = Instant::now();
+        stack.loopsy.ok(&["phone", "revoke", &phone.phone_id]);
+        assert!(
+            connection.frame().await.is_none(),
+            "the revoked phone's channel stayed open"
+        );
+        assert!(revoked_at.elapsed() < Duration::from_secs(1) + Duration::from_millis(500));
+        assert!(
+            phone.connect().await.is_err(),
+            "a revoked phone connected again"
+        );
+    });
+}

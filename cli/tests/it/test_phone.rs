@@ -1,0 +1,336 @@
+//! A phone in Rust that speaks the phone side exactly as the web app does:
+//! it reads the pairing URL's fragment, pairs (`Noise_XXpsk3` + the 4-digit
+//! code) through the relay, then connects (`Noise_KK`) and speaks the framed
+//! JSON-RPC protocol inside the channel.
+
+use std::time::Duration;
+
+use awc::ws::{Codec, Frame as WsFrame, Message};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use loopsy_transports::e2e::frames::{Reassembler, seal_frame};
+use loopsy_transports::e2e::{
+    Channel, Handshake, PairingSecret, StaticKey, connection_prologue, pairing_prologue,
+};
+use loopsy_transports::framing::Frame;
+use loopsy_transports::relay_wire::{BEARER_PROTOCOL_PREFIX, SUBPROTOCOL, ToPhone};
+use serde_json::{Value, json};
+
+pub type Socket = actix_codec::Framed<awc::BoxedSocket, Codec>;
+
+/// What the QR code's URL carries.
+#[derive(Clone, Debug)]
+pub struct PairingUrl {
+    pub relay: String,
+    pub device_id: String,
+    pub token_id: String,
+    pub token: String,
+    pub daemon_key: [u8; 32],
+    pub secret: [u8; 32],
+}
+
+fn unhex<const N: usize>(text: &str) -> [u8; N] {
+    let bytes: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect();
+    bytes.try_into().unwrap()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() + 1 {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+impl PairingUrl {
+    pub fn parse(url: &str) -> Self {
+        let (_, fragment) = url.split_once('#').expect("the URL has a fragment");
+        let field = |name: &str| {
+            fragment
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+                .map(percent_decode)
+                .unwrap_or_else(|| panic!("no {name} in the fragment"))
+        };
+        Self {
+            relay: field("r"),
+            device_id: field("d"),
+            token_id: field("i"),
+            token: field("t"),
+            daemon_key: unhex(&field("k")),
+            secret: unhex(&field("s")),
+        }
+    }
+}
+
+pub async fn socket(url: String, bearer: &str) -> Result<Socket, String> {
+    let url = url.replacen("http://", "ws://", 1);
+    let protocols = [
+        SUBPROTOCOL.to_owned(),
+        format!("{BEARER_PROTOCOL_PREFIX}{bearer}"),
+    ];
+    awc::Client::new()
+        .ws(url)
+        .protocols(protocols)
+        .max_frame_size(4 << 20)
+        .connect()
+        .await
+        .map(|(_, socket)| socket)
+        .map_err(|e| e.to_string())
+}
+
+pub enum Got {
+    Binary(Bytes),
+    Text(String),
+    Closed(Option<u16>),
+}
+
+pub async fn next(socket: &mut Socket) -> Got {
+    loop {
+        let frame = actix_rt::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("the relay sent nothing for 20 s");
+        match frame {
+            Some(Ok(WsFrame::Binary(b))) => return Got::Binary(b),
+            Some(Ok(WsFrame::Text(t))) => return Got::Text(String::from_utf8_lossy(&t).into()),
+            Some(Ok(WsFrame::Close(reason))) => return Got::Closed(reason.map(|r| r.code.into())),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return Got::Closed(None),
+        }
+    }
+}
+
+async fn binary(socket: &mut Socket) -> Bytes {
+    match next(socket).await {
+        Got::Binary(bytes) => bytes,
+        Got::Text(text) => panic!("expected a binary frame, got text {text}"),
+        Got::Closed(code) => panic!("the socket closed ({code:?})"),
+    }
+}
+
+/// A paired phone: its own key and its relay credentials.
+pub struct TestPhone {
+    pub key: StaticKey,
+    pub url: PairingUrl,
+    pub phone_id: String,
+    pub phone_secret: String,
+    /// What the daemon said about itself once paired.
+    pub paired: Value,
+}
+
+/// What a pairing attempt ended with.
+pub enum PairingEnd {
+    Paired(Box<TestPhone>),
+    /// The daemon's sealed answers to the wrong codes, then the closing.
+    Refused(Vec<Value>),
+}
+
+/// Pairs through the relay, typing each of `codes` in turn until one works.
+pub async fn pair(url: &PairingUrl, codes: &[&str]) -> PairingEnd {
+    let key = StaticKey::generate().unwrap();
+    let mut socket = socket(
+        format!("{}/pair/connect/{}", url.relay, url.device_id),
+        &url.token,
+    )
+    .await
+    .expect("pairing socket");
+    let prologue = pairing_prologue(&url.device_id, &url.token_id);
+    let mut handshake =
+        Handshake::pairing_phone(&key, &PairingSecret(url.secret), &prologue).unwrap();
+    socket
+        .send(Message::Binary(handshake.write(b"").unwrap().into()))
+        .await
+        .unwrap();
+    handshake.read(&binary(&mut socket).await).unwrap();
+    assert_eq!(
+        handshake.remote_static(),
+        Some(url.daemon_key),
+        "the daemon's key must be the one in the QR code"
+    );
+    let label = json!({ "label": "test phone" }).to_string();
+    socket
+        .send(Message::Binary(
+            handshake.write(label.as_bytes()).unwrap().into(),
+        ))
+        .await
+        .unwrap();
+    let mut channel = handshake.into_channel().unwrap();
+    let mut answers = Vec::new();
+    let mut credentials = None;
+    for code in codes {
+        let sealed = channel
+            .seal(
+                json!({ "type": "code", "code": code })
+                    .to_string()
+                    .as_bytes(),
+            )
+            .unwrap();
+        socket.send(Message::Binary(sealed.into())).await.unwrap();
+        loop {
+            match next(&mut socket).await {
+                Got::Text(text) => {
+                    credentials = Some(serde_json::from_str::<ToPhone>(&text).unwrap())
+                }
+                Got::Binary(bytes) => {
+                    let answer: Value =
+                        serde_json::from_slice(&channel.open(&bytes).unwrap()).unwrap();
+                    match answer["type"].as_str() {
+                        Some("paired") => {
+                            let Some(ToPhone::Credentials {
+                                phone_id,
+                                phone_secret,
+                                ..
+                            }) = credentials.take()
+                            else {
+                                panic!("paired without relay credentials");
+                            };
+                            return PairingEnd::Paired(Box::new(TestPhone {
+                                key,
+                                url: url.clone(),
+                                phone_id,
+                                phone_secret,
+                                paired: answer,
+                            }));
+                        }
+                        _ => {
+                            let dead = answer["type"] == "pairing-dead";
+                            answers.push(answer);
+                            if dead {
+                                // The relay closes the socket once the token is dead.
+                                while !matches!(next(&mut socket).await, Got::Closed(_)) {}
+                                return PairingEnd::Refused(answers);
+                            }
+                            break;
+                        }
+                    }
+                }
+                Got::Closed(_) => return PairingEnd::Refused(answers),
+            }
+        }
+    }
+    PairingEnd::Refused(answers)
+}
+
+/// An established channel of a paired phone.
+pub struct Connection {
+    pub socket: Socket,
+    channel: Channel,
+    reassembler: Reassembler,
+    next_id: u64,
+}
+
+impl TestPhone {
+    pub async fn connect(&self) -> Result<Connection, String> {
+        let url = &self.url;
+        let mut socket = socket(
+            format!(
+                "{}/phone/connect/{}?phone_id={}",
+                url.relay, url.device_id, self.phone_id
+            ),
+            &self.phone_secret,
+        )
+        .await?;
+        let prologue = connection_prologue(&url.device_id, &self.phone_id);
+        let mut handshake =
+            Handshake::connection_phone(&self.key, &url.daemon_key, &prologue).unwrap();
+        socket
+            .send(Message::Binary(handshake.write(b"").unwrap().into()))
+            .await
+            .map_err(|e| e.to_string())?;
+        match next(&mut socket).await {
+            Got::Binary(reply) => handshake.read(&reply).map_err(|e| e.to_string())?,
+            Got::Text(text) => return Err(text),
+            Got::Closed(code) => return Err(format!("closed {code:?}")),
+        };
+        Ok(Connection {
+            socket,
+            channel: handshake.into_channel().unwrap(),
+            reassembler: Reassembler::default(),
+            next_id: 1,
+        })
+    }
+}
+
+impl Connection {
+    pub async fn send_frame(&mut self, frame: Frame) {
+        for sealed in seal_frame(&mut self.channel, &frame).unwrap() {
+            self.socket
+                .send(Message::Binary(sealed.into()))
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The next whole frame from the daemon; `None` once the socket closed.
+    pub async fn frame(&mut self) -> Option<Frame> {
+        loop {
+            match next(&mut self.socket).await {
+                Got::Binary(bytes) => {
+                    let plaintext = self.channel.open(&bytes).expect("a frame that opens");
+                    if let Some(frame) = self.reassembler.push(&plaintext).unwrap() {
+                        return Some(frame);
+                    }
+                }
+                Got::Text(_) => {}
+                Got::Closed(_) => return None,
+            }
+        }
+    }
+
+    /// Sends a JSON-RPC call; returns its id.
+    pub async fn call(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        self.send_frame(Frame::Json(Bytes::from(body.to_string())))
+            .await;
+        id
+    }
+
+    /// A call's answer (skipping notifications and binary frames).
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.call(method, params).await;
+        loop {
+            match self
+                .frame()
+                .await
+                .expect("the channel closed before the answer")
+            {
+                Frame::Json(bytes) => {
+                    let message: Value = serde_json::from_slice(&bytes).unwrap();
+                    if message["id"] == id {
+                        return message;
+                    }
+                }
+                Frame::Binary(_) => {}
+            }
+        }
+    }
+
+    /// Reads terminal output until `needle` appears.
+    pub async fn read_until(&mut self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            match self
+                .frame()
+                .await
+                .expect("the channel closed before the output")
+            {
+                Frame::Binary(bytes) => seen.extend_from_slice(&bytes),
+                Frame::Json(_) => {}
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+}

@@ -1,0 +1,201 @@
+//! Pairing windows: what `loopsy mobile pair` opened and the daemon alone
+//! knows — the pairing secret (also in the QR's fragment) and the 4-digit
+//! code (only on the laptop's screen). The code is compared in constant time;
+//! five wrong codes close the window for good.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use loopsy_transports::e2e::PairingSecret;
+use serde_json::{Value, json};
+
+/// Wrong codes a window allows.
+pub const CODE_ATTEMPTS: u32 = 5;
+/// How long a finished window's outcome stays readable.
+const KEEP_OUTCOME: Duration = Duration::from_secs(600);
+
+enum Outcome {
+    Waiting,
+    Paired {
+        phone_id: String,
+        label: Option<String>,
+        fingerprint: String,
+    },
+    Dead,
+}
+
+struct Window {
+    secret: [u8; 32],
+    code: String,
+    expires: Instant,
+    wrong: u32,
+    outcome: Outcome,
+}
+
+pub enum CodeCheck {
+    Right,
+    Wrong {
+        attempts_left: u32,
+    },
+    /// That was the last allowed wrong code.
+    Dead,
+    /// No open window (expired, finished, or never opened).
+    Closed,
+}
+
+#[derive(Default)]
+pub struct PairingWindows {
+    windows: HashMap<String, Window>,
+}
+
+/// A uniformly random 4-digit code.
+fn random_code() -> Option<String> {
+    loop {
+        let bytes = crate::secrets::random_bytes::<2>().ok()?;
+        let value = u16::from_be_bytes(bytes);
+        // Reject the top of the range so every code is equally likely.
+        if value < 60_000 {
+            return Some(format!("{:04}", value % 10_000));
+        }
+    }
+}
+
+impl PairingWindows {
+    fn purge(&mut self) {
+        let now = Instant::now();
+        self.windows.retain(|_, w| match w.outcome {
+            Outcome::Waiting => now < w.expires + KEEP_OUTCOME,
+            _ => now < w.expires + KEEP_OUTCOME,
+        });
+    }
+
+    /// Opens a window for a relay token; returns its secret and code.
+    pub fn open(&mut self, token_id: &str, ttl: Duration) -> Option<(PairingSecret, String)> {
+        self.purge();
+        let secret = PairingSecret::generate().ok()?;
+        let code = random_code()?;
+        self.windows.insert(
+            token_id.to_owned(),
+            Window {
+                secret: secret.0,
+                code: code.clone(),
+                expires: Instant::now() + ttl,
+                wrong: 0,
+                outcome: Outcome::Waiting,
+            },
+        );
+        Some((secret, code))
+    }
+
+    fn open_window(&mut self, token_id: &str) -> Option<&mut Window> {
+        self.windows
+            .get_mut(token_id)
+            .filter(|w| matches!(w.outcome, Outcome::Waiting) && Instant::now() < w.expires)
+    }
+
+    /// The secret of an open window.
+    pub fn secret(&mut self, token_id: &str) -> Option<PairingSecret> {
+        self.open_window(token_id).map(|w| PairingSecret(w.secret))
+    }
+
+    pub fn check_code(&mut self, token_id: &str, offered: &str) -> CodeCheck {
+        let Some(window) = self.open_window(token_id) else {
+            return CodeCheck::Closed;
+        };
+        if verify_slices_are_equal(window.code.as_bytes(), offered.as_bytes()).is_ok() {
+            return CodeCheck::Right;
+        }
+        window.wrong += 1;
+        if window.wrong >= CODE_ATTEMPTS {
+            window.outcome = Outcome::Dead;
+            window.secret.fill(0);
+            return CodeCheck::Dead;
+        }
+        CodeCheck::Wrong {
+            attempts_left: CODE_ATTEMPTS - window.wrong,
+        }
+    }
+
+    pub fn complete(
+        &mut self,
+        token_id: &str,
+        phone_id: &str,
+        label: Option<String>,
+        fingerprint: String,
+    ) {
+        if let Some(window) = self.windows.get_mut(token_id) {
+            window.secret.fill(0);
+            window.outcome = Outcome::Paired {
+                phone_id: phone_id.to_owned(),
+                label,
+                fingerprint,
+            };
+        }
+    }
+
+    /// `mobile.pairStatus`: waiting, paired (with the phone), expired, dead.
+    pub fn status(&mut self, token_id: &str) -> Option<Value> {
+        self.purge();
+        let window = self.windows.get(token_id)?;
+        Some(match &window.outcome {
+            Outcome::Paired {
+                phone_id,
+                label,
+                fingerprint,
+            } => json!({
+                "state": "paired", "phoneId": phone_id, "label": label, "fingerprint": fingerprint,
+            }),
+            Outcome::Dead => json!({ "state": "dead", "wrongCodes": window.wrong }),
+            Outcome::Waiting if Instant::now() >= window.expires => json!({ "state": "expired" }),
+            Outcome::Waiting => json!({ "state": "waiting", "wrongCodes": window.wrong }),
+        })
+    }
+}
+
+impl Drop for PairingWindows {
+    fn drop(&mut self) {
+        for window in self.windows.values_mut() {
+            window.secret.fill(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_wrong_codes_close_the_window() {
+        let mut windows = PairingWindows::default();
+        let Some((_, code)) = windows.open("t", Duration::from_secs(60)) else {
+            panic!("no window");
+        };
+        assert_eq!(code.len(), 4);
+        let wrong = if code == "0000" { "1111" } else { "0000" };
+        for left in (1..CODE_ATTEMPTS).rev() {
+            assert!(
+                matches!(windows.check_code("t", wrong), CodeCheck::Wrong { attempts_left } if attempts_left == left)
+            );
+        }
+        assert!(matches!(windows.check_code("t", wrong), CodeCheck::Dead));
+        assert!(
+            matches!(windows.check_code("t", &code), CodeCheck::Closed),
+            "the right code is too late"
+        );
+        assert!(windows.secret("t").is_none());
+    }
+
+    #[test]
+    fn an_expired_window_takes_no_code() {
+        let mut windows = PairingWindows::default();
+        let Some((_, code)) = windows.open("t", Duration::ZERO) else {
+            panic!("no window");
+        };
+        assert!(matches!(windows.check_code("t", &code), CodeCheck::Closed));
+        assert_eq!(
+            windows.status("t").map(|s| s["state"].clone()),
+            Some(json!("expired"))
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! What the phone path keeps on disk: the daemon's long-term X25519 key
+//! (`e2e.key`), its relay registration (`relay.json`, holding the device
+//! secret), both written atomically with mode `0600`, and the paired phones'
+//! public keys in `loopsy.db`.
+
+use std::io;
+
+use loopsy_transports::e2e::{StaticKey, fingerprint};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::durable::write_private_atomic;
+use crate::paths::DataDir;
+
+/// The daemon's key for phones, made on first use.
+pub fn load_or_create_key(data_dir: &DataDir) -> io::Result<StaticKey> {
+    let path = data_dir.e2e_key();
+    match std::fs::read(&path) {
+        Ok(bytes) => StaticKey::from_private(&bytes).map_err(|e| {
+            io::Error::other(format!(
+                "{} is not a valid key ({e}); move it away to make a new one (paired phones must pair again)",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let key = StaticKey::generate().map_err(io::Error::other)?;
+            write_private_atomic(&path, key.private())?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// This machine's registration at a relay.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayCredentials {
+    pub url: String,
+    pub device_id: String,
+    pub device_secret: String,
+}
+
+impl std::fmt::Debug for RelayCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayCredentials")
+            .field("url", &self.url)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn load_relay(data_dir: &DataDir) -> io::Result<Option<RelayCredentials>> {
+    match std::fs::read(data_dir.relay_credentials()) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            io::Error::other(format!(
+                "{} is unreadable ({e}); run `loopsy relay configure <url>` again",
+                data_dir.relay_credentials().display()
+            ))
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn save_relay(data_dir: &DataDir, credentials: &RelayCredentials) -> io::Result<()> {
+    let json = serde_json::to_vec_pretty(credentials).map_err(io::Error::other)?;
+    write_private_atomic(&data_dir.relay_credentials(), &json)
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairedPhone {
+    pub phone_id: String,
+    pub label: Option<String>,
+    pub paired_at: i64,
+    pub fingerprint: String,
+}
+
+/// The paired phones (their public keys, labels, pairing times).
+pub struct PhoneBook {
+    db: Connection,
+}
+
+impl PhoneBook {
+    pub fn open(data_dir: &DataDir) -> rusqlite::Result<Self> {
+        Ok(Self {
+            db: crate::state::open(&data_dir.database())?,
+        })
+    }
+
+    pub fn add(&self, phone_id: &str, key: &[u8; 32], label: Option<&str>) -> rusqlite::Result<()> {
+        self.db
+            .execute(
+                "INSERT OR REPLACE INTO phones (id, public_key, label, paired_at) VALUES (?1, ?2, ?3, ?4)",
+                params![phone_id, key.as_slice(), label, crate::sessions::now_ms() as i64],
+            )
+            .map(drop)
+    }
+
+    pub fn key_of(&self, phone_id: &str) -> rusqlite::Result<Option<[u8; 32]>> {
+        let key: Option<Vec<u8>> = self
+            .db
+            .query_row(
+                "SELECT public_key FROM phones WHERE id = ?1",
+                [phone_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(key.and_then(|k| k.try_into().ok()))
+    }
+
+    pub fn list(&self) -> rusqlite::Result<Vec<PairedPhone>> {
+        let mut query = self
+            .db
+            .prepare("SELECT id, label, paired_at, public_key FROM phones ORDER BY paired_at")?;
+        query
+            .query_map([], |r| {
+                let key: Vec<u8> = r.get(3)?;
+                Ok(PairedPhone {
+                    phone_id: r.get(0)?,
+                    label: r.get(1)?,
+                    paired_at: r.get(2)?,
+                    fingerprint: fingerprint(&key),
+                })
+            })?
+            .collect()
+    }
+
+    pub fn remove(&self, phone_id: &str) -> rusqlite::Result<bool> {
+        self.db
+            .execute("DELETE FROM phones WHERE id = ?1", [phone_id])
+            .map(|n| n > 0)
+    }
+}
