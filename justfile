@@ -3,11 +3,9 @@
 
 data_dir := ".loopsy-dev"
 
-# Build and run the daemon in the foreground with a local data dir.
+# Build and run the main job: daemon + local relay, printing the pairing QR code.
 run:
-    cargo build --release -p loopsy
-    ./target/release/loopsy --data-dir {{data_dir}} init --if-missing
-    ./target/release/loopsy --data-dir {{data_dir}} start --foreground
+    cargo run --release -p loopsy -- --data-dir {{data_dir}} up
 
 # The whole test suite (what CI runs after fmt and clippy).
 test:

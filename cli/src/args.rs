@@ -40,6 +40,9 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Everything at once on a fresh machine: create the config if needed, start
+    /// the daemon, run a relay here and print a QR code to pair your phone.
+    Up(UpArgs),
     /// Create the data dir and config.yaml with a fresh 256-bit API key.
     Init(InitArgs),
     /// Start the daemon (in the background unless --foreground).
@@ -92,6 +95,26 @@ pub enum Command {
     Relay(RelayCommand),
 }
 
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Let phones on your network reach the relay (it listens on every interface
+    /// and the QR code carries this machine's LAN address).
+    #[arg(long)]
+    pub lan: bool,
+    /// TCP port of the relay.
+    #[arg(long, value_name = "N", default_value_t = 8787)]
+    pub relay_port: u16,
+    /// TCP port of the daemon's HTTP API (default: server.port, 19532).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// How long the pairing code stays valid, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub ttl: u64,
+    /// Leave the daemon running when this command stops.
+    #[arg(long)]
+    pub keep_daemon: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MobileCommand {
     /// Show a QR code to scan with the phone, and a 4-digit code to type on it;
@@ -126,6 +149,9 @@ pub enum RelayCommand {
     Configure {
         /// The relay's URL.
         url: String,
+        /// Register anew even if already registered there (paired phones must pair again).
+        #[arg(long)]
+        force: bool,
     },
     /// Show the relay link: configured, connected, last error.
     Status(JsonFlag),

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data_dir = daemon_link::data_dir(cli.data_dir.as_deref())?;
     match &cli.command {
+        Command::Up(args) => commands::up::run(&data_dir, args, &cli),
         Command::Init(args) => commands::init::run(&data_dir, args),
         Command::Start(args) => commands::start::run(&data_dir, args, &cli),
         Command::Stop(args) => commands::stop::run(&data_dir, args),

@@ -13,3 +13,4 @@ pub mod start;
 pub mod status;
 pub mod stop;
 pub mod transfer;
+pub mod up;

@@ -132,14 +132,16 @@ pub fn phone(data_dir: &DataDir, command: &PhoneCommand) -> anyhow::Result<ExitC
 
 pub fn relay(data_dir: &DataDir, command: &RelayCommand) -> anyhow::Result<ExitCode> {
     match command {
-        RelayCommand::Configure { url } => {
-            let answer = daemon_link::call(
-                data_dir,
-                method::RELAY_CONFIGURE,
-                Some(&json!({ "url": url })),
-            )?;
+        RelayCommand::Configure { url, force } => {
+            let params = json!({ "url": url, "force": force });
+            let answer = daemon_link::call(data_dir, method::RELAY_CONFIGURE, Some(&params))?;
+            let verb = if answer["reconnected"] == true {
+                "Already registered at"
+            } else {
+                "Registered at"
+            };
             println!(
-                "Registered at {} as device {}. Pair a phone with `loopsy mobile pair`.",
+                "{verb} {} as device {}. Pair a phone with `loopsy mobile pair`.",
                 answer["url"].as_str().unwrap_or(url),
                 answer["deviceId"].as_str().unwrap_or("")
             );

@@ -250,3 +250,50 @@ fn a_revoked_phone_is_cut_at_once_and_cannot_come_back() {
         );
     });
 }
+
+#[test]
+fn loopsy_up_runs_everything_and_a_phone_pairs_with_what_it_prints() {
+    use std::io::BufRead;
+    let loopsy = Loopsy::new();
+    let relay_port = free_port().to_string();
+    let port = free_port().to_string();
+    let mut up = loopsy.command(&["up", "--relay-port", &relay_port, "--port", &port]);
+    up.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = KillOnDrop(up.spawn().unwrap());
+    let mut lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut next_line = || lines.next().expect("`loopsy up` ended early").unwrap();
+    let (mut url, mut code) = (None, None);
+    while code.is_none() {
+        let line = next_line();
+        if line.trim_start().starts_with("http://") && line.contains("/app#") {
+            url = Some(PairingUrl::parse(line.trim()));
+        }
+        if let Some(rest) = line.strip_prefix("Then type this code on the phone:") {
+            code = Some(rest.trim().to_owned());
+        }
+    }
+    let url = url.expect("a pairing URL");
+    assert!(url.relay.ends_with(&format!(":{relay_port}")));
+    let code = code.unwrap();
+    let PairingEnd::Paired(phone) = actix_rt::System::new().block_on(pair(&url, &[&code])) else {
+        panic!("the code `loopsy up` printed did not pair");
+    };
+    while !next_line().starts_with("Paired:") {}
+    actix_rt::System::new().block_on(async {
+        let mut connection = phone.connect().await.unwrap();
+        assert!(
+            connection
+                .request("session.list", json!({}))
+                .await
+                .get("result")
+                .is_some()
+        );
+    });
+    signal(child.0.id(), rustix::process::Signal::INT);
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        !loopsy.run(&["status"]).status.success(),
+        "the daemon `up` started must stop with it"
+    );
+}

@@ -668,7 +668,7 @@ impl Handler<RelayRequest> for RelayLink {
     fn handle(
         &mut self,
         RelayRequest(request): RelayRequest,
-        _ctx: &mut Self::Context,
+        ctx: &mut Self::Context,
     ) -> Self::Result {
         let ready = |result| Box::pin(actix::fut::ready(result)) as Self::Result;
         match request {
@@ -706,7 +706,7 @@ impl Handler<RelayRequest> for RelayLink {
                     .map(Reply::ok)
                     .ok_or_else(|| ApiError::new(7001, 404, "no such pairing window")),
             ),
-            Request::RelayConfigure { url } => self.configure(url),
+            Request::RelayConfigure { url, force } => self.configure(url, force, ctx),
             Request::MobilePair { ttl_seconds } => self.open_pairing(ttl_seconds),
             other => ready(Err(ApiError::internal(format!(
                 "'{}' is not a relay operation",
@@ -717,8 +717,29 @@ impl Handler<RelayRequest> for RelayLink {
 }
 
 impl RelayLink {
-    fn configure(&mut self, url: String) -> ResponseActFuture<Self, Result<Reply, ApiError>> {
+    /// Drops the current connection (and its phone channels) and connects now.
+    fn restart_link(&mut self, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        self.channels.clear();
+        self.outbound = None;
+        self.connected = false;
+        self.backoff = BACKOFF_FIRST;
+        self.connect(ctx);
+    }
+
+    fn configure(
+        &mut self,
+        url: String,
+        force: bool,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<Reply, ApiError>> {
         let url = url.trim().trim_end_matches('/').to_owned();
+        if let Some(current) = self.credentials.as_ref().filter(|c| c.url == url && !force) {
+            // Already registered there: keep the device (and its paired phones), reconnect now.
+            let answer = json!({ "url": url, "deviceId": current.device_id, "reconnected": true });
+            self.restart_link(ctx);
+            return Box::pin(actix::fut::ready(Ok(Reply::ok(answer))));
+        }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Box::pin(actix::fut::ready(Err(ApiError::invalid_request(
                 "the relay URL must start with https:// (or http:// for a relay on this machine or LAN)",
@@ -750,12 +771,7 @@ impl RelayLink {
                     ApiError::internal(format!("cannot save the relay registration: {e}"))
                 })?;
                 link.credentials = Some(credentials);
-                link.generation += 1;
-                link.channels.clear();
-                link.outbound = None;
-                link.connected = false;
-                link.backoff = BACKOFF_FIRST;
-                link.connect(ctx);
+                link.restart_link(ctx);
                 tracing::info!(relay = %url, device = %device_id, "registered at the relay");
                 Ok(Reply::ok(json!({ "url": url, "deviceId": device_id })))
             }),

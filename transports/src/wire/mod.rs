@@ -138,6 +138,7 @@ pub enum Request {
     /// Register this machine at a relay and connect to it.
     RelayConfigure {
         url: String,
+        force: bool,
     },
     /// The relay link's state.
     RelayStatus,
@@ -307,7 +308,10 @@ impl Request {
             }
             method::RELAY_CONFIGURE => {
                 let p: RelayConfigureParams = parse_params(method_name, params)?;
-                Ok(Self::RelayConfigure { url: p.url })
+                Ok(Self::RelayConfigure {
+                    url: p.url,
+                    force: p.force,
+                })
             }
             method::RELAY_STATUS => no_params(Self::RelayStatus),
             method::SESSION_ATTACH | method::SESSION_DETACH => {

@@ -271,4 +271,7 @@ pub struct PhoneParams {
 #[derive(Debug, Deserialize)]
 pub struct RelayConfigureParams {
     pub url: String,
+    /// Register anew even when already registered at this URL.
+    #[serde(default)]
+    pub force: bool,
 }

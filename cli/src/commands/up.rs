@@ -1,0 +1,226 @@
+//! `loopsy up`: the main job on a fresh machine. Creates the config if there
+//! is none, starts the daemon if it is not running, runs a relay in this
+//! process (127.0.0.1:8787, or every interface with `--lan`), registers the
+//! daemon at it, and prints the pairing QR code, URL and code. Ctrl-C (or
+//! SIGTERM) stops the relay, and the daemon too if this command started it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use loopsy_daemon::paths::DataDir;
+use loopsy_relay::RelayConfig;
+use loopsy_transports::wire::method;
+use serde_json::{Value, json};
+
+use crate::args::{Cli, InitArgs, StartArgs, StopArgs, UpArgs};
+use crate::commands::{init, phone, start, stop};
+use crate::daemon_link;
+
+const RELAY_READY: Duration = Duration::from_secs(10);
+const LINK_READY: Duration = Duration::from_secs(20);
+/// How long an already registered daemon gets to reconnect (its backoff starts at 1 s).
+const RECONNECT_GRACE: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(100);
+
+/// This machine's address on its LAN: the source address the kernel would use
+/// toward a public address (a UDP "connect" sends nothing).
+fn lan_address() -> anyhow::Result<IpAddr> {
+    let probe = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).context("cannot open a UDP socket")?;
+    probe
+        .connect((Ipv4Addr::new(192, 0, 2, 1), 9))
+        .context("this machine has no network route; run `loopsy up` without --lan")?;
+    Ok(probe.local_addr()?.ip())
+}
+
+/// Runs the relay on a thread of its own; returns once it answers.
+fn start_relay(data_dir: &DataDir, listen: SocketAddr, public_url: &str) -> anyhow::Result<()> {
+    let mut config = RelayConfig::new(listen, data_dir.root().join("relay"));
+    config.public_url = Some(public_url.to_owned());
+    let (ready, wait) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("relay".into())
+        .spawn(move || {
+            let outcome = actix_rt::System::new().block_on(async move {
+                match loopsy_relay::serve(config) {
+                    Ok((server, _)) => {
+                        let _ = ready.send(Ok(()));
+                        server.await.map_err(|e| e.to_string())
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                        Ok(())
+                    }
+                }
+            });
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "the relay stopped");
+            }
+        })
+        .context("cannot start the relay thread")?;
+    match wait.recv_timeout(RELAY_READY) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => bail!("cannot start the relay: {e}"),
+        Err(_) => bail!("the relay did not start within {} s", RELAY_READY.as_secs()),
+    }
+}
+
+fn relay_status(data_dir: &DataDir) -> anyhow::Result<Value> {
+    Ok(daemon_link::call(data_dir, method::RELAY_STATUS, None)?)
+}
+
+/// Whether the daemon's relay link comes up within `within`.
+fn wait_for_link(data_dir: &DataDir, within: Duration) -> anyhow::Result<bool> {
+    let deadline = Instant::now() + within;
+    while relay_status(data_dir)?["connected"] != true {
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        daemon_link::pause(POLL);
+    }
+    Ok(true)
+}
+
+pub fn run(data_dir: &DataDir, args: &UpArgs, cli: &Cli) -> anyhow::Result<ExitCode> {
+    let stop_requested = Arc::new(AtomicBool::new(false));
+    {
+        let flag = stop_requested.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot watch for Ctrl-C")?;
+        let mut terminate = runtime
+            .block_on(async {
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            })
+            .context("cannot watch for SIGTERM")?;
+        std::thread::spawn(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            });
+            flag.store(true, Ordering::SeqCst);
+        });
+    }
+    init::run(
+        data_dir,
+        &InitArgs {
+            force: false,
+            if_missing: true,
+        },
+    )?;
+    let started_here = daemon_link::running_pid(data_dir).is_none();
+    if started_here {
+        let start_args = StartArgs {
+            foreground: false,
+            lan: false,
+            port: args.port,
+            detached: false,
+        };
+        start::run(data_dir, &start_args, cli)?;
+    } else {
+        println!("loopsy daemon already running; using it");
+    }
+    let outcome = serve(data_dir, args, &stop_requested);
+    if started_here && !args.keep_daemon {
+        stop::run(data_dir, &StopArgs { timeout: 15 })?;
+    }
+    outcome
+}
+
+fn serve(
+    data_dir: &DataDir,
+    args: &UpArgs,
+    stop_requested: &AtomicBool,
+) -> anyhow::Result<ExitCode> {
+    let (listen, public_url) = if args.lan {
+        let ip = lan_address()?;
+        (
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.relay_port),
+            format!("http://{ip}:{}", args.relay_port),
+        )
+    } else {
+        (
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.relay_port),
+            format!("http://127.0.0.1:{}", args.relay_port),
+        )
+    };
+    start_relay(data_dir, listen, &public_url)?;
+    println!("relay serving on {public_url}");
+    // Registered here already: the daemon keeps its device (and paired phones)
+    // and reconnects at once. Otherwise, or if the relay no longer knows the
+    // device (its database was wiped), it registers anew.
+    daemon_link::call(
+        data_dir,
+        method::RELAY_CONFIGURE,
+        Some(&json!({ "url": public_url })),
+    )?;
+    if !wait_for_link(data_dir, RECONNECT_GRACE)? {
+        daemon_link::call(
+            data_dir,
+            method::RELAY_CONFIGURE,
+            Some(&json!({ "url": public_url, "force": true })),
+        )?;
+        if !wait_for_link(data_dir, LINK_READY)? {
+            bail!(
+                "the daemon did not connect to the relay within {} s; see `loopsy relay status`",
+                LINK_READY.as_secs()
+            );
+        }
+    }
+    let window = daemon_link::call(
+        data_dir,
+        method::MOBILE_PAIR,
+        Some(&json!({ "ttlSeconds": args.ttl })),
+    )?;
+    phone::print_pairing(&window)?;
+    if !args.lan {
+        println!(
+            "(the relay listens on this machine only; `loopsy up --lan` lets a phone on your network reach it)"
+        );
+    }
+    let token_id = window["tokenId"].as_str().unwrap_or_default().to_owned();
+    let mut announced = false;
+    println!(
+        "Ctrl-C stops the relay{}.",
+        if args.keep_daemon {
+            ""
+        } else {
+            " and the daemon"
+        }
+    );
+    while !stop_requested.load(Ordering::SeqCst) {
+        if !announced {
+            let status = daemon_link::call(
+                data_dir,
+                method::MOBILE_PAIR_STATUS,
+                Some(&json!({ "tokenId": token_id })),
+            )?;
+            match status["state"].as_str() {
+                Some("paired") => {
+                    println!(
+                        "Paired: {} (key {})",
+                        status["label"].as_str().unwrap_or("a phone"),
+                        status["fingerprint"].as_str().unwrap_or("")
+                    );
+                    announced = true;
+                }
+                Some("dead" | "expired") => {
+                    println!(
+                        "This pairing code is no longer valid; run `loopsy mobile pair` for a new one."
+                    );
+                    announced = true;
+                }
+                _ => {}
+            }
+        }
+        daemon_link::pause(POLL * 3);
+    }
+    println!("stopping");
+    Ok(ExitCode::SUCCESS)
+}
