@@ -62,37 +62,47 @@ pub fn print_pairing(window: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Asks once how a pairing window stands and says so when it is settled:
+/// `Some(true)` paired, `Some(false)` closed (wrong codes or expired), `None` still open.
+pub fn report_pairing(data_dir: &DataDir, token_id: &str) -> anyhow::Result<Option<bool>> {
+    let status = daemon_link::call(
+        data_dir,
+        method::MOBILE_PAIR_STATUS,
+        Some(&json!({ "tokenId": token_id })),
+    )?;
+    Ok(match status["state"].as_str() {
+        Some("paired") => {
+            println!(
+                "Paired: {} (phone {}, key {})",
+                status["label"].as_str().unwrap_or("a phone"),
+                status["phoneId"].as_str().unwrap_or(""),
+                status["fingerprint"].as_str().unwrap_or("")
+            );
+            Some(true)
+        }
+        Some("dead") => {
+            eprintln!(
+                "Five wrong codes were typed: this pairing is closed. Run `loopsy mobile pair` again."
+            );
+            Some(false)
+        }
+        Some("expired") => {
+            eprintln!("The pairing code expired. Run `loopsy mobile pair` again.");
+            Some(false)
+        }
+        _ => None,
+    })
+}
+
 fn wait_for_phone(data_dir: &DataDir, window: &Value) -> anyhow::Result<ExitCode> {
     let token_id = window["tokenId"].as_str().unwrap_or_default();
     println!("Waiting for the phone… (Ctrl-C to stop; the code stays valid until it expires)");
     loop {
         daemon_link::pause(PAIR_POLL);
-        let status = daemon_link::call(
-            data_dir,
-            method::MOBILE_PAIR_STATUS,
-            Some(&json!({ "tokenId": token_id })),
-        )?;
-        match status["state"].as_str() {
-            Some("paired") => {
-                println!(
-                    "Paired: {} (phone {}, key {})",
-                    status["label"].as_str().unwrap_or("a phone"),
-                    status["phoneId"].as_str().unwrap_or(""),
-                    status["fingerprint"].as_str().unwrap_or("")
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            Some("dead") => {
-                eprintln!(
-                    "Five wrong codes were typed: this pairing is closed. Run `loopsy mobile pair` again."
-                );
-                return Ok(ExitCode::FAILURE);
-            }
-            Some("expired") => {
-                eprintln!("The pairing code expired. Run `loopsy mobile pair` again.");
-                return Ok(ExitCode::FAILURE);
-            }
-            _ => {}
+        match report_pairing(data_dir, token_id)? {
+            Some(true) => return Ok(ExitCode::SUCCESS),
+            Some(false) => return Ok(ExitCode::FAILURE),
+            None => {}
         }
     }
 }

@@ -185,7 +185,7 @@ fn serve(
         );
     }
     let token_id = window["tokenId"].as_str().unwrap_or_default().to_owned();
-    let mut announced = false;
+    let mut settled = false;
     println!(
         "Ctrl-C stops the relay{}.",
         if args.keep_daemon {
@@ -195,29 +195,8 @@ fn serve(
         }
     );
     while !stop_requested.load(Ordering::SeqCst) {
-        if !announced {
-            let status = daemon_link::call(
-                data_dir,
-                method::MOBILE_PAIR_STATUS,
-                Some(&json!({ "tokenId": token_id })),
-            )?;
-            match status["state"].as_str() {
-                Some("paired") => {
-                    println!(
-                        "Paired: {} (key {})",
-                        status["label"].as_str().unwrap_or("a phone"),
-                        status["fingerprint"].as_str().unwrap_or("")
-                    );
-                    announced = true;
-                }
-                Some("dead" | "expired") => {
-                    println!(
-                        "This pairing code is no longer valid; run `loopsy mobile pair` for a new one."
-                    );
-                    announced = true;
-                }
-                _ => {}
-            }
+        if !settled {
+            settled = phone::report_pairing(data_dir, &token_id)?.is_some();
         }
         daemon_link::pause(POLL * 3);
     }
