@@ -16,17 +16,23 @@ use crate::test_phone::{PairingEnd, PairingUrl, TestPhone, pair};
 
 struct Stack {
     loopsy: Loopsy,
-    _relay: KillOnDrop,
-    _relay_dir: tempfile::TempDir,
+    relay: KillOnDrop,
+    relay_dir: tempfile::TempDir,
     relay_url: String,
 }
 
 fn start_relay() -> (KillOnDrop, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let (child, url) = relay_on(dir.path(), port);
+    (child, dir, url)
+}
+
+/// A relay on `port` keeping its database in `dir`.
+fn relay_on(dir: &std::path::Path, port: u16) -> (KillOnDrop, String) {
     let child = Command::new(BIN)
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(dir)
         .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -37,7 +43,7 @@ fn start_relay() -> (KillOnDrop, tempfile::TempDir, String) {
     wait_until("the relay answers", || {
         ureq::get(&health).call().is_ok_and(|r| r.status() == 200)
     });
-    (KillOnDrop(child), dir, url)
+    (KillOnDrop(child), url)
 }
 
 /// A daemon registered at a relay reached through `via` (the relay itself, or a proxy to it).
@@ -52,8 +58,8 @@ fn stack_via(via: impl FnOnce(&str) -> String) -> Stack {
     });
     Stack {
         loopsy,
-        _relay: relay,
-        _relay_dir: dir,
+        relay,
+        relay_dir: dir,
         relay_url,
     }
 }
@@ -296,4 +302,59 @@ fn loopsy_up_runs_everything_and_a_phone_pairs_with_what_it_prints() {
         !loopsy.run(&["status"]).status.success(),
         "the daemon `up` started must stop with it"
     );
+}
+
+#[test]
+fn a_relay_restart_mid_session_loses_no_output() {
+    let mut stack = stack();
+    let phone = paired(&stack.loopsy);
+    let port: u16 = stack.relay_url.rsplit(':').next().unwrap().parse().unwrap();
+    actix_rt::System::new().block_on(async {
+        let mut connection = phone.connect().await.unwrap();
+        let started = connection.request("session.start", shell_params()).await;
+        let id = started["result"]["id"].as_str().unwrap().to_owned();
+        let (from, snapshot_bytes) = connection.attach(&id, None).await;
+        // Numbered lines that keep coming across the outage.
+        let script =
+            b"for i in $(seq 1 80); do echo line-$i; sleep 0.04; done; echo ALL-DONE-$((1+1))\n";
+        connection
+            .send_frame(Frame::Binary(Bytes::from_static(script)))
+            .await;
+        let mut output = Vec::new();
+        assert!(connection.output_until("line-5\r\n", &mut output).await);
+
+        // The relay dies and comes back on the same port with the same database.
+        drop(std::mem::replace(
+            &mut stack.relay,
+            KillOnDrop(Command::new("true").spawn().unwrap()),
+        ));
+        while connection.frame().await.is_some() {}
+        // Whatever arrived before the cut counts; the rest comes from the ring.
+        let (relay, _) = relay_on(stack.relay_dir.path(), port);
+        stack.relay = relay;
+        let mut again = None;
+        let deadline = Instant::now() + patience();
+        while again.is_none() {
+            match phone.connect().await {
+                Ok(connection) => again = Some(connection),
+                Err(_) if Instant::now() < deadline => {
+                    actix_rt::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("the phone never got back in: {e}"),
+            }
+        }
+        let mut connection = again.unwrap();
+        let resume_at = from + output.len() as u64 - snapshot_bytes;
+        let (offset, replayed_snapshot) = connection.attach(&id, Some(resume_at)).await;
+        assert_eq!(replayed_snapshot, 0, "the gap was still in the ring");
+        assert_eq!(offset, resume_at, "resumed exactly where the phone stopped");
+        assert!(connection.output_until("ALL-DONE-2", &mut output).await);
+        let text = String::from_utf8_lossy(&output);
+        let lines: Vec<&str> = text
+            .split("\r\n")
+            .filter(|l| l.starts_with("line-"))
+            .collect();
+        let expected: Vec<String> = (1..=80).map(|i| format!("line-{i}")).collect();
+        assert_eq!(lines, expected, "every line once, in order");
+    });
 }

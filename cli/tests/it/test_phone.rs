@@ -334,3 +334,43 @@ impl Connection {
         String::from_utf8_lossy(&seen).into_owned()
     }
 }
+
+impl Connection {
+    /// Attaches to a session (from `from_offset` when given); returns the
+    /// start event's `offset` and `snapshotBytes`: the phone's position is
+    /// offset + bytes received − snapshotBytes.
+    pub async fn attach(&mut self, id: &str, from_offset: Option<u64>) -> (u64, u64) {
+        let mut params = json!({ "id": id });
+        if let Some(offset) = from_offset {
+            params["fromOffset"] = json!(offset);
+        }
+        self.call("session.attach", params).await;
+        loop {
+            if let Some(Frame::Json(bytes)) = self.frame().await {
+                let message: Value = serde_json::from_slice(&bytes).unwrap();
+                if message["params"]["type"] == "start" {
+                    let offset = message["params"]["offset"]
+                        .as_u64()
+                        .expect("the start event names its offset");
+                    return (
+                        offset,
+                        message["params"]["snapshotBytes"].as_u64().unwrap_or(0),
+                    );
+                }
+                assert!(message.get("error").is_none(), "attach failed: {message}");
+            }
+        }
+    }
+
+    /// Terminal output until `needle`, or until the channel closes (`false`).
+    pub async fn output_until(&mut self, needle: &str, into: &mut Vec<u8>) -> bool {
+        while !String::from_utf8_lossy(into).contains(needle) {
+            match self.frame().await {
+                Some(Frame::Binary(bytes)) => into.extend_from_slice(&bytes),
+                Some(Frame::Json(_)) => {}
+                None => return false,
+            }
+        }
+        true
+    }
+}

@@ -607,7 +607,18 @@ impl PtySession {
             self.update_idle_timer(ctx);
         }
         let mut info = self.info();
-        info["offset"] = json!(next);
+        // Where the client stands: after a snapshot of `snapshotBytes` bytes its
+        // position is `offset`; when catching up from the ring, the first byte
+        // it receives is at `offset`. Either way, position = offset + bytes
+        // received − snapshotBytes, which is what it resumes from next time.
+        let snapshot_bytes = if resynced { catch_up.len() } else { 0 };
+        let first = if resynced {
+            next
+        } else {
+            next - catch_up.len() as u64
+        };
+        info["offset"] = json!(first);
+        info["snapshotBytes"] = json!(snapshot_bytes);
         info["resynced"] = json!(resynced);
         Ok(info)
     }
