@@ -12,100 +12,19 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_loopsy");
+mod support;
+
+use support::*;
 const COLD_STARTS: usize = 10;
 const RPC_CALLS: usize = 20_000;
 const HTTP_CLIENTS: usize = 8;
 const HTTP_SECONDS: u64 = 5;
-
-struct Daemon {
-    child: Child,
-    port: u16,
-    data: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn loopsy(data: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    // `~` (the transfer root) is the benchmark's temp dir, never the real home.
-    let home = data.parent().unwrap_or(data);
-    command
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("LOOPSY_DATA_DIR")
-        .env("HOME", home);
-    command
-}
-
-fn health_ok(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let request = format!(
-        "GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200")
-}
-
-fn start_daemon(data: &Path) -> (Daemon, Duration) {
-    let port = free_port();
-    let began = Instant::now();
-    let child = loopsy(data)
-        .args(["start", "--foreground", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn daemon");
-    while !health_ok(port) {
-        assert!(
-            began.elapsed() < Duration::from_secs(20),
-            "daemon did not start"
-        );
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    let elapsed = began.elapsed();
-    (
-        Daemon {
-            child,
-            port,
-            data: data.to_owned(),
-        },
-        elapsed,
-    )
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -115,13 +34,6 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
-    out.push(1);
-    out.extend_from_slice(payload);
-    out
 }
 
 fn read_frame(stream: &mut impl Read, buf: &mut Vec<u8>) {
@@ -367,16 +279,6 @@ fn tcp_copy_rate(bytes: u64) -> f64 {
     sent as f64 / began.elapsed().as_secs_f64()
 }
 
-fn vm_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Pushes `file` as multipart over one connection; returns seconds.
 fn push_file(port: u16, key: &str, file: &Path, dest: &str) -> f64 {
     let size = std::fs::metadata(file).unwrap().len();
@@ -435,127 +337,13 @@ fn pull_file(port: u16, key: &str, path: &str) -> (f64, u64) {
     (began.elapsed().as_secs_f64(), copied)
 }
 
-/// A frame of any type from the daemon: (type, payload).
-fn read_any(stream: &mut impl Read) -> (u8, Vec<u8>) {
-    let mut header = [0u8; 5];
-    stream.read_exact(&mut header).unwrap();
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).unwrap();
-    (header[4], payload)
-}
-
-fn write_binary(stream: &mut UnixStream, bytes: &[u8]) {
-    let mut frame = ((bytes.len() + 1) as u32).to_be_bytes().to_vec();
-    frame.push(2);
-    frame.extend_from_slice(bytes);
-    stream.write_all(&frame).unwrap();
-}
-
-fn rpc(stream: &mut UnixStream, id: u64, method: &str, params: &str) {
-    let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#);
-    stream.write_all(&frame(body.as_bytes())).unwrap();
-}
-
-/// Starts `sh` as a session and attaches a second connection to it.
-fn session_with_client(socket: &Path) -> (String, UnixStream) {
-    let mut control = UnixStream::connect(socket).unwrap();
-    rpc(
-        &mut control,
-        1,
-        "session.start",
-        r#"{"command":"sh","env":{"PS1":"$ "}}"#,
-    );
-    let (_, answer) = read_any(&mut control);
-    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
-    let id = answer["result"]["id"].as_str().unwrap().to_owned();
-    let mut client = UnixStream::connect(socket).unwrap();
-    rpc(
-        &mut client,
-        1,
-        "session.attach",
-        &format!(r#"{{"id":"{id}"}}"#),
-    );
-    (id, client)
-}
-
-/// Reads binary frames until `marker` shows up; returns the bytes read.
-fn drain_until(read: &mut dyn FnMut() -> Option<Vec<u8>>, marker: &[u8]) -> u64 {
-    let mut total = 0u64;
-    let mut tail: Vec<u8> = Vec::new();
-    while let Some(chunk) = read() {
-        total += chunk.len() as u64;
-        tail.extend_from_slice(&chunk);
-        if tail.windows(marker.len()).any(|w| w == marker) {
-            break;
-        }
-        let keep = tail.len().saturating_sub(marker.len());
-        tail.drain(..keep);
-    }
-    total
-}
-
 fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-    const TEXT_BYTES: usize = 200 * 1000 * 1000;
     let text = tmp.join("text.txt");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&text).unwrap());
-        let mut written = 0;
-        let mut n = 0u64;
-        while written < TEXT_BYTES {
-            let line = format!("line {n:>10} of the benchmark text, plain ascii, nothing fancy\n");
-            out.write_all(line.as_bytes()).unwrap();
-            written += line.len();
-            n += 1;
-        }
-    }
-    let command = format!("cat {}; printf 'END_%s_OK\\n' MARK\n", text.display());
-    let marker = b"END_MARK_OK";
-
-    // Baseline: the same `cat` in a PTY of our own, read directly.
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 40,
-            cols: 120,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new("sh");
-    cmd.env("PS1", "$ ");
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let mut writer = pair.master.take_writer().unwrap();
-    let began = Instant::now();
-    writer.write_all(command.as_bytes()).unwrap();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let direct_bytes = drain_until(
-        &mut || match reader.read(&mut buffer) {
-            Ok(n) if n > 0 => Some(buffer[..n].to_vec()),
-            _ => None,
-        },
-        marker,
-    );
-    let direct_secs = began.elapsed().as_secs_f64();
-    // Raw echo round trip on the same PTY.
-    writer.write_all(b"stty raw -echo; cat\n").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let mut sink = [0u8; 4096];
-    let _ = reader.read(&mut sink);
-    let mut raw_rtt = Vec::new();
-    for _ in 0..500 {
-        let t = Instant::now();
-        writer.write_all(b"x").unwrap();
-        let mut got = 0;
-        while got == 0 {
-            got = reader.read(&mut sink).unwrap();
-        }
-        raw_rtt.push(t.elapsed());
-    }
-    raw_rtt.sort();
-    let _ = child.kill();
+    write_text_file(&text);
+    let command = cat_command(&text);
+    let marker = CAT_MARKER;
+    let direct = direct_pty(&command);
+    let (direct_bytes, direct_secs, raw_rtt) = (direct.bytes, direct.secs, direct.echo);
 
     // Through the daemon: a session, an attached client on the Unix socket.
     let (_, client) = session_with_client(socket);
@@ -573,28 +361,7 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
     write_binary(&mut typing, command.as_bytes());
     let session_bytes = drain_until(&mut read_binary, marker);
     let session_secs = began.elapsed().as_secs_f64();
-    write_binary(&mut typing, b"stty raw -echo; cat\n");
-    std::thread::sleep(Duration::from_millis(300));
-    let mut session_rtt = Vec::new();
-    // Drain what the command line printed.
-    client
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    while read_any_timeout(&mut client).is_some() {}
-    client.get_ref().set_read_timeout(None).unwrap();
-    for _ in 0..500 {
-        let t = Instant::now();
-        write_binary(&mut typing, b"x");
-        loop {
-            let (kind, payload) = read_any(&mut client);
-            if kind == 2 && !payload.is_empty() {
-                break;
-            }
-        }
-        session_rtt.push(t.elapsed());
-    }
-    session_rtt.sort();
+    let session_rtt = keystroke_echo(&mut typing, &mut client);
     // The floor of a session's echo: a PTY round trip plus a Unix-socket one.
     let echo_path = tmp.join("keystroke-echo.sock");
     echo_server(&echo_path, None);
@@ -644,15 +411,6 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
         (after.saturating_sub(before)) as f64 / 20.0
     );
     drop(idle);
-}
-
-fn read_any_timeout(stream: &mut impl Read) -> Option<(u8, Vec<u8>)> {
-    let mut header = [0u8; 5];
-    stream.read_exact(&mut header).ok()?;
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).ok()?;
-    Some((header[4], payload))
 }
 
 fn main() {

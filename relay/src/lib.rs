@@ -135,6 +135,14 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
             )
             .default_service(web::to(http::not_found))
     })
+    // Control and sealed frames are small and often back to back: without
+    // TCP_NODELAY, Nagle's algorithm holds the second one for the peer's
+    // delayed ACK (tens of milliseconds per phone connection).
+    .on_connect(|connection, _| {
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .workers(config.workers)
     .listen(listener)
     .map_err(|e| RelayError::Bind(config.listen, e))?

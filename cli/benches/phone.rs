@@ -1,0 +1,335 @@
+//! `just bench`, the phone part: a phone (the Rust test phone, speaking exactly
+//! what the web app speaks) drives a session through a real relay, end-to-end
+//! encrypted. Each figure stands next to a baseline measured in the same run:
+//! keystroke echo against the same session attached directly on the Unix
+//! socket; `cat` throughput against reading a PTY directly; relay memory per
+//! idle laptop connection against the idle relay; handshakes per second against
+//! the X25519 operations they are made of.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod support;
+#[path = "../tests/it/test_phone.rs"]
+#[allow(dead_code)]
+mod test_phone;
+
+use std::io::BufReader;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use loopsy_transports::e2e::{Handshake, StaticKey, connection_prologue};
+use loopsy_transports::framing::Frame;
+use serde_json::{Value, json};
+use support::*;
+use test_phone::{Connection, PairingEnd, PairingUrl, TestPhone, pair};
+
+struct Relay(Child);
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn relay(data: &std::path::Path, extra: &[&str]) -> (Relay, String) {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let began = Instant::now();
+    while ureq::get(&format!("{url}/health")).call().is_err() {
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "the relay did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (Relay(child), url)
+}
+
+fn ok(data: &std::path::Path, args: &[&str]) -> String {
+    let out = loopsy(data).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "loopsy {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn paired_phone(data: &std::path::Path) -> Box<TestPhone> {
+    let window: Value = serde_json::from_str(&ok(data, &["mobile", "pair", "--json"])).unwrap();
+    let url = PairingUrl::parse(window["url"].as_str().unwrap());
+    let code = window["code"].as_str().unwrap().to_owned();
+    match actix_rt::System::new().block_on(pair(&url, &[&code])) {
+        PairingEnd::Paired(phone) => phone,
+        PairingEnd::Refused(answers) => panic!("pairing refused: {answers:?}"),
+    }
+}
+
+/// A new `sh` session, attached, from the phone.
+async fn phone_session(phone: &TestPhone) -> Connection {
+    let mut connection = phone.connect().await.unwrap();
+    let started = connection
+        .request(
+            "session.start",
+            json!({ "command": "sh", "env": { "PS1": "$ " } }),
+        )
+        .await;
+    let id = started["result"]["id"].as_str().unwrap().to_owned();
+    connection.attach(&id, None).await;
+    connection
+}
+
+async fn type_bytes(connection: &mut Connection, bytes: &'static [u8]) {
+    connection
+        .send_frame(Frame::Binary(Bytes::from_static(bytes)))
+        .await;
+}
+
+/// Reads binary output until it has seen `marker`; the byte count.
+async fn drain(connection: &mut Connection, marker: &[u8]) -> u64 {
+    let mut total = 0u64;
+    let mut tail: Vec<u8> = Vec::new();
+    while let Some(frame) = connection.frame().await {
+        if let Frame::Binary(bytes) = frame {
+            total += bytes.len() as u64;
+            tail.extend_from_slice(&bytes);
+            if tail.windows(marker.len()).any(|w| w == marker) {
+                break;
+            }
+            let keep = tail.len().saturating_sub(marker.len());
+            tail.drain(..keep);
+        }
+    }
+    total
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&data, &["init"]);
+    let (daemon, _) = start_daemon(&data);
+    let (_relay, relay_url) = relay(&tmp.path().join("relay"), &[]);
+    ok(&data, &["relay", "configure", &relay_url]);
+    let began = Instant::now();
+    while !ok(&data, &["relay", "status", "--json"]).contains("\"connected\": true") {
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "the daemon did not reach the relay"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let phone = paired_phone(&data);
+    println!(
+        "phone through the relay (end-to-end encrypted; {} cores)\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    // Keystroke echo: the phone vs the same kind of session attached on the Unix socket.
+    let (_, client) = session_with_client(&daemon.data.join("loopsyd.sock"));
+    let mut typing = client.try_clone().unwrap();
+    let mut client = BufReader::with_capacity(256 * 1024, client);
+    std::thread::sleep(Duration::from_millis(300));
+    let unix_rtt = keystroke_echo(&mut typing, &mut client);
+    let phone_rtt = actix_rt::System::new().block_on(async {
+        let mut connection = phone_session(&phone).await;
+        type_bytes(&mut connection, b"stty raw -echo; cat\n").await;
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        // Whatever the command line printed comes first; wait for it to stop.
+        while actix_rt::time::timeout(Duration::from_millis(200), connection.frame())
+            .await
+            .is_ok()
+        {}
+        let mut rtt = Vec::new();
+        for _ in 0..500 {
+            let t = Instant::now();
+            type_bytes(&mut connection, b"x").await;
+            while !matches!(connection.frame().await, Some(Frame::Binary(b)) if !b.is_empty()) {}
+            rtt.push(t.elapsed());
+        }
+        rtt.sort();
+        rtt
+    });
+    println!("keystroke echo round trip, phone → relay → daemon → PTY → back");
+    println!(
+        "  phone p50 {:.3} ms, p99 {:.3} ms; the same session attached on the Unix socket p50 {:.3} ms, p99 {:.3} ms; p50 ratio {:.1}x (target p50 < 0.3 ms; the original, unencrypted: 0.6 ms)",
+        ms(percentile(&phone_rtt, 0.5)),
+        ms(percentile(&phone_rtt, 0.99)),
+        ms(percentile(&unix_rtt, 0.5)),
+        ms(percentile(&unix_rtt, 0.99)),
+        percentile(&phone_rtt, 0.5).as_secs_f64() / percentile(&unix_rtt, 0.5).as_secs_f64(),
+    );
+
+    // Throughput: `cat` of 200 MB to the phone vs the PTY read directly.
+    let text = tmp.path().join("text.txt");
+    write_text_file(&text);
+    let command: &'static str = Box::leak(cat_command(&text).into_boxed_str());
+    let direct = direct_pty(command);
+    let (phone_bytes, phone_secs) = actix_rt::System::new().block_on(async {
+        let mut connection = phone_session(&phone).await;
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        let began = Instant::now();
+        type_bytes(&mut connection, command.as_bytes()).await;
+        let bytes = drain(&mut connection, CAT_MARKER).await;
+        (bytes, began.elapsed().as_secs_f64())
+    });
+    let mbps = |bytes: u64, secs: f64| bytes as f64 / secs / 1e6;
+    println!("`cat` of 200 MB of text to the phone");
+    println!(
+        "  through the relay {:.0} MB/s; reading the PTY directly {:.0} MB/s; ratio {:.2}x (target >= 0.7x; the original: 12 vs 77 MB/s)",
+        mbps(phone_bytes, phone_secs),
+        mbps(direct.bytes, direct.secs),
+        mbps(phone_bytes, phone_secs) / mbps(direct.bytes, direct.secs)
+    );
+
+    // Handshakes per second: in process, and whole connections through the relay.
+    let phone_key = StaticKey::generate().unwrap();
+    let daemon_key = StaticKey::generate().unwrap();
+    let prologue = connection_prologue("device", "phone");
+    let window = Duration::from_secs(2);
+    let began = Instant::now();
+    let mut handshakes = 0u64;
+    while began.elapsed() < window {
+        let mut p =
+            Handshake::connection_phone(&phone_key, daemon_key.public(), &prologue).unwrap();
+        let mut d =
+            Handshake::connection_daemon(&daemon_key, phone_key.public(), &prologue).unwrap();
+        d.read(&p.write(b"").unwrap()).unwrap();
+        p.read(&d.write(b"").unwrap()).unwrap();
+        let _ = (p.into_channel().unwrap(), d.into_channel().unwrap());
+        handshakes += 1;
+    }
+    let handshake_rate = handshakes as f64 / began.elapsed().as_secs_f64();
+    let began = Instant::now();
+    let mut operations = 0u64;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    while began.elapsed() < window {
+        let mine = aws_lc_rs::agreement::EphemeralPrivateKey::generate(
+            &aws_lc_rs::agreement::X25519,
+            &rng,
+        )
+        .unwrap();
+        let theirs = aws_lc_rs::agreement::UnparsedPublicKey::new(
+            &aws_lc_rs::agreement::X25519,
+            *daemon_key.public(),
+        );
+        aws_lc_rs::agreement::agree_ephemeral(mine, theirs, (), |_| Ok::<(), ()>(())).unwrap();
+        operations += 1;
+    }
+    let x25519_rate = operations as f64 / began.elapsed().as_secs_f64();
+    let connects = actix_rt::System::new().block_on(async {
+        let began = Instant::now();
+        let mut n = 0u64;
+        while began.elapsed() < window {
+            let mut connection = phone.connect().await.unwrap();
+            let _ = connection.socket.close().await;
+            n += 1;
+        }
+        n as f64 / began.elapsed().as_secs_f64()
+    });
+    println!("end-to-end handshakes (Noise KK, both sides in one thread)");
+    println!(
+        "  {handshake_rate:.0}/s; X25519 keygen+agreement {x25519_rate:.0}/s (a KK handshake is 2 keygens and 8 agreements: ideal {:.0}/s, {:.2}x of it)",
+        x25519_rate / 5.0,
+        handshake_rate / (x25519_rate / 5.0)
+    );
+    println!(
+        "  whole phone connections through the relay (WebSocket upgrade + KK), one after another: {connects:.0}/s"
+    );
+    drop(daemon);
+    relay_memory(tmp.path());
+}
+
+/// Relay memory per idle laptop connection.
+fn relay_memory(tmp: &std::path::Path) {
+    let devices: usize = std::env::var("LOOPSY_BENCH_RELAY_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    // Each connection is a descriptor here and one in the relay (which inherits the limit).
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let wanted = (devices as u64 * 2 + 1024).min(limit.maximum.unwrap_or(u64::MAX));
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(wanted),
+            maximum: limit.maximum,
+        },
+    );
+    let devices = devices.min((wanted as usize).saturating_sub(1024) / 2);
+    let (relay, url) = relay(
+        &tmp.join("relay-memory"),
+        &[
+            "--max-connections-per-ip",
+            "1000000",
+            "--registrations-per-minute",
+            "100000000",
+        ],
+    );
+    let pid = relay.0.id();
+    // Register in parallel: each registration is a durable write.
+    let credentials: Vec<(String, String)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    (w..devices)
+                        .step_by(8)
+                        .map(|_| {
+                            let text = ureq::post(&format!("{url}/device/register"))
+                                .send_empty()
+                                .unwrap()
+                                .body_mut()
+                                .read_to_string()
+                                .unwrap();
+                            let body: Value = serde_json::from_str(&text).unwrap();
+                            (
+                                body["deviceId"].as_str().unwrap().to_owned(),
+                                body["deviceSecret"].as_str().unwrap().to_owned(),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let before = vm_kib(pid, "RssAnon:");
+    actix_rt::System::new().block_on(async {
+        let mut sockets = Vec::with_capacity(devices);
+        for batch in credentials.chunks(256) {
+            let opened = futures_util::future::join_all(batch.iter().map(|(id, secret)| {
+                test_phone::socket(format!("{url}/laptop/connect?device_id={id}"), secret)
+            }))
+            .await;
+            sockets.extend(opened.into_iter().map(Result::unwrap));
+        }
+        actix_rt::time::sleep(Duration::from_secs(2)).await;
+        let after = vm_kib(pid, "RssAnon:");
+        println!("relay memory");
+        println!(
+            "  {} idle laptop connections: {:.1} KiB of relay private memory each; the idle relay itself {} KiB (target < 64 KiB each)",
+            sockets.len(),
+            after.saturating_sub(before) as f64 / sockets.len() as f64,
+            before
+        );
+    });
+}
