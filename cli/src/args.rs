@@ -152,6 +152,10 @@ pub enum RelayCommand {
         /// Register anew even if already registered there (paired phones must pair again).
         #[arg(long)]
         force: bool,
+        /// PEM file of extra CA certificates, for a relay whose certificate a
+        /// private CA signed (public CAs are trusted already).
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<std::path::PathBuf>,
     },
     /// Show the relay link: configured, connected, last error.
     Status(JsonFlag),

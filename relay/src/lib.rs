@@ -54,6 +54,15 @@ pub struct RelayConfig {
     pub registrations_per_minute: u32,
     pub max_pair_ttl: Duration,
     pub workers: usize,
+    /// Serve HTTPS/WSS with this certificate chain and key (PEM files).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The relay's certificate chain and private key, PEM-encoded.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl RelayConfig {
@@ -68,6 +77,7 @@ impl RelayConfig {
             registrations_per_minute: 5,
             max_pair_ttl: Duration::from_secs(3600),
             workers: 2,
+            tls: None,
         }
     }
 }
@@ -80,6 +90,33 @@ pub enum RelayError {
     Store(#[from] store::StoreError),
     #[error("cannot listen on {0}: {1} (is another relay running? pick another --listen)")]
     Bind(SocketAddr, std::io::Error),
+    #[error("cannot use the TLS files: {0}")]
+    Tls(String),
+}
+
+/// A rustls server configuration (aws-lc-rs provider) from PEM files.
+fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, RelayError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| RelayError::Tls(format!("{}: {e}", files.cert.display())))?;
+    if certs.is_empty() {
+        return Err(RelayError::Tls(format!(
+            "{} holds no certificate",
+            files.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| RelayError::Tls(format!("{}: {e}", files.key.display())))?;
+    rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| RelayError::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| RelayError::Tls(format!("the certificate and key do not fit together: {e}")))
 }
 
 /// Opens the store and binds the listener; the returned server runs when awaited.
@@ -143,8 +180,11 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
             let _ = tcp.set_nodelay(true);
         }
     })
-    .workers(config.workers)
-    .listen(listener)
+    .workers(config.workers);
+    let server = match &config.tls {
+        Some(files) => server.listen_rustls_0_23(listener, tls_config(files)?),
+        None => server.listen(listener),
+    }
     .map_err(|e| RelayError::Bind(config.listen, e))?
     .run();
     Ok((server, bound))

@@ -33,6 +33,13 @@ pub struct ServeArgs {
     /// Longest lifetime of a pairing token, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub max_pair_ttl: u64,
+    /// Serve HTTPS and WSS with this PEM certificate chain (needs --tls-key);
+    /// without it, put a TLS proxy in front (config-examples/Caddyfile).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -59,6 +66,10 @@ impl ServeArgs {
         config.max_connections_per_ip = self.max_connections_per_ip;
         config.registrations_per_minute = self.registrations_per_minute;
         config.max_pair_ttl = Duration::from_secs(self.max_pair_ttl);
+        config.tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::TlsFiles { cert, key }),
+            _ => None,
+        };
         Ok(config)
     }
 }

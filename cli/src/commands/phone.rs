@@ -142,8 +142,17 @@ pub fn phone(data_dir: &DataDir, command: &PhoneCommand) -> anyhow::Result<ExitC
 
 pub fn relay(data_dir: &DataDir, command: &RelayCommand) -> anyhow::Result<ExitCode> {
     match command {
-        RelayCommand::Configure { url, force } => {
-            let params = json!({ "url": url, "force": force });
+        RelayCommand::Configure {
+            url,
+            force,
+            ca_file,
+        } => {
+            let ca_file = ca_file
+                .as_ref()
+                .map(std::path::absolute)
+                .transpose()
+                .context("cannot resolve the CA file's path")?;
+            let params = json!({ "url": url, "force": force, "caFile": ca_file });
             let answer = daemon_link::call(data_dir, method::RELAY_CONFIGURE, Some(&params))?;
             let verb = if answer["reconnected"] == true {
                 "Already registered at"

@@ -358,3 +358,80 @@ fn a_relay_restart_mid_session_loses_no_output() {
         assert_eq!(lines, expected, "every line once, in order");
     });
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it, as PEM files in `dir`.
+fn test_certificates(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("relay.pem"),
+        dir.join("relay.key"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+#[test]
+fn the_daemon_reaches_a_tls_relay_and_checks_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_certificates(dir.path());
+    let port = free_port();
+    let child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _relay = KillOnDrop(child);
+    wait_until("the TLS relay listens", || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let url = format!("https://127.0.0.1:{port}");
+    let loopsy = Loopsy::started();
+    // Without the private CA, the relay's certificate is refused.
+    let refused = loopsy.run(&["relay", "configure", &url]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+    assert!(
+        message.contains("certificate") || message.contains("cannot reach"),
+        "{message}"
+    );
+    loopsy.ok(&[
+        "relay",
+        "configure",
+        &url,
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    wait_until("the daemon's link to the TLS relay is up", || {
+        let out = loopsy.run(&["relay", "status", "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|s| s["connected"] == true)
+    });
+    let window: Value = serde_json::from_str(&loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
+    assert!(
+        window["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{url}/app#"))
+    );
+}

@@ -148,10 +148,10 @@ impl RelayLink {
             SUBPROTOCOL.to_owned(),
             format!("{BEARER_PROTOCOL_PREFIX}{}", credentials.device_secret),
         ];
+        let client = relay_client(credentials.ca_file.as_deref());
         let attempt = async move {
-            let connecting = awc::Client::builder()
-                .timeout(HANDSHAKE_TIMEOUT)
-                .finish()
+            let connecting = client
+                .map_err(|e| e.message)?
                 .ws(url)
                 .protocols(protocols)
                 .max_frame_size(MAX_FRAME + 4)
@@ -621,6 +621,48 @@ fn relay_error(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(format!("{what}: {e}"))
 }
 
+/// Roots a relay's certificate may chain to: the Mozilla set compiled in
+/// (webpki-roots), plus the certificates of `ca_file` for a relay with a
+/// private CA. TLS via rustls with the aws-lc-rs provider; HTTP/1.1 only
+/// (WebSockets need it).
+fn tls_client(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+        for cert in certs {
+            roots.add(cert).map_err(|e| {
+                format!(
+                    "the CA file {} holds a bad certificate: {e}",
+                    path.display()
+                )
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// An HTTP/WebSocket client for the relay.
+fn relay_client(ca_file: Option<&std::path::Path>) -> Result<awc::Client, ApiError> {
+    let tls = tls_client(ca_file).map_err(ApiError::invalid_request)?;
+    Ok(awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(tls))
+        .timeout(HANDSHAKE_TIMEOUT)
+        .finish())
+}
+
 /// Sends a request to the relay that should answer 201 with JSON; that JSON.
 async fn created(
     request: awc::ClientRequest,
@@ -706,7 +748,11 @@ impl Handler<RelayRequest> for RelayLink {
                     .map(Reply::ok)
                     .ok_or_else(|| ApiError::new(7001, 404, "no such pairing window")),
             ),
-            Request::RelayConfigure { url, force } => self.configure(url, force, ctx),
+            Request::RelayConfigure {
+                url,
+                force,
+                ca_file,
+            } => self.configure(url, force, ca_file.map(std::path::PathBuf::from), ctx),
             Request::MobilePair { ttl_seconds } => self.open_pairing(ttl_seconds),
             other => ready(Err(ApiError::internal(format!(
                 "'{}' is not a relay operation",
@@ -731,10 +777,15 @@ impl RelayLink {
         &mut self,
         url: String,
         force: bool,
+        ca_file: Option<std::path::PathBuf>,
         ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<Reply, ApiError>> {
         let url = url.trim().trim_end_matches('/').to_owned();
-        if let Some(current) = self.credentials.as_ref().filter(|c| c.url == url && !force) {
+        if let Some(current) = self
+            .credentials
+            .as_ref()
+            .filter(|c| c.url == url && c.ca_file == ca_file && !force)
+        {
             // Already registered there: keep the device (and its paired phones), reconnect now.
             let answer = json!({ "url": url, "deviceId": current.device_id, "reconnected": true });
             self.restart_link(ctx);
@@ -746,9 +797,10 @@ impl RelayLink {
             ))));
         }
         let register = {
-            let url = url.clone();
+            let (url, ca_file) = (url.clone(), ca_file.clone());
             async move {
-                let request = awc::Client::default().post(format!("{url}/device/register"));
+                let request =
+                    relay_client(ca_file.as_deref())?.post(format!("{url}/device/register"));
                 let body = created(request, None, "the relay refused the registration").await?;
                 match (body["deviceId"].as_str(), body["deviceSecret"].as_str()) {
                     (Some(id), Some(secret)) => Ok((id.to_owned(), secret.to_owned())),
@@ -766,6 +818,7 @@ impl RelayLink {
                     url: url.clone(),
                     device_id: device_id.clone(),
                     device_secret,
+                    ca_file,
                 };
                 save_relay(&link.data_dir, &credentials).map_err(|e| {
                     ApiError::internal(format!("cannot save the relay registration: {e}"))
@@ -786,7 +839,7 @@ impl RelayLink {
             return Box::pin(actix::fut::ready(Err(not_configured())));
         };
         let issue = async move {
-            let request = awc::Client::default()
+            let request = relay_client(credentials.ca_file.as_deref())?
                 .post(format!(
                     "{}/pair/issue?device_id={}",
                     credentials.url, credentials.device_id

@@ -38,6 +38,9 @@ pub struct RelayCredentials {
     pub url: String,
     pub device_id: String,
     pub device_secret: String,
+    /// Extra CA certificates (PEM) the relay's certificate may chain to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for RelayCredentials {

@@ -139,6 +139,7 @@ pub enum Request {
     RelayConfigure {
         url: String,
         force: bool,
+        ca_file: Option<String>,
     },
     /// The relay link's state.
     RelayStatus,
@@ -311,6 +312,7 @@ impl Request {
                 Ok(Self::RelayConfigure {
                     url: p.url,
                     force: p.force,
+                    ca_file: p.ca_file,
                 })
             }
             method::RELAY_STATUS => no_params(Self::RelayStatus),

@@ -274,4 +274,7 @@ pub struct RelayConfigureParams {
     /// Register anew even when already registered at this URL.
     #[serde(default)]
     pub force: bool,
+    /// PEM file of extra CA certificates for a relay with a private CA.
+    #[serde(default, rename = "caFile")]
+    pub ca_file: Option<String>,
 }
