@@ -107,6 +107,19 @@ async fn issue(relay: &Relay, device: &str, secret: &str) -> String {
 
 type Socket = actix_codec::Framed<awc::BoxedSocket, Codec>;
 
+/// A registered device with its laptop connected, and a fresh pair token.
+async fn laptop_with_token(relay: &Relay) -> (String, String, Socket, String) {
+    let (device, secret) = register(relay).await;
+    let laptop = socket(
+        format!("{}/laptop/connect?device_id={device}", relay.url),
+        &secret,
+    )
+    .await
+    .unwrap();
+    let token = issue(relay, &device, &secret).await;
+    (device, secret, laptop, token)
+}
+
 /// Opens a WebSocket with the bearer in `Sec-WebSocket-Protocol`; the status
 /// of a refused upgrade otherwise.
 async fn socket(url: String, bearer: &str) -> Result<Socket, u16> {
@@ -164,14 +177,7 @@ async fn send_control(laptop: &mut Socket, message: FromLaptop) {
 #[actix_rt::test]
 async fn a_phone_pairs_then_connects_and_bytes_flow_both_ways() {
     let relay = start_relay(&[]).await;
-    let (device, secret) = register(&relay).await;
-    let mut laptop = socket(
-        format!("{}/laptop/connect?device_id={device}", relay.url),
-        &secret,
-    )
-    .await
-    .unwrap();
-    let token = issue(&relay, &device, &secret).await;
+    let (device, secret, mut laptop, token) = laptop_with_token(&relay).await;
 
     let mut pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
         .await
@@ -350,14 +356,7 @@ async fn pair_tokens_die_after_five_sockets() {
 #[actix_rt::test]
 async fn the_laptop_kills_a_token_after_wrong_codes() {
     let relay = start_relay(&[]).await;
-    let (device, secret) = register(&relay).await;
-    let mut laptop = socket(
-        format!("{}/laptop/connect?device_id={device}", relay.url),
-        &secret,
-    )
-    .await
-    .unwrap();
-    let token = issue(&relay, &device, &secret).await;
+    let (device, _, mut laptop, token) = laptop_with_token(&relay).await;
     let mut pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
         .await
         .unwrap();
@@ -455,4 +454,81 @@ async fn a_phone_finds_an_offline_laptop_closed() {
         panic!()
     };
     assert_eq!(code, Some(close::DEVICE_OFFLINE));
+}
+
+#[actix_rt::test]
+async fn a_phone_that_does_not_read_is_dropped_without_slowing_the_laptop() {
+    let relay = start_relay(&[]).await;
+    let (device, _, mut laptop, token) = laptop_with_token(&relay).await;
+    // This phone never reads.
+    let _stalled = socket(format!("{}/pair/connect/{device}", relay.url), &token)
+        .await
+        .unwrap();
+    let ToLaptop::Open { channel, .. } = laptop_message(&mut laptop).await else {
+        panic!()
+    };
+    let chunk = vec![0u8; 64 * 1024];
+    let mut closed = None;
+    for _ in 0..2000 {
+        laptop
+            .send(Message::Binary(channel_frame(channel, &chunk)))
+            .await
+            .unwrap();
+        if let Ok(Some(Ok(Frame::Text(text)))) =
+            actix_rt::time::timeout(Duration::from_millis(1), laptop.next()).await
+        {
+            closed = Some(serde_json::from_slice::<ToLaptop>(&text).unwrap());
+            break;
+        }
+    }
+    assert_eq!(
+        closed,
+        Some(ToLaptop::Close { channel }),
+        "the relay must drop the stalled phone"
+    );
+    // The laptop's socket is fine.
+    laptop.send(Message::Ping(Bytes::new())).await.unwrap();
+    let metrics = awc::Client::new()
+        .get(format!("{}/metrics", relay.url))
+        .send()
+        .await
+        .unwrap()
+        .body()
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("loopsy_relay_rejects_total{reason=\"slow_phone\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("loopsy_relay_connections{side=\"laptop\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[actix_rt::test]
+async fn sockets_per_address_are_capped() {
+    let relay = start_relay(&["--max-connections-per-ip", "2"]).await;
+    // Three devices: a second socket of one device would replace (close) its first.
+    let mut devices = Vec::new();
+    for _ in 0..3 {
+        devices.push(register(&relay).await);
+    }
+    let url = |device: &str| format!("{}/laptop/connect?device_id={device}", relay.url);
+    let a = socket(url(&devices[0].0), &devices[0].1).await.unwrap();
+    let _b = socket(url(&devices[1].0), &devices[1].1).await.unwrap();
+    assert_eq!(
+        socket(url(&devices[2].0), &devices[2].1).await.err(),
+        Some(429)
+    );
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while socket(url(&devices[2].0), &devices[2].1).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "a closed socket's slot was never freed"
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
 }

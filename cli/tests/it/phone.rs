@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,18 +126,19 @@ fn a_phone_pairs_and_drives_a_shell_through_the_relay() {
     });
 }
 
-/// A TCP proxy in front of the relay that records every byte the relay sends
-/// (to the daemon and to phones; WebSocket frames from a server are not masked).
-fn recording_proxy(relay_url: &str) -> (String, Arc<Mutex<Vec<u8>>>) {
+/// A TCP proxy in front of the relay: client bytes go through untouched;
+/// `relay_to_client` carries (and may record or alter) the relay's answers.
+fn proxy<F>(relay_url: &str, relay_to_client: F) -> String
+where
+    F: Fn(TcpStream, TcpStream) + Clone + Send + 'static,
+{
     let target = relay_url.trim_start_matches("http://").to_owned();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
     std::thread::spawn(move || {
         for client in listener.incoming() {
-            let Ok(mut client) = client else { return };
-            let Ok(mut server) = TcpStream::connect(&target) else {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(&target) else {
                 return;
             };
             let (mut client_in, mut server_out) =
@@ -144,16 +146,25 @@ fn recording_proxy(relay_url: &str) -> (String, Arc<Mutex<Vec<u8>>>) {
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut client_in, &mut server_out);
             });
-            let record = record.clone();
-            std::thread::spawn(move || {
-                let mut buffer = [0u8; 16 * 1024];
-                while let Ok(n) = server.read(&mut buffer) {
-                    if n == 0 || client.write_all(&buffer[..n]).is_err() {
-                        break;
-                    }
-                    record.lock().unwrap().extend_from_slice(&buffer[..n]);
-                }
-            });
+            let carry = relay_to_client.clone();
+            std::thread::spawn(move || carry(server, client));
+        }
+    });
+    url
+}
+
+/// A TCP proxy in front of the relay that records every byte the relay sends
+/// (to the daemon and to phones; WebSocket frames from a server are not masked).
+fn recording_proxy(relay_url: &str) -> (String, Arc<Mutex<Vec<u8>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let url = proxy(relay_url, move |mut server, mut client| {
+        let mut buffer = [0u8; 16 * 1024];
+        while let Ok(n) = server.read(&mut buffer) {
+            if n == 0 || client.write_all(&buffer[..n]).is_err() {
+                break;
+            }
+            record.lock().unwrap().extend_from_slice(&buffer[..n]);
         }
     });
     (url, seen)
@@ -434,4 +445,179 @@ fn the_daemon_reaches_a_tls_relay_and_checks_its_certificate() {
             .unwrap()
             .starts_with(&format!("{url}/app#"))
     );
+}
+
+/// What a hostile relay does to one frame it carries toward the laptop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tamper {
+    FlipBit,
+    Replay,
+    Reorder,
+    Drop,
+}
+
+/// A proxy in front of the relay that, once armed, tampers with the next
+/// binary WebSocket frame the relay sends toward a laptop (server frames are
+/// unmasked, so the proxy can parse them).
+fn tampering_proxy(relay_url: &str, tamper: Tamper) -> (String, Arc<AtomicBool>) {
+    let armed = Arc::new(AtomicBool::new(false));
+    let trigger = armed.clone();
+    let url = proxy(relay_url, move |mut server, mut client| {
+        let mut pending: Vec<u8> = Vec::new();
+        let mut headers_done = false;
+        let mut websocket = false;
+        let mut held: Option<Vec<u8>> = None;
+        let mut buffer = [0u8; 16 * 1024];
+        while let Ok(n) = server.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&buffer[..n]);
+            let mut out = Vec::new();
+            if !headers_done {
+                let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                websocket = pending.starts_with(b"HTTP/1.1 101");
+                out.extend(pending.drain(..end + 4));
+                headers_done = true;
+            }
+            if !websocket {
+                // Plain HTTP (registration, tokens): carried as it is.
+                out.append(&mut pending);
+            }
+            // Whole frames only: 2-byte header, extended length, payload.
+            while pending.len() >= 2 {
+                let short = usize::from(pending[1] & 0x7f);
+                let (header, len) = match short {
+                    126 if pending.len() >= 4 => {
+                        (4, usize::from(u16::from_be_bytes([pending[2], pending[3]])))
+                    }
+                    127 if pending.len() >= 10 => (
+                        10,
+                        u64::from_be_bytes(pending[2..10].try_into().unwrap()) as usize,
+                    ),
+                    126 | 127 => break,
+                    n => (2, n),
+                };
+                if pending.len() < header + len {
+                    break;
+                }
+                let mut frame: Vec<u8> = pending.drain(..header + len).collect();
+                let binary = frame[0] & 0x0f == 2;
+                if binary && trigger.swap(false, Ordering::SeqCst) {
+                    match tamper {
+                        Tamper::FlipBit => {
+                            // Past the 4-byte channel number, inside the sealed bytes.
+                            frame[header + 4 + 3] ^= 0x10;
+                            out.extend(frame);
+                        }
+                        Tamper::Replay => {
+                            out.extend(frame.clone());
+                            out.extend(frame);
+                        }
+                        Tamper::Reorder => held = Some(frame),
+                        Tamper::Drop => {}
+                    }
+                    continue;
+                }
+                out.extend(frame);
+                if let Some(late) = held.take() {
+                    out.extend(late);
+                }
+            }
+            if client.write_all(&out).is_err() {
+                break;
+            }
+        }
+    });
+    (url, armed)
+}
+
+#[test]
+fn a_relay_that_alters_replays_reorders_or_drops_a_frame_gets_the_channel_closed() {
+    for tamper in [
+        Tamper::FlipBit,
+        Tamper::Replay,
+        Tamper::Reorder,
+        Tamper::Drop,
+    ] {
+        let mut trigger = None;
+        let stack = stack_via(|relay| {
+            let (proxy, armed) = tampering_proxy(relay, tamper);
+            trigger = Some(armed);
+            proxy
+        });
+        let armed = trigger.unwrap();
+        let phone = paired(&stack.loopsy);
+        let witness = stack.loopsy.dir.path().join(format!("applied-{tamper:?}"));
+        actix_rt::System::new().block_on(async {
+            let mut connection = phone.connect().await.unwrap();
+            let started = connection.request("session.start", shell_params()).await;
+            let id = started["result"]["id"].as_str().unwrap().to_owned();
+            connection.attach(&id, None).await;
+            let first = format!("touch '{}-1'\n", witness.display());
+            let second = format!("touch '{}-2'\n", witness.display());
+            // The first of these is the one the relay tampers with (held back
+            // and sent after the second when reordering).
+            armed.store(true, Ordering::SeqCst);
+            connection
+                .send_frame(Frame::Binary(Bytes::from(first)))
+                .await;
+            connection
+                .send_frame(Frame::Binary(Bytes::from(second)))
+                .await;
+            while connection.frame().await.is_some() {}
+            // The channel is closed; a fresh one still works.
+            let mut again = phone.connect().await.unwrap();
+            let listed = again.request("session.list", json!({})).await;
+            assert!(listed.get("result").is_some(), "{tamper:?}: {listed}");
+        });
+        let applied = |n: u8| std::path::Path::new(&format!("{}-{n}", witness.display())).exists();
+        match tamper {
+            // Nothing after the tampered frame is applied.
+            Tamper::FlipBit | Tamper::Drop | Tamper::Reorder => {
+                assert!(
+                    !applied(1) && !applied(2),
+                    "{tamper:?}: a command ran after the tampering"
+                );
+            }
+            // The original arrived and ran once; its copy closed the channel.
+            Tamper::Replay => {
+                wait_until("the untouched original runs", || applied(1));
+                assert!(
+                    !applied(2),
+                    "{tamper:?}: a command ran after the replayed copy"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_garbage_handshake_closes_the_phone_socket() {
+    let stack = stack();
+    let phone = paired(&stack.loopsy);
+    actix_rt::System::new().block_on(async {
+        use futures_util::SinkExt;
+        let url = &phone.url;
+        let mut socket = crate::test_phone::socket(
+            format!(
+                "{}/phone/connect/{}?phone_id={}",
+                url.relay, url.device_id, phone.phone_id
+            ),
+            &phone.phone_secret,
+        )
+        .await
+        .unwrap();
+        socket
+            .send(awc::ws::Message::Binary(Bytes::from_static(&[7u8; 48])))
+            .await
+            .unwrap();
+        assert!(matches!(
+            crate::test_phone::next(&mut socket).await,
+            crate::test_phone::Got::Closed(_)
+        ));
+        assert!(phone.connect().await.is_ok(), "the daemon carries on");
+    });
 }
