@@ -38,3 +38,5 @@ mod tidy;
 mod transfer;
 /// The Unix socket: JSON-RPC, garbled and oversized frames.
 mod unix_socket;
+/// The phone web app's checks (type checks, its Noise against the Rust vectors).
+mod web;
