@@ -10,6 +10,7 @@
 //! - [`sockets`]: the WebSocket doors (laptop, phone, pairing).
 //! - [`http`]: health, metrics, registration, pair tokens, phones.
 //! - [`state`]: what the handlers share; [`metrics`]: counters.
+//! - [`webapp`]: the phone web app at `/app`, embedded, under a strict CSP.
 //! - [`serve_args`]: the relay's flags (`loopsy-relay`, `loopsy relay serve`).
 
 pub mod access;
@@ -20,6 +21,7 @@ pub mod serve_args;
 pub mod sockets;
 pub mod state;
 pub mod store;
+pub mod webapp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -149,6 +151,10 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
             .app_data(state.clone())
             .app_data(web::JsonConfig::default().limit(16 * 1024))
             .route("/health", web::get().to(http::health))
+            .route("/app", web::get().to(webapp::index))
+            .route("/app/", web::get().to(webapp::index))
+            .route("/app/assets/app.js", web::get().to(webapp::script))
+            .route("/app/assets/app.css", web::get().to(webapp::style))
             .route("/metrics", web::get().to(http::metrics))
             .route("/device/register", web::post().to(http::register))
             .route("/pair/issue", web::post().to(http::issue_pair_token))

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use crate::harness::*;
 use crate::test_phone::{PairingEnd, PairingUrl, TestPhone, pair};
 
-struct Stack {
-    loopsy: Loopsy,
+pub struct Stack {
+    pub loopsy: Loopsy,
     relay: KillOnDrop,
     relay_dir: tempfile::TempDir,
     relay_url: String,
@@ -65,11 +65,11 @@ fn stack_via(via: impl FnOnce(&str) -> String) -> Stack {
     }
 }
 
-fn stack() -> Stack {
+pub fn stack() -> Stack {
     stack_via(str::to_owned)
 }
 
-fn open_window(loopsy: &Loopsy) -> (PairingUrl, String) {
+pub fn open_window(loopsy: &Loopsy) -> (PairingUrl, String) {
     let window: Value = serde_json::from_str(&loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
     let url = window["url"].as_str().unwrap();
     (

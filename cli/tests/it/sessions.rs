@@ -103,7 +103,8 @@ fn a_new_client_gets_a_snapshot_of_the_alternate_screen() {
     attach(&mut first, json!({ "id": id }));
     first.send(
         2,
-        b"printf '\\033[?1049h\\033[HFULL-SCREEN-APP'; sleep 30\n",
+        // The marker is assembled by printf, so the echoed command line never shows it.
+        b"printf '\\033[?1049h\\033[HFULL-%s-APP' SCREEN; sleep 30\n",
     );
     read_until(&mut first, "FULL-SCREEN-APP");
     drop(first);

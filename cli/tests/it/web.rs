@@ -1,31 +1,60 @@
 //! The phone web app's own checks, run from the Rust suite so that one command
-//! tests everything: TypeScript type checks and the browser's Noise against the
-//! vectors the Rust side makes and checks (`transports/tests/vectors/`).
+//! tests everything: TypeScript type checks, the browser's Noise against the
+//! vectors the Rust side makes and checks (`transports/tests/vectors/`), and
+//! the app itself in Debian's Chromium against a real relay and daemon.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[test]
-fn the_browser_crypto_agrees_with_the_rust_vectors() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+fn web() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
+}
+
+/// Runs `program args` in web/ and insists on success; returns stdout.
+fn run_in_web(program: &str, args: &[&str], what: &str) -> String {
     assert!(
-        web.join("node_modules").is_dir(),
+        web().join("node_modules").is_dir(),
         "web/node_modules is missing: run `npm ci` in web/ (cargo's build of loopsy-relay does it when npm is installed)"
     );
-    let out = Command::new("npm")
-        .args(["test", "--silent"])
-        .current_dir(&web)
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(web())
         .output()
-        .expect("npm runs (install Node.js and npm)");
+        .unwrap_or_else(|e| panic!("cannot run {program} (install Node.js and npm): {e}"));
     assert!(
         out.status.success(),
-        "npm test failed:\n{}\n{}",
+        "{what} failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let report = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_browser_crypto_agrees_with_the_rust_vectors() {
+    let report = run_in_web("npm", &["test", "--silent"], "npm test");
     assert!(
         report.contains("# pass 5") && report.contains("# fail 0"),
         "{report}"
     );
+}
+
+#[test]
+fn the_phone_app_pairs_and_drives_a_shell_in_chromium() {
+    let stack = crate::phone::stack();
+    let window: serde_json::Value =
+        serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e/pair-and-type");
+    let shots = shots.to_string_lossy();
+    let what = format!("the browser run (screenshots in {shots})");
+    let args = [
+        "e2e/pair-and-type.mjs",
+        window["url"].as_str().unwrap(),
+        window["code"].as_str().unwrap(),
+        &shots,
+    ];
+    run_in_web("node", &args, &what);
+    let phones: serde_json::Value =
+        serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
+    assert_eq!(phones.as_array().map(Vec::len), Some(1), "{phones}");
 }

@@ -1,0 +1,261 @@
+// The phone's side of the relay protocol: a WebSocket through the relay, the
+// end-to-end handshake with the laptop, then the daemon's framed JSON-RPC
+// inside the sealed channel. Mirrors the Rust test phone (cli/tests/it/test_phone.rs).
+
+import { BINARY_FRAME, type Frame, JSON_FRAME, Reassembler, sealFrame } from "./crypto/frames.js";
+import { CONNECTION_PATTERN, type Channel, Handshake, type KeyPair, PAIRING_PATTERN, connectionPrologue, pairingPrologue } from "./crypto/noise.js";
+
+const SUBPROTOCOL = "loopsy.relay.v1";
+const BEARER_PREFIX = "loopsy.bearer.";
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+/** What the QR code's URL fragment carries. */
+export interface PairingLink {
+  relay: string;
+  deviceId: string;
+  tokenId: string;
+  token: string;
+  daemonKey: Uint8Array;
+  secret: Uint8Array;
+}
+
+export const fromHex = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
+export const toHex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+export function parsePairingFragment(fragment: string): PairingLink | null {
+  const params = new URLSearchParams(fragment.replace(/^#/, ""));
+  const get = (name: string) => params.get(name) ?? "";
+  if (get("v") !== "1") return null;
+  const link = {
+    relay: get("r"),
+    deviceId: get("d"),
+    tokenId: get("i"),
+    token: get("t"),
+    daemonKey: fromHex(get("k")),
+    secret: fromHex(get("s")),
+  };
+  const complete = link.relay && link.deviceId && link.tokenId && link.token && link.daemonKey.length === 32 && link.secret.length === 32;
+  return complete ? link : null;
+}
+
+function wsUrl(relay: string, path: string): string {
+  return relay.replace(/^http/, "ws").replace(/\/$/, "") + path;
+}
+
+/** A WebSocket whose messages can be awaited one at a time. */
+class Socket {
+  private readonly queue: (ArrayBuffer | string)[] = [];
+  private waiting: ((message: ArrayBuffer | string | null) => void) | null = null;
+  closed: { code: number; reason: string } | null = null;
+  onClose: ((code: number, reason: string) => void) | null = null;
+  onMessage: ((message: ArrayBuffer | string) => void) | null = null;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.binaryType = "arraybuffer";
+    ws.onmessage = (event) => {
+      const data = event.data as ArrayBuffer | string;
+      if (this.onMessage) this.onMessage(data);
+      else if (this.waiting) {
+        const wake = this.waiting;
+        this.waiting = null;
+        wake(data);
+      } else this.queue.push(data);
+    };
+    ws.onclose = (event) => {
+      this.closed = { code: event.code, reason: event.reason };
+      this.waiting?.(null);
+      this.waiting = null;
+      this.onClose?.(event.code, event.reason);
+    };
+  }
+
+  static open(url: string, bearer: string): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, [SUBPROTOCOL, BEARER_PREFIX + bearer]);
+      const socket = new Socket(ws);
+      ws.onopen = () => resolve(socket);
+      ws.onerror = () => reject(new Error("cannot reach the relay"));
+    });
+  }
+
+  next(): Promise<ArrayBuffer | string | null> {
+    const queued = this.queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.closed) return Promise.resolve(null);
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  async binary(): Promise<Uint8Array> {
+    for (;;) {
+      const message = await this.next();
+      if (message === null) throw new Error(`the connection closed (${this.closed?.reason || this.closed?.code})`);
+      if (message instanceof ArrayBuffer) return new Uint8Array(message);
+    }
+  }
+
+  send(bytes: Uint8Array): void {
+    this.ws.send(bytes as Uint8Array<ArrayBuffer>);
+  }
+}
+
+/** A laptop this phone paired with, as kept on the phone. */
+export interface Laptop {
+  deviceId: string;
+  relay: string;
+  phoneId: string;
+  phoneSecret: string;
+  daemonKey: string;
+  name: string;
+  fingerprint: string;
+  phonePrivateKey: string;
+  pairedAt: number;
+}
+
+export type PairingAnswer =
+  | { kind: "paired"; laptop: Laptop }
+  | { kind: "wrong-code"; attemptsLeft: number }
+  | { kind: "dead" };
+
+/** A pairing in progress: the handshake is done; codes can be tried. */
+export class Pairing {
+  private credentials: { phoneId: string; phoneSecret: string } | null = null;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly channel: Channel,
+    private readonly link: PairingLink,
+    private readonly phone: KeyPair,
+  ) {}
+
+  static async start(link: PairingLink, phone: KeyPair, label: string): Promise<Pairing> {
+    const socket = await Socket.open(wsUrl(link.relay, `/pair/connect/${encodeURIComponent(link.deviceId)}`), link.token);
+    const handshake = new Handshake({
+      pattern: PAIRING_PATTERN,
+      initiator: true,
+      prologue: pairingPrologue(link.deviceId, link.tokenId),
+      localStatic: phone,
+      psk: link.secret,
+    });
+    socket.send(handshake.write());
+    handshake.read(await socket.binary());
+    if (toHex(handshake.remoteStatic ?? new Uint8Array()) !== toHex(link.daemonKey)) {
+      socket.ws.close();
+      throw new Error("this laptop's key is not the one in the QR code; do not pair");
+    }
+    socket.send(handshake.write(utf8.encode(JSON.stringify({ label }))));
+    return new Pairing(socket, handshake.channel(), link, phone);
+  }
+
+  async tryCode(code: string): Promise<PairingAnswer> {
+    this.socket.send(this.channel.seal(utf8.encode(JSON.stringify({ type: "code", code }))));
+    for (;;) {
+      const message = await this.socket.next();
+      if (message === null) return { kind: "dead" };
+      if (typeof message === "string") {
+        const credentials = JSON.parse(message);
+        if (credentials.type === "credentials") this.credentials = { phoneId: credentials.phoneId, phoneSecret: credentials.phoneSecret };
+        continue;
+      }
+      const answer = JSON.parse(text.decode(this.channel.open(new Uint8Array(message))));
+      if (answer.type === "code-wrong") return { kind: "wrong-code", attemptsLeft: answer.attemptsLeft };
+      if (answer.type === "pairing-dead") return { kind: "dead" };
+      if (answer.type === "paired" && this.credentials) {
+        this.socket.ws.close();
+        return {
+          kind: "paired",
+          laptop: {
+            deviceId: this.link.deviceId,
+            relay: this.link.relay,
+            phoneId: this.credentials.phoneId,
+            phoneSecret: this.credentials.phoneSecret,
+            daemonKey: toHex(this.link.daemonKey),
+            name: String(answer.deviceName ?? "laptop"),
+            fingerprint: String(answer.fingerprint ?? ""),
+            phonePrivateKey: toHex(this.phone.privateKey),
+            pairedAt: Date.now(),
+          },
+        };
+      }
+    }
+  }
+}
+
+type Notification = (params: Record<string, unknown>) => void;
+
+/** An established connection to a laptop: JSON-RPC calls, terminal bytes. */
+export class Connection {
+  private nextId = 1;
+  private readonly pending = new Map<number, (answer: Record<string, unknown>) => void>();
+  private readonly reassembler = new Reassembler();
+  onOutput: ((bytes: Uint8Array) => void) | null = null;
+  onEvent: Notification | null = null;
+  onClose: ((reason: string) => void) | null = null;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly channel: Channel,
+  ) {
+    socket.onMessage = (message) => {
+      if (!(message instanceof ArrayBuffer)) return;
+      let frame: Frame | null;
+      try {
+        frame = this.reassembler.push(this.channel.open(new Uint8Array(message)));
+      } catch {
+        socket.ws.close();
+        return;
+      }
+      if (frame) this.deliver(frame);
+    };
+    socket.onClose = (code, reason) => this.onClose?.(reason || String(code));
+  }
+
+  static async open(laptop: Laptop, phone: KeyPair): Promise<Connection> {
+    const path = `/phone/connect/${encodeURIComponent(laptop.deviceId)}?phone_id=${encodeURIComponent(laptop.phoneId)}`;
+    const socket = await Socket.open(wsUrl(laptop.relay, path), laptop.phoneSecret);
+    const handshake = new Handshake({
+      pattern: CONNECTION_PATTERN,
+      initiator: true,
+      prologue: connectionPrologue(laptop.deviceId, laptop.phoneId),
+      localStatic: phone,
+      remoteStatic: fromHex(laptop.daemonKey),
+    });
+    socket.send(handshake.write());
+    handshake.read(await socket.binary());
+    return new Connection(socket, handshake.channel());
+  }
+
+  private deliver(frame: Frame): void {
+    if (frame.kind === BINARY_FRAME) {
+      this.onOutput?.(frame.payload);
+      return;
+    }
+    const message = JSON.parse(text.decode(frame.payload));
+    if (typeof message.id === "number" && this.pending.has(message.id)) {
+      const resolve = this.pending.get(message.id);
+      this.pending.delete(message.id);
+      resolve?.(message);
+    } else if (message.method === "stream.event") {
+      this.onEvent?.(message.params ?? {});
+    }
+  }
+
+  private send(frame: Frame): void {
+    for (const sealed of sealFrame(this.channel, frame)) this.socket.send(sealed);
+  }
+
+  /** A call whose answer comes back (attach answers only when its stream ends). */
+  call(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const id = this.nextId++;
+    this.send({ kind: JSON_FRAME, payload: utf8.encode(JSON.stringify({ jsonrpc: "2.0", id, method, params })) });
+    return new Promise((resolve) => this.pending.set(id, resolve));
+  }
+
+  type(bytes: Uint8Array): void {
+    this.send({ kind: BINARY_FRAME, payload: bytes });
+  }
+
+  close(): void {
+    this.socket.ws.close();
+  }
+}

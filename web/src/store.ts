@@ -1,0 +1,28 @@
+// The laptops this phone paired with, kept in IndexedDB (never sent anywhere).
+
+import type { Laptop } from "./channel.js";
+
+const DB = "loopsy";
+const STORE = "laptops";
+
+function open(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "deviceId" });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function run<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  const db = await open();
+  return new Promise((resolve, reject) => {
+    const request = work(db.transaction(STORE, mode).objectStore(STORE));
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+export const laptops = (): Promise<Laptop[]> => run("readonly", (s) => s.getAll() as IDBRequest<Laptop[]>);
+export const saveLaptop = (laptop: Laptop): Promise<IDBValidKey> => run("readwrite", (s) => s.put(laptop));
+export const forgetLaptop = (deviceId: string): Promise<undefined> => run("readwrite", (s) => s.delete(deviceId));
