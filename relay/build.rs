@@ -29,7 +29,9 @@ fn npm(web: &Path, args: &[&str]) -> bool {
 }
 
 fn main() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    // Read at run time: a build script binary may be reused for another checkout.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let web = Path::new(&manifest).join("../web");
     for watched in ["package-lock.json", "package.json", "src", "scripts"] {
         println!("cargo:rerun-if-changed={}", web.join(watched).display());
     }

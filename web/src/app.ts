@@ -110,38 +110,108 @@ async function sessions(laptop: Laptop): Promise<void> {
   const list = el("ul", { className: "sessions" });
   for (const session of result?.sessions ?? []) {
     const open = el("button", { type: "button" }, `${session.name ?? session.id.slice(0, 8)} · ${session.agent ?? ""}${session.alive ? "" : " (exited)"}`);
-    open.onclick = () => void terminal(connection, session.id);
+    open.onclick = () => void terminal(connection, laptop, session.id);
     list.append(el("li", {}, open));
   }
   const fresh = el("button", { type: "button", id: "new-shell" }, "New shell");
   fresh.onclick = async () => {
     const started = await connection.call("session.start", { agent: "shell" });
     const id = (started.result as { id?: string } | undefined)?.id;
-    if (id) void terminal(connection, id);
+    if (id) void terminal(connection, laptop, id);
     else show(status(`Cannot start a shell: ${JSON.stringify(started.error)}`, "alert"), homeButton());
   };
   show(el("h1", {}, laptop.name), list, fresh, homeButton());
 }
 
-async function terminal(connection: Connection, id: string): Promise<void> {
+/** A session on screen. It survives lost connections: it reconnects with
+ * backoff, resumes from the last byte it showed (or redraws from a snapshot
+ * when the gap left the laptop's buffer), and holds what is typed meanwhile,
+ * sending it once, in order, when the session is back. */
+async function terminal(first: Connection, laptop: Laptop, id: string): Promise<void> {
   const box = el("div", { className: "terminal", id: "terminal" });
-  show(box);
+  const chip = el("div", { className: "chip", id: "link-state", role: "status" } as Partial<HTMLDivElement>, "connected");
+  show(box, chip);
   const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000 });
   const fit = new FitAddon();
   term.loadAddon(fit);
   term.open(box);
   fit.fit();
-  connection.onOutput = (bytes) => term.write(bytes);
-  term.onData((data) => connection.type(utf8.encode(data)));
+  let connection: Connection | null = null;
+  // Output offset of the next byte this screen expects; null until the first attach.
+  let position: number | null = null;
+  let snapshotLeft = 0;
+  const held: Uint8Array[] = [];
+  const setChip = (text: string, state: "ok" | "away") => {
+    chip.textContent = text;
+    chip.dataset.state = state;
+  };
+
+  const attach = (current: Connection) => {
+    current.onEvent = (event) => {
+      if (event.type === "start") {
+        if (event.resynced && position !== null) term.reset();
+        position = Number(event.offset);
+        snapshotLeft = Number(event.snapshotBytes ?? 0);
+        for (const bytes of held.splice(0)) current.type(bytes);
+        setChip("connected", "ok");
+      } else if (event.type === "exit") {
+        setChip(`session ended (${event.exitCode ?? event.signal ?? "?"})`, "away");
+      }
+    };
+    current.onOutput = (bytes) => {
+      term.write(bytes);
+      // A snapshot redraws the screen; it does not move the position.
+      const fromSnapshot = Math.min(snapshotLeft, bytes.length);
+      snapshotLeft -= fromSnapshot;
+      if (position !== null) position += bytes.length - fromSnapshot;
+    };
+    current.onClose = () => {
+      connection = null;
+      void reconnect();
+    };
+    const params: Record<string, unknown> = { id, cols: term.cols, rows: term.rows };
+    if (position !== null) params.fromOffset = position;
+    void current.call("session.attach", params);
+    connection = current;
+  };
+
+  const reconnect = async () => {
+    for (let wait = 1000; ; wait = Math.min(wait * 2, 10_000)) {
+      setChip(held.length ? `reconnecting… ${held.length} held` : "reconnecting…", "away");
+      await new Promise((resolve) => setTimeout(resolve, wait * (0.5 + Math.random() / 2)));
+      try {
+        attach(await Connection.open(laptop, phoneKey(laptop)));
+        return;
+      } catch {
+        // The relay or the laptop is still away; try again later.
+      }
+    }
+  };
+
+  term.onData((data) => {
+    const bytes = utf8.encode(data);
+    if (connection) connection.type(bytes);
+    else {
+      held.push(bytes);
+      setChip(`reconnecting… ${held.length} held`, "away");
+    }
+  });
   let resizeTimer: ReturnType<typeof setTimeout> | undefined;
+  let size = `${term.cols}x${term.rows}`;
   new ResizeObserver(() => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
+      // fit() derives the columns from the width alone: a keyboard opening
+      // changes the rows only, so agent TUIs keep their line wrapping.
       fit.fit();
-      void connection.call("session.resize", { id, cols: term.cols, rows: term.rows });
+      const now = `${term.cols}x${term.rows}`;
+      if (now !== size && connection) {
+        size = now;
+        void connection.call("session.resize", { id, cols: term.cols, rows: term.rows });
+      }
     }, 150);
   }).observe(box);
-  void connection.call("session.attach", { id, cols: term.cols, rows: term.rows });
+  attach(first);
   term.focus();
 }
 

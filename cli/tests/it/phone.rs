@@ -65,6 +65,19 @@ fn stack_via(via: impl FnOnce(&str) -> String) -> Stack {
     }
 }
 
+impl Stack {
+    /// Kills the relay and starts it again on the same port and database.
+    pub fn restart_relay(&mut self) {
+        let port: u16 = self.relay_url.rsplit(':').next().unwrap().parse().unwrap();
+        drop(std::mem::replace(
+            &mut self.relay,
+            KillOnDrop(Command::new("true").spawn().unwrap()),
+        ));
+        let (relay, _) = relay_on(self.relay_dir.path(), port);
+        self.relay = relay;
+    }
+}
+
 pub fn stack() -> Stack {
     stack_via(str::to_owned)
 }

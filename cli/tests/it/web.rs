@@ -58,3 +58,34 @@ fn the_phone_app_pairs_and_drives_a_shell_in_chromium() {
         serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
     assert_eq!(phones.as_array().map(Vec::len), Some(1), "{phones}");
 }
+
+#[test]
+fn the_phone_app_resumes_after_a_relay_restart_with_no_lost_line() {
+    use std::io::{BufRead, Write};
+    let mut stack = crate::phone::stack();
+    let window: serde_json::Value =
+        serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e/resume");
+    let mut browser = Command::new("node")
+        .arg("e2e/resume.mjs")
+        .arg(window["url"].as_str().unwrap())
+        .arg(window["code"].as_str().unwrap())
+        .arg(&shots)
+        .current_dir(web())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut lines = std::io::BufReader::new(browser.stdout.take().unwrap()).lines();
+    let said = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(said, "outage", "the browser run stopped early");
+    stack.restart_relay();
+    writeln!(browser.stdin.as_mut().unwrap()).unwrap();
+    let status = browser.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        status.success(),
+        "the browser run failed (screenshots in {}): {rest:?}",
+        shots.display()
+    );
+}

@@ -1,0 +1,63 @@
+// What the browser end-to-end scripts share: Debian's Chromium at a phone
+// viewport, failures collected from the page, and the pairing steps.
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+export async function phoneBrowser(shots) {
+  mkdirSync(shots, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+  const page = await context.newPage();
+  const failures = [];
+  page.on("pageerror", (error) => failures.push(`page: ${error.message}`));
+  page.on("console", (message) => {
+    // A dropped WebSocket is what the reconnect tests cause on purpose.
+    if (message.type() === "error" && !message.text().includes("WebSocket")) failures.push(`console: ${message.text()}`);
+  });
+  const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`) });
+  return { browser, page, failures, shot };
+}
+
+/** Pairs through the app, opens the laptop and a new shell. */
+export async function pairAndOpenShell(page, shot, url, code) {
+  await page.goto(url);
+  // The secret-bearing fragment leaves the address bar at once.
+  await page.waitForFunction(() => location.hash === "");
+  await page.locator("#code").fill(code);
+  await shot("1-code");
+  await page.locator("#pair").click();
+  await page.getByText("Paired with").waitFor();
+  await shot("2-paired");
+  await page.getByRole("button", { name: "Done" }).click();
+  await page.locator("button.laptop").first().click();
+  await page.locator("#new-shell").click();
+  await page.locator(".xterm-rows").waitFor();
+  await page.locator(".xterm-helper-textarea").focus();
+}
+
+/** The terminal's visible rows, as text. */
+export function rows(page) {
+  return page.evaluate(() => Array.from(document.querySelector(".xterm-rows")?.children ?? [], (row) => row.textContent ?? ""));
+}
+
+export async function finish(browser, failures) {
+  await browser.close();
+  if (failures.length > 0) {
+    console.error(failures.join("\n"));
+    process.exit(1);
+  }
+  console.log("ok");
+}
