@@ -27,6 +27,11 @@ pub async fn metrics(state: web::Data<RelayState>) -> HttpResponse {
 }
 
 pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse {
+    // Pages of other sites must not spend this relay's registrations.
+    if !crate::access::origin_allowed(&req, &state.allowed_origins) {
+        metrics::add(&state.metrics.rejected_origin, 1);
+        return refuse(403, "origin not allowed");
+    }
     let Some(ip) = req.peer_addr().map(|a| a.ip()) else {
         return refuse(400, "no peer address");
     };

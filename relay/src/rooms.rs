@@ -27,7 +27,50 @@ pub enum Outbound {
 /// Frames queued per socket before a phone counts as too slow.
 pub const SOCKET_QUEUE: usize = 256;
 
-pub type Sink = mpsc::Sender<Outbound>;
+/// A socket's way out, in two lanes: bulk frames in a bounded queue (a
+/// reader that falls behind fills it), and control messages and closes in a
+/// lane of their own that the writer serves first and that never fills, so a
+/// close or a control message is never lost behind bulk output.
+#[derive(Clone)]
+pub struct Sink {
+    frames: mpsc::Sender<Outbound>,
+    urgent: mpsc::UnboundedSender<Outbound>,
+}
+
+/// The writer's ends of a [`Sink`].
+pub struct SinkQueues {
+    pub frames: mpsc::Receiver<Outbound>,
+    pub urgent: mpsc::UnboundedReceiver<Outbound>,
+}
+
+impl Sink {
+    pub fn new() -> (Self, SinkQueues) {
+        let (frames, frame_queue) = mpsc::channel(SOCKET_QUEUE);
+        let (urgent, urgent_queue) = mpsc::unbounded_channel();
+        (
+            Self { frames, urgent },
+            SinkQueues {
+                frames: frame_queue,
+                urgent: urgent_queue,
+            },
+        )
+    }
+
+    /// A bulk frame, if there is room.
+    pub fn try_frame(&self, frame: Outbound) -> Result<(), mpsc::error::TrySendError<Outbound>> {
+        self.frames.try_send(frame)
+    }
+
+    /// A bulk frame, waiting for room.
+    pub async fn frame(&self, frame: Outbound) -> bool {
+        self.frames.send(frame).await.is_ok()
+    }
+
+    /// A control message or a close, ahead of bulk frames.
+    pub fn urgent(&self, message: Outbound) {
+        let _ = self.urgent.send(message);
+    }
+}
 
 fn text<T: serde::Serialize>(message: &T) -> Outbound {
     Outbound::Text(serde_json::to_string(message).unwrap_or_default())
@@ -59,19 +102,19 @@ impl Actor for Room {
 impl Room {
     fn close_channel(&mut self, channel: u32, code: u16, reason: &'static str) {
         if let Some(gone) = self.channels.remove(&channel) {
-            let _ = gone.sink.try_send(Outbound::Close(code, reason));
+            gone.sink.urgent(Outbound::Close(code, reason));
         }
     }
 
     fn close_all(&mut self, code: u16, reason: &'static str) {
         for (_, gone) in self.channels.drain() {
-            let _ = gone.sink.try_send(Outbound::Close(code, reason));
+            gone.sink.urgent(Outbound::Close(code, reason));
         }
     }
 
     fn tell_laptop(&self, message: &ToLaptop) {
         if let Some(laptop) = &self.laptop {
-            let _ = laptop.sink.try_send(text(message));
+            laptop.sink.urgent(text(message));
         }
     }
 
@@ -139,7 +182,7 @@ impl Room {
                         phone_id: phone_id.clone(),
                         phone_secret,
                     };
-                    let _ = open.sink.try_send(text(&credentials));
+                    open.sink.urgent(text(&credentials));
                 }
                 room.tell_laptop(&ToLaptop::Paired { channel, phone_id });
             }),
@@ -159,7 +202,7 @@ impl Handler<LaptopJoin> for Room {
     type Result = ();
     fn handle(&mut self, msg: LaptopJoin, _ctx: &mut Context<Self>) {
         if let Some(old) = self.laptop.take() {
-            let _ = old.sink.try_send(Outbound::Close(
+            old.sink.urgent(Outbound::Close(
                 close::REPLACED,
                 "replaced by a new laptop connection",
             ));
@@ -211,7 +254,7 @@ impl Handler<LaptopFrame> for Room {
         let Some(open) = self.channels.get(&msg.channel) else {
             return;
         };
-        match open.sink.try_send(Outbound::Binary(msg.payload)) {
+        match open.sink.try_frame(Outbound::Binary(msg.payload)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 metrics::add(&self.metrics.dropped_slow_phones, 1);

@@ -19,7 +19,7 @@ use crate::access::{ConnectionSlot, bearer, origin_allowed};
 use crate::metrics;
 use crate::rooms::{
     LaptopControl, LaptopFrame, LaptopJoin, LaptopLeave, Outbound, PhoneJoin, PhoneLeave, Room,
-    SOCKET_QUEUE, Sink,
+    Sink, SinkQueues,
 };
 use crate::state::{DeviceQuery, PhoneQuery, RelayState, refuse};
 use crate::store::TokenRefusal;
@@ -27,6 +27,8 @@ use crate::store::TokenRefusal;
 const PING_EVERY: Duration = Duration::from_secs(25);
 /// A socket with no frame (pongs included) for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(70);
+/// How long a close frame may take to go out before the socket is just cut.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
@@ -54,6 +56,63 @@ fn admit(req: &HttpRequest, state: &RelayState) -> Result<ConnectionSlot, (u16, 
     })
 }
 
+/// Sends one message; a close ends the socket (dropping the session ends the
+/// connection even when the peer stopped reading).
+async fn deliver(session: &mut actix_ws::Session, message: Outbound) -> bool {
+    match message {
+        Outbound::Binary(bytes) => session.binary(bytes).await.is_ok(),
+        Outbound::Text(text) => session.text(text).await.is_ok(),
+        Outbound::Close(code, why) => {
+            let _ =
+                tokio::time::timeout(CLOSE_GRACE, session.clone().close(Some(reason(code, why))))
+                    .await;
+            false
+        }
+    }
+}
+
+/// The socket's writer: urgent messages first, then bulk frames, pings in
+/// between. A close that arrives while a send waits on a peer that stopped
+/// reading still ends the socket at once.
+async fn write_socket(
+    mut session: actix_ws::Session,
+    mut queues: SinkQueues,
+    _done: mpsc::Sender<()>,
+) {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut held: std::collections::VecDeque<Outbound> = std::collections::VecDeque::new();
+    loop {
+        let next = match held.pop_front() {
+            Some(message) => message,
+            None => tokio::select! {
+                biased;
+                urgent = queues.urgent.recv() => match urgent { Some(m) => m, None => return },
+                frame = queues.frames.recv() => match frame { Some(m) => m, None => return },
+                _ = ping.tick() => {
+                    if session.ping(b"").await.is_err() { return; }
+                    continue;
+                }
+            },
+        };
+        let sending = deliver(&mut session, next);
+        tokio::pin!(sending);
+        loop {
+            tokio::select! {
+                biased;
+                sent = &mut sending => {
+                    if !sent { return; }
+                    break;
+                }
+                Some(urgent) = queues.urgent.recv() => match urgent {
+                    Outbound::Close(..) => return,
+                    other => held.push_back(other),
+                },
+            }
+        }
+    }
+}
+
 /// Upgrades and starts the writer and pinger; returns the reader side.
 fn upgrade(
     req: &HttpRequest,
@@ -69,39 +128,10 @@ fn upgrade(
 > {
     let (response, session, stream) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])?;
     let stream = stream.max_frame_size(MAX_FRAME + 4);
-    let (sink, mut queue) = mpsc::channel::<Outbound>(SOCKET_QUEUE);
+    let (sink, queues) = Sink::new();
     // Dropped when the writer ends, so the reader stops too.
     let (writer_done, writer_gone) = mpsc::channel::<()>(1);
-    let mut writer = session.clone();
-    actix_web::rt::spawn(async move {
-        let _done = writer_done;
-        let mut ping = tokio::time::interval(PING_EVERY);
-        ping.tick().await;
-        loop {
-            let next = tokio::select! {
-                next = queue.recv() => next,
-                _ = ping.tick() => {
-                    if writer.ping(b"").await.is_err() { return; }
-                    continue;
-                }
-            };
-            let sent = match next {
-                Some(Outbound::Binary(bytes)) => writer.binary(bytes).await,
-                Some(Outbound::Text(text)) => writer.text(text).await,
-                Some(Outbound::Close(code, why)) => {
-                    let _ = writer.close(Some(reason(code, why))).await;
-                    return;
-                }
-                None => {
-                    let _ = writer.close(None).await;
-                    return;
-                }
-            };
-            if sent.is_err() {
-                return;
-            }
-        }
-    });
+    actix_web::rt::spawn(write_socket(session.clone(), queues, writer_done));
     let _ = session;
     Ok((response, sink, stream, writer_gone))
 }
@@ -126,7 +156,7 @@ async fn next_frame(
         };
         match frame {
             Err(_idle) => {
-                let _ = sink.try_send(Outbound::Close(close::IDLE, "idle"));
+                sink.urgent(Outbound::Close(close::IDLE, "idle"));
                 return Incoming::End;
             }
             Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return Incoming::End,
@@ -161,7 +191,7 @@ pub async fn laptop_connect(
     actix_web::rt::spawn(async move {
         let _slot = slot;
         let Some(room) = join_laptop(&state, &device_id, connection, &sink).await else {
-            let _ = sink.try_send(Outbound::Close(
+            sink.urgent(Outbound::Close(
                 close::DEVICE_OFFLINE,
                 "relay busy; reconnect",
             ));
@@ -304,7 +334,7 @@ async fn splice_phone(
             None => None,
         };
         let Some((room, (channel, laptop))) = joined else {
-            let _ = sink.try_send(Outbound::Close(
+            sink.urgent(Outbound::Close(
                 close::DEVICE_OFFLINE,
                 "the laptop is offline",
             ));
@@ -318,7 +348,7 @@ async fn splice_phone(
                     metrics::add(&state.metrics.bytes_from_phones, payload.len() as u64);
                     let frame = loopsy_transports::relay_wire::channel_frame(channel, &payload);
                     // Waits for room: a busy laptop slows this phone, nothing piles up.
-                    if laptop.send(Outbound::Binary(frame)).await.is_err() {
+                    if !laptop.frame(Outbound::Binary(frame)).await {
                         break;
                     }
                 }

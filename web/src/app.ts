@@ -8,7 +8,7 @@ import "./style.css";
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
 
-import { Connection, type Laptop, Pairing, type PairingLink, fromHex, parsePairingFragment } from "./channel.js";
+import { Connection, type Laptop, Pairing, type PairingLink, REVOKED, fromHex, parsePairingFragment } from "./channel.js";
 import { keyPair } from "./crypto/noise.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
 
@@ -152,7 +152,9 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
         if (event.resynced && position !== null) term.reset();
         position = Number(event.offset);
         snapshotLeft = Number(event.snapshotBytes ?? 0);
+        // Keys typed while away go first, in order; new keys go straight after.
         for (const bytes of held.splice(0)) current.type(bytes);
+        connection = current;
         setChip("connected", "ok");
       } else if (event.type === "exit") {
         setChip(`session ended (${event.exitCode ?? event.signal ?? "?"})`, "away");
@@ -165,14 +167,14 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
       snapshotLeft -= fromSnapshot;
       if (position !== null) position += bytes.length - fromSnapshot;
     };
-    current.onClose = () => {
+    current.onClose = (code) => {
       connection = null;
-      void reconnect();
+      if (code === REVOKED) setChip("this phone was revoked on the laptop", "away");
+      else void reconnect();
     };
     const params: Record<string, unknown> = { id, cols: term.cols, rows: term.rows };
     if (position !== null) params.fromOffset = position;
     void current.call("session.attach", params);
-    connection = current;
   };
 
   const reconnect = async () => {

@@ -6,6 +6,10 @@ import { BINARY_FRAME, type Frame, JSON_FRAME, Reassembler, sealFrame } from "./
 import { CONNECTION_PATTERN, type Channel, Handshake, type KeyPair, PAIRING_PATTERN, connectionPrologue, pairingPrologue } from "./crypto/noise.js";
 
 const SUBPROTOCOL = "loopsy.relay.v1";
+/** How long opening a socket or waiting for a handshake answer may take. */
+const TIMEOUT_MS = 10_000;
+/** Close code of the relay for a revoked phone. */
+export const REVOKED = 4003;
 const BEARER_PREFIX = "loopsy.bearer.";
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
@@ -74,8 +78,18 @@ class Socket {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, [SUBPROTOCOL, BEARER_PREFIX + bearer]);
       const socket = new Socket(ws);
-      ws.onopen = () => resolve(socket);
-      ws.onerror = () => reject(new Error("cannot reach the relay"));
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new Error("the relay did not answer"));
+      }, TIMEOUT_MS);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve(socket);
+      };
+      ws.onerror = () => {
+        clearTimeout(timer);
+        reject(new Error("cannot reach the relay"));
+      };
     });
   }
 
@@ -86,7 +100,17 @@ class Socket {
     return new Promise((resolve) => (this.waiting = resolve));
   }
 
+  /** The next binary message; gives up (closing the socket) after a while. */
   async binary(): Promise<Uint8Array> {
+    const timer = setTimeout(() => this.ws.close(), TIMEOUT_MS);
+    try {
+      return await this.binaryUntilClosed();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async binaryUntilClosed(): Promise<Uint8Array> {
     for (;;) {
       const message = await this.next();
       if (message === null) throw new Error(`the connection closed (${this.closed?.reason || this.closed?.code})`);
@@ -190,7 +214,7 @@ export class Connection {
   private readonly reassembler = new Reassembler();
   onOutput: ((bytes: Uint8Array) => void) | null = null;
   onEvent: Notification | null = null;
-  onClose: ((reason: string) => void) | null = null;
+  onClose: ((code: number, reason: string) => void) | null = null;
 
   private constructor(
     private readonly socket: Socket,
@@ -207,7 +231,12 @@ export class Connection {
       }
       if (frame) this.deliver(frame);
     };
-    socket.onClose = (code, reason) => this.onClose?.(reason || String(code));
+    socket.onClose = (code, reason) => {
+      // Calls still waiting get an answer: the connection is gone.
+      for (const resolve of this.pending.values()) resolve({ error: { message: "the connection closed" } });
+      this.pending.clear();
+      this.onClose?.(code, reason);
+    };
   }
 
   static async open(laptop: Laptop, phone: KeyPair): Promise<Connection> {

@@ -21,8 +21,7 @@ use loopsy_transports::error::ApiError;
 use loopsy_transports::framed_connection::FramedConnection;
 use loopsy_transports::framing::Frame;
 use loopsy_transports::relay_wire::{
-    BEARER_PROTOCOL_PREFIX, ChannelKind, FromLaptop, MAX_FRAME, SUBPROTOCOL, ToLaptop,
-    channel_frame, split_channel_frame,
+    ChannelKind, FromLaptop, MAX_FRAME, SUBPROTOCOL, ToLaptop, channel_frame, split_channel_frame,
 };
 use loopsy_transports::wire::{Evidence, Inbound, Reply, Request};
 use serde_json::{Value, json};
@@ -43,7 +42,12 @@ const OUTBOUND: usize = 1024;
 /// Frames from one phone queued toward its connection before it is cut.
 const INBOUND_PER_PHONE: usize = 256;
 
+/// Bulk frames (phone output) toward the relay: bounded, so a slow relay link
+/// slows the sessions feeding it.
 type Outbound = mpsc::Sender<WsMessage>;
+/// This actor's own messages (handshakes, pairing answers, control): served
+/// first and never full, so none is lost behind bulk output.
+type Urgent = mpsc::UnboundedSender<WsMessage>;
 
 enum PhoneChannel {
     /// Pairing, waiting for the phone's next handshake message.
@@ -87,6 +91,7 @@ pub struct RelayLink {
     phones: Option<PhoneBook>,
     credentials: Option<RelayCredentials>,
     outbound: Option<Outbound>,
+    urgent: Option<Urgent>,
     connected: bool,
     last_error: Option<String>,
     backoff: Duration,
@@ -117,6 +122,7 @@ impl RelayLink {
             phones,
             credentials,
             outbound: None,
+            urgent: None,
             connected: false,
             last_error: None,
             backoff: BACKOFF_FIRST,
@@ -144,16 +150,16 @@ impl RelayLink {
             ws_base(&credentials.url),
             credentials.device_id
         );
-        let protocols = [
-            SUBPROTOCOL.to_owned(),
-            format!("{BEARER_PROTOCOL_PREFIX}{}", credentials.device_secret),
-        ];
+        // The secret goes in `Authorization` (proxies redact it in their logs);
+        // browsers, which cannot set it, use the subprotocol instead.
+        let bearer = format!("Bearer {}", credentials.device_secret);
         let client = relay_client(credentials.ca_file.as_deref());
         let attempt = async move {
             let connecting = client
                 .map_err(|e| e.message)?
                 .ws(url)
-                .protocols(protocols)
+                .protocols([SUBPROTOCOL])
+                .set_header(awc::http::header::AUTHORIZATION, bearer)
                 .max_frame_size(MAX_FRAME + 4)
                 .connect();
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
@@ -170,11 +176,14 @@ impl RelayLink {
                 Ok(socket) => {
                     let (mut sink, stream) = socket.split();
                     let (outbound, mut queue) = mpsc::channel::<WsMessage>(OUTBOUND);
+                    let (urgent, mut urgent_queue) = mpsc::unbounded_channel::<WsMessage>();
                     actix_rt::spawn(async move {
                         let mut ping = tokio::time::interval(PING_EVERY);
                         ping.tick().await;
                         loop {
                             let message = tokio::select! {
+                                biased;
+                                message = urgent_queue.recv() => message,
                                 message = queue.recv() => message,
                                 _ = ping.tick() => Some(WsMessage::Ping(Bytes::new())),
                             };
@@ -186,11 +195,19 @@ impl RelayLink {
                         let _ = sink.close().await;
                     });
                     link.outbound = Some(outbound);
+                    link.urgent = Some(urgent);
                     link.connected = true;
                     link.last_error = None;
                     link.backoff = BACKOFF_FIRST;
                     tracing::info!(relay = %link.credentials.as_ref().map(|c| c.url.as_str()).unwrap_or(""), "connected to the relay");
-                    ctx.add_stream(stream.map(move |frame| (generation, frame)));
+                    // Each item names its connection, and the end comes as an
+                    // item too: a stale connection's end cannot cut a newer one.
+                    ctx.add_stream(
+                        stream
+                            .map(Some)
+                            .chain(futures_util::stream::once(async { None }))
+                            .map(move |frame| (generation, frame)),
+                    );
                 }
                 Err(error) => {
                     tracing::warn!(%error, "cannot reach the relay; retrying");
@@ -217,17 +234,17 @@ impl RelayLink {
 
     fn disconnected(&mut self, ctx: &mut Context<Self>) {
         self.outbound = None;
+        self.urgent = None;
         self.connected = false;
         // Every phone channel ended with the socket that carried it.
         self.channels.clear();
         self.schedule_reconnect(ctx);
     }
 
+    /// Sends one of this actor's own messages (never dropped while connected).
     fn send(&self, message: WsMessage) {
-        if let Some(outbound) = &self.outbound
-            && outbound.try_send(message).is_err()
-        {
-            tracing::warn!("the relay link's queue is full; a frame was dropped");
+        if let Some(urgent) = &self.urgent {
+            let _ = urgent.send(message);
         }
     }
 
@@ -328,7 +345,9 @@ impl RelayLink {
             } => {
                 let phone_payload = handshake.read(payload).ok()?;
                 if !handshake.is_finished() {
-                    // Nothing about this machine before the pairing secret is proven.
+                    // No payload before the pairing secret is proven (this message
+                    // shows the daemon's public key to whoever opened the channel;
+                    // it is in the QR code anyway and is not a secret).
                     let reply = handshake.write(b"").ok()?;
                     self.send(WsMessage::Binary(channel_frame(id, &reply)));
                     return Some(PhoneChannel::PairingHandshake {
@@ -566,13 +585,19 @@ impl Actor for RelayLink {
     }
 }
 
-type WsItem = (u64, Result<WsFrame, awc::error::WsProtocolError>);
+/// A frame of connection `u64`, or `None` when that connection's stream ended.
+type WsItem = (u64, Option<Result<WsFrame, awc::error::WsProtocolError>>);
 
 impl StreamHandler<WsItem> for RelayLink {
     fn handle(&mut self, (generation, frame): WsItem, ctx: &mut Self::Context) {
         if generation != self.generation {
             return;
         }
+        let Some(frame) = frame else {
+            tracing::warn!("the relay link ended; reconnecting");
+            self.generation += 1;
+            return self.disconnected(ctx);
+        };
         match frame {
             Ok(WsFrame::Binary(bytes)) => match split_channel_frame(bytes) {
                 Some((channel, payload)) => self.on_bytes(channel, &payload),
@@ -601,14 +626,8 @@ impl StreamHandler<WsItem> for RelayLink {
         }
     }
 
-    fn finished(&mut self, ctx: &mut Self::Context) {
-        // Only the current connection's end matters; `handle` bumped the
-        // generation if it already saw a close.
-        if self.connected {
-            tracing::warn!("the relay link ended; reconnecting");
-            self.generation += 1;
-            self.disconnected(ctx);
-        }
+    fn finished(&mut self, _ctx: &mut Self::Context) {
+        // Each connection's end arrives as its own item (see `connect`).
     }
 }
 
@@ -768,6 +787,7 @@ impl RelayLink {
         self.generation += 1;
         self.channels.clear();
         self.outbound = None;
+        self.urgent = None;
         self.connected = false;
         self.backoff = BACKOFF_FIRST;
         self.connect(ctx);

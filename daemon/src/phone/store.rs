@@ -91,11 +91,18 @@ impl PhoneBook {
         })
     }
 
+    /// Stores a newly paired phone. An id that is taken is refused: the relay
+    /// names the id, and must not be able to replace another phone's key.
     pub fn add(&self, phone_id: &str, key: &[u8; 32], label: Option<&str>) -> rusqlite::Result<()> {
         self.db
             .execute(
-                "INSERT OR REPLACE INTO phones (id, public_key, label, paired_at) VALUES (?1, ?2, ?3, ?4)",
-                params![phone_id, key.as_slice(), label, crate::sessions::now_ms() as i64],
+                "INSERT INTO phones (id, public_key, label, paired_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    phone_id,
+                    key.as_slice(),
+                    label,
+                    crate::sessions::now_ms() as i64
+                ],
             )
             .map(drop)
     }
@@ -133,5 +140,36 @@ impl PhoneBook {
         self.db
             .execute("DELETE FROM phones WHERE id = ?1", [phone_id])
             .map(|n| n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phone_id_cannot_be_taken_over() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let data_dir = DataDir::new(dir.path());
+        let book = PhoneBook::open(&data_dir)?;
+        book.add("p1", &[1; 32], Some("first"))?;
+        assert!(book.add("p1", &[2; 32], Some("intruder")).is_err());
+        assert_eq!(book.key_of("p1")?, Some([1; 32]));
+        assert!(book.remove("p1")?);
+        assert_eq!(book.key_of("p1")?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn the_key_file_is_private_and_stable() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let data_dir = DataDir::new(dir.path());
+        let first = load_or_create_key(&data_dir)?;
+        let again = load_or_create_key(&data_dir)?;
+        assert_eq!(first.public(), again.public());
+        let mode = std::fs::metadata(data_dir.e2e_key())?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        Ok(())
     }
 }
