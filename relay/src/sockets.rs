@@ -97,6 +97,13 @@ async fn write_socket(
         };
         let sending = deliver(&mut session, next);
         tokio::pin!(sending);
+        // Most sends complete at once; only one that waits races the urgent lane.
+        if let Some(sent) = futures_util::FutureExt::now_or_never(&mut sending) {
+            if !sent {
+                return;
+            }
+            continue;
+        }
         loop {
             tokio::select! {
                 biased;
