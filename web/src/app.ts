@@ -42,7 +42,7 @@ async function pairFrom(link: PairingLink): Promise<void> {
   const input = el("input", { type: "text", inputMode: "numeric", autocomplete: "one-time-code", maxLength: 4, id: "code", className: "code" });
   input.setAttribute("aria-label", "4-digit code shown on the laptop");
   input.setAttribute("autocapitalize", "off");
-  const message = status("Type the 4-digit code your laptop shows.");
+  let message = status("Type the 4-digit code your laptop shows.");
   const submit = el("button", { type: "submit", id: "pair" }, "Pair");
   const form = el("form", {}, input, submit);
   form.onsubmit = async (event) => {
@@ -54,7 +54,9 @@ async function pairFrom(link: PairingLink): Promise<void> {
       await saveLaptop(answer.laptop);
       show(el("h1", {}, "Paired"), status(`Paired with ${answer.laptop.name} (key ${answer.laptop.fingerprint})`), homeButton());
     } else if (answer.kind === "wrong-code") {
-      message.replaceWith(status(`Wrong code; ${answer.attemptsLeft} tries left.`, "alert"));
+      const wrong = status(`Wrong code; ${answer.attemptsLeft} tries left.`, "alert");
+      message.replaceWith(wrong);
+      message = wrong;
       input.value = "";
       input.focus();
     } else {

@@ -89,3 +89,28 @@ fn the_phone_app_resumes_after_a_relay_restart_with_no_lost_line() {
         shots.display()
     );
 }
+
+#[test]
+fn the_phone_app_says_when_codes_are_wrong_and_when_the_pairing_closed() {
+    let stack = crate::phone::stack();
+    let window: serde_json::Value =
+        serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
+    let right = window["code"].as_str().unwrap();
+    let wrong = if right == "0000" { "1111" } else { "0000" };
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e/wrong-codes");
+    let shots = shots.to_string_lossy();
+    let what = format!("the browser run (screenshots in {shots})");
+    run_in_web(
+        "node",
+        &[
+            "e2e/wrong-codes.mjs",
+            window["url"].as_str().unwrap(),
+            wrong,
+            &shots,
+        ],
+        &what,
+    );
+    let phones: serde_json::Value =
+        serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
+    assert_eq!(phones, serde_json::json!([]), "nothing was paired");
+}
