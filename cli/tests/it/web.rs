@@ -39,24 +39,37 @@ fn the_browser_crypto_agrees_with_the_rust_vectors() {
     );
 }
 
-#[test]
-fn the_phone_app_pairs_and_drives_a_shell_in_chromium() {
+/// Runs `e2e/<script>.mjs` with a fresh pairing window of a fresh stack;
+/// returns the stack (to look at what the run left behind).
+fn browser_run(script: &str) -> crate::phone::Stack {
     let stack = crate::phone::stack();
     let window: serde_json::Value =
         serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e/pair-and-type");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/e2e/{script}"));
     let shots = shots.to_string_lossy();
     let what = format!("the browser run (screenshots in {shots})");
+    let path = format!("e2e/{script}.mjs");
     let args = [
-        "e2e/pair-and-type.mjs",
+        path.as_str(),
         window["url"].as_str().unwrap(),
         window["code"].as_str().unwrap(),
         &shots,
     ];
     run_in_web("node", &args, &what);
+    stack
+}
+
+#[test]
+fn the_phone_app_pairs_and_drives_a_shell_in_chromium() {
+    let stack = browser_run("pair-and-type");
     let phones: serde_json::Value =
         serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
     assert_eq!(phones.as_array().map(Vec::len), Some(1), "{phones}");
+}
+
+#[test]
+fn turning_the_phone_resizes_the_session_once_settled() {
+    browser_run("rotate");
 }
 
 #[test]
@@ -113,4 +126,9 @@ fn the_phone_app_says_when_codes_are_wrong_and_when_the_pairing_closed() {
     let phones: serde_json::Value =
         serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
     assert_eq!(phones, serde_json::json!([]), "nothing was paired");
+}
+
+#[test]
+fn vim_survives_a_page_reload_and_its_screen_comes_back() {
+    browser_run("vim-reload");
 }
