@@ -132,7 +132,9 @@ async function sessions(laptop: Laptop): Promise<void> {
 async function terminal(first: Connection, laptop: Laptop, id: string): Promise<void> {
   const box = el("div", { className: "terminal", id: "terminal" });
   const chip = el("div", { className: "chip", id: "link-state", role: "status" } as Partial<HTMLDivElement>, "connected");
-  show(box, chip);
+  const bar = el("div", { className: "keybar", role: "toolbar" } as Partial<HTMLDivElement>);
+  bar.setAttribute("aria-label", "Extra keys");
+  show(box, chip, bar);
   const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000 });
   const fit = new FitAddon();
   term.loadAddon(fit);
@@ -192,14 +194,77 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
     }
   };
 
-  term.onData((data) => {
-    const bytes = utf8.encode(data);
+  const typeBytes = (bytes: Uint8Array) => {
     if (connection) connection.type(bytes);
     else {
       held.push(bytes);
       setChip(`reconnecting… ${held.length} held`, "away");
     }
-  });
+  };
+  // Sticky Ctrl and Alt from the key bar apply to the next key typed.
+  const sticky = { ctrl: false, alt: false };
+  const modifierButtons: Record<"ctrl" | "alt", HTMLButtonElement | null> = { ctrl: null, alt: null };
+  const setSticky = (which: "ctrl" | "alt", on: boolean) => {
+    sticky[which] = on;
+    modifierButtons[which]?.setAttribute("aria-pressed", String(on));
+  };
+  const send = (data: string) => {
+    let out = data;
+    if (sticky.ctrl && out.length === 1) {
+      const code = out.toUpperCase().charCodeAt(0);
+      if (code >= 64 && code <= 95) out = String.fromCharCode(code - 64);
+      setSticky("ctrl", false);
+    }
+    if (sticky.alt) {
+      out = "\x1b" + out;
+      setSticky("alt", false);
+    }
+    typeBytes(utf8.encode(out));
+  };
+  term.onData(send);
+  const arrow = (final: string) => () => (term.modes.applicationCursorKeysMode ? `\x1bO${final}` : `\x1b[${final}`);
+  const keys: [string, string, (() => string) | "ctrl" | "alt"][] = [
+    ["Esc", "Escape", () => "\x1b"],
+    ["Tab", "Tab", () => "\t"],
+    ["Ctrl", "Control (applies to the next key)", "ctrl"],
+    ["Alt", "Alt (applies to the next key)", "alt"],
+    ["←", "Left", arrow("D")],
+    ["↑", "Up", arrow("A")],
+    ["↓", "Down", arrow("B")],
+    ["→", "Right", arrow("C")],
+    ["PgUp", "Page up", () => "\x1b[5~"],
+    ["PgDn", "Page down", () => "\x1b[6~"],
+    ["|", "Pipe", () => "|"],
+    ["/", "Slash", () => "/"],
+    ["~", "Tilde", () => "~"],
+    ["-", "Dash", () => "-"],
+  ];
+  for (const [label, name, action] of keys) {
+    const key = el("button", { type: "button", className: "key" }, label);
+    key.setAttribute("aria-label", name);
+    // Pressing a key must not take the focus (and the keyboard) from the terminal.
+    key.addEventListener("pointerdown", (event) => event.preventDefault());
+    key.onclick = () => {
+      if (action === "ctrl" || action === "alt") setSticky(action, !sticky[action]);
+      else send(action());
+      term.focus();
+    };
+    if (action === "ctrl" || action === "alt") {
+      key.setAttribute("aria-pressed", "false");
+      modifierButtons[action] = key;
+    }
+    bar.append(key);
+  }
+  if (navigator.clipboard?.readText) {
+    const paste = el("button", { type: "button", className: "key" }, "Paste");
+    paste.addEventListener("pointerdown", (event) => event.preventDefault());
+    paste.onclick = async () => {
+      const text = await navigator.clipboard.readText().catch(() => "");
+      if (text) term.paste(text);
+      term.focus();
+    };
+    bar.append(paste);
+  }
   let resizeTimer: ReturnType<typeof setTimeout> | undefined;
   let size = `${term.cols}x${term.rows}`;
   new ResizeObserver(() => {

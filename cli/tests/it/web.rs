@@ -132,3 +132,8 @@ fn the_phone_app_says_when_codes_are_wrong_and_when_the_pairing_closed() {
 fn vim_survives_a_page_reload_and_its_screen_comes_back() {
     browser_run("vim-reload");
 }
+
+#[test]
+fn the_key_bar_sends_a_sticky_ctrl() {
+    browser_run("keybar");
+}
