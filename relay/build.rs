@@ -7,7 +7,13 @@
 use std::path::Path;
 use std::process::Command;
 
-const FILES: [&str; 3] = ["index.html", "assets/app.js", "assets/app.css"];
+const FILES: [&str; 5] = [
+    "index.html",
+    "assets/app.js",
+    "assets/app.css",
+    "assets/icon.svg",
+    "manifest.webmanifest",
+];
 
 fn npm(web: &Path, args: &[&str]) -> bool {
     match Command::new("npm").args(args).current_dir(web).status() {

@@ -8,6 +8,8 @@ use actix_web::{HttpRequest, HttpResponse};
 const INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/webapp/index.html"));
 const SCRIPT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/webapp/assets/app.js"));
 const STYLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/webapp/assets/app.css"));
+const ICON: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/webapp/assets/icon.svg"));
+const MANIFEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/webapp/manifest.webmanifest"));
 
 fn policy(req: &HttpRequest) -> String {
     let info = req.connection_info();
@@ -45,4 +47,13 @@ pub async fn script(req: HttpRequest) -> HttpResponse {
 
 pub async fn style(req: HttpRequest) -> HttpResponse {
     respond(&req, "text/css; charset=utf-8", STYLE)
+}
+
+pub async fn icon(req: HttpRequest) -> HttpResponse {
+    respond(&req, "image/svg+xml", ICON)
+}
+
+/// The PWA manifest: the app can be installed and then opens full screen.
+pub async fn manifest(req: HttpRequest) -> HttpResponse {
+    respond(&req, "application/manifest+json", MANIFEST)
 }

@@ -1,5 +1,6 @@
 // The key bar: a sticky Ctrl from the bar plus a typed "c" interrupts a
-// running program; the arrow key recalls the last command line.
+// running program; larger text means fewer columns for the session. Also: the
+// app is installable (its manifest loads).
 //
 //   node e2e/keybar.mjs <pairing url> <code> <screenshot dir>
 
@@ -16,7 +17,20 @@ try {
   await page.keyboard.type("c");
   await page.keyboard.type("echo after-ctrl-c-$((1+1))\n");
   await screenHas("after-ctrl-c-2");
+  const columns = async (marker) => {
+    await page.keyboard.type(`echo ${marker}-$(stty size | cut -d' ' -f2)-cols\n`);
+    await page.waitForFunction((m) => new RegExp(`${m}-\\d+-cols`).test(document.querySelector(".xterm-rows")?.textContent ?? ""), marker);
+    const text = await page.evaluate(() => document.querySelector(".xterm-rows")?.textContent ?? "");
+    return Number(text.match(new RegExp(`${marker}-(\\d+)-cols`))?.[1]);
+  };
+  const before = await columns("before");
+  for (let i = 0; i < 4; i++) await page.getByRole("button", { name: "Larger text" }).tap();
+  await page.waitForTimeout(400);
+  const after = await columns("after");
+  if (!(after < before)) failures.push(`larger text did not reduce the columns: ${before} -> ${after}`);
   await shot("3-keybar");
+  const manifest = await page.evaluate(async () => (await fetch("/app/manifest.webmanifest")).json());
+  if (manifest.display !== "standalone") failures.push(`manifest: ${JSON.stringify(manifest)}`);
 } catch (error) {
   failures.push(String(error));
 }

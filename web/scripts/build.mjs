@@ -3,7 +3,7 @@
 // can serve it under a CSP without inline scripts or third-party origins.
 
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { build } from "esbuild";
 
 mkdirSync("dist/assets", { recursive: true });
@@ -21,3 +21,5 @@ const html = readFileSync("src/index.html", "utf8")
   .replace("%JS_INTEGRITY%", integrity("dist/assets/app.js"))
   .replace("%CSS_INTEGRITY%", integrity("dist/assets/app.css"));
 writeFileSync("dist/index.html", html);
+copyFileSync("src/manifest.webmanifest", "dist/manifest.webmanifest");
+copyFileSync("src/icon.svg", "dist/assets/icon.svg");

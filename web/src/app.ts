@@ -255,6 +255,23 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
     }
     bar.append(key);
   }
+  for (const [label, name, step] of [["A−", "Smaller text", -1], ["A+", "Larger text", 1]] as const) {
+    const key = el("button", { type: "button", className: "key" }, label);
+    key.setAttribute("aria-label", name);
+    key.addEventListener("pointerdown", (event) => event.preventDefault());
+    key.onclick = () => {
+      term.options.fontSize = Math.min(28, Math.max(8, (term.options.fontSize ?? 14) + step));
+      // The ResizeObserver does not fire for a font change: refit here.
+      fit.fit();
+      const now = `${term.cols}x${term.rows}`;
+      if (now !== size && connection) {
+        size = now;
+        void connection.call("session.resize", { id, cols: term.cols, rows: term.rows });
+      }
+      term.focus();
+    };
+    bar.append(key);
+  }
   if (navigator.clipboard?.readText) {
     const paste = el("button", { type: "button", className: "key" }, "Paste");
     paste.addEventListener("pointerdown", (event) => event.preventDefault());
