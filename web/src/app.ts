@@ -86,6 +86,12 @@ async function home(): Promise<void> {
     const forget = el("button", { type: "button", className: "secondary" }, "Forget");
     forget.setAttribute("aria-label", `Forget ${laptop.name}`);
     forget.onclick = async () => {
+      // Revoked at the relay too, which tells the laptop: the key is gone there as well.
+      const path = `/device/${encodeURIComponent(laptop.deviceId)}/phones/self?phone_id=${encodeURIComponent(laptop.phoneId)}`;
+      await fetch(laptop.relay.replace(/\/$/, "") + path, {
+        method: "DELETE",
+        headers: { Authorization: `Bearer ${laptop.phoneSecret}` },
+      }).catch(() => undefined);
       await forgetLaptop(laptop.deviceId);
       void home();
     };

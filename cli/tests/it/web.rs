@@ -137,3 +137,13 @@ fn vim_survives_a_page_reload_and_its_screen_comes_back() {
 fn the_key_bar_sends_a_sticky_ctrl() {
     browser_run("keybar");
 }
+
+#[test]
+fn forgetting_a_laptop_on_the_phone_revokes_the_phone_everywhere() {
+    let stack = browser_run("forget");
+    crate::harness::wait_until("the laptop forgets the phone", || {
+        let out = stack.loopsy.run(&["phone", "list", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|v| v == serde_json::json!([]))
+    });
+}
