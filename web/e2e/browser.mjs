@@ -31,8 +31,8 @@ export async function phoneBrowser(shots) {
   return { browser, page, failures, shot };
 }
 
-/** Pairs through the app, opens the laptop and a new shell. */
-export async function pairAndOpenShell(page, shot, url, code) {
+/** Pairs through the app with the QR link and code; ends on the laptops list. */
+export async function pair(page, shot, url, code) {
   await page.goto(url);
   // The secret-bearing fragment leaves the address bar at once.
   await page.waitForFunction(() => location.hash === "");
@@ -42,6 +42,11 @@ export async function pairAndOpenShell(page, shot, url, code) {
   await page.getByText("Paired with").waitFor();
   await shot("2-paired");
   await page.getByRole("button", { name: "Done" }).click();
+}
+
+/** Pairs, opens the laptop and a new shell. */
+export async function pairAndOpenShell(page, shot, url, code) {
+  await pair(page, shot, url, code);
   await page.locator("button.laptop").first().click();
   await page.locator("#new-shell").click();
   await page.locator(".xterm-rows").waitFor();

@@ -3,19 +3,15 @@
 //
 //   node e2e/forget.mjs <pairing url> <code> <screenshot dir>
 
-import { finish, phoneBrowser } from "./browser.mjs";
+import { finish, pair, phoneBrowser } from "./browser.mjs";
 
 const [url, code, shots] = process.argv.slice(2);
 const { browser, page, failures, shot } = await phoneBrowser(shots);
 try {
-  await page.goto(url);
-  await page.locator("#code").fill(code);
-  await page.locator("#pair").click();
-  await page.getByText("Paired with").waitFor();
-  await page.getByRole("button", { name: "Done" }).click();
+  await pair(page, shot, url, code);
   await page.getByRole("button", { name: /^Forget / }).click();
   await page.getByText("No laptop paired yet").waitFor();
-  await shot("1-forgotten");
+  await shot("3-forgotten");
 } catch (error) {
   failures.push(String(error));
 }

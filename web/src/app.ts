@@ -121,14 +121,28 @@ async function sessions(laptop: Laptop): Promise<void> {
     open.onclick = () => void terminal(connection, laptop, session.id);
     list.append(el("li", {}, open));
   }
-  const fresh = el("button", { type: "button", id: "new-shell" }, "New shell");
-  fresh.onclick = async () => {
-    const started = await connection.call("session.start", { agent: "shell" });
-    const id = (started.result as { id?: string } | undefined)?.id;
-    if (id) void terminal(connection, laptop, id);
-    else show(status(`Cannot start a shell: ${JSON.stringify(started.error)}`, "alert"), homeButton());
+  // The picker: the agents found on the laptop, then its custom commands.
+  const picker = el("div", { className: "picker" });
+  const begin = (label: string, params: Record<string, unknown>, id?: string) => {
+    const button = el("button", { type: "button" }, label);
+    if (id) button.id = id;
+    button.onclick = async () => {
+      const started = await connection.call("session.start", params);
+      const session = (started.result as { id?: string } | undefined)?.id;
+      if (session) void terminal(connection, laptop, session);
+      else show(status(`Cannot start ${label}: ${JSON.stringify(started.error)}`, "alert"), homeButton());
+    };
+    picker.append(button);
   };
-  show(el("h1", {}, laptop.name), list, fresh, homeButton());
+  const offer = await connection.call("session.agents");
+  const picks = offer.result as { agents?: string[]; customCommands?: { id: string; label: string }[] } | undefined;
+  for (const agent of picks?.agents ?? ["shell"]) {
+    begin(agent === "shell" ? "New shell" : `New ${agent}`, { agent }, agent === "shell" ? "new-shell" : undefined);
+  }
+  for (const command of picks?.customCommands ?? []) {
+    begin(command.label, { customCommandId: command.id });
+  }
+  show(el("h1", {}, laptop.name), list, el("h2", {}, "New session"), picker, homeButton());
 }
 
 /** A session on screen. It survives lost connections: it reconnects with

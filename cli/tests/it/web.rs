@@ -42,7 +42,16 @@ fn the_browser_crypto_agrees_with_the_rust_vectors() {
 /// Runs `e2e/<script>.mjs` with a fresh pairing window of a fresh stack;
 /// returns the stack (to look at what the run left behind).
 fn browser_run(script: &str) -> crate::phone::Stack {
+    browser_run_after(script, |_| {})
+}
+
+/// The same, with `prepare` run on the stack first.
+fn browser_run_after(
+    script: &str,
+    prepare: impl FnOnce(&crate::phone::Stack),
+) -> crate::phone::Stack {
     let stack = crate::phone::stack();
+    prepare(&stack);
     let window: serde_json::Value =
         serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/e2e/{script}"));
@@ -145,5 +154,17 @@ fn forgetting_a_laptop_on_the_phone_revokes_the_phone_everywhere() {
         let out = stack.loopsy.run(&["phone", "list", "--json"]);
         serde_json::from_slice::<serde_json::Value>(&out.stdout)
             .is_ok_and(|v| v == serde_json::json!([]))
+    });
+}
+
+#[test]
+fn the_picker_offers_and_starts_a_custom_command() {
+    browser_run_after("custom-command", |stack| {
+        let mut socket = crate::harness::Socket::connect(&stack.loopsy);
+        let added = socket.request(
+            "commands.add",
+            serde_json::json!({ "label": "Greet from the picker", "command": "sh", "args": ["-c", "echo hello-from-custom; sleep 30"] }),
+        );
+        assert!(added.get("result").is_some(), "{added}");
     });
 }
