@@ -154,12 +154,45 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
   const chip = el("div", { className: "chip", id: "link-state", role: "status" } as Partial<HTMLDivElement>, "connected");
   const bar = el("div", { className: "keybar", role: "toolbar" } as Partial<HTMLDivElement>);
   bar.setAttribute("aria-label", "Extra keys");
-  show(box, chip, bar);
+  const attention = el("div", { className: "attention", id: "attention", role: "alert", hidden: true } as Partial<HTMLDivElement>);
+  attention.onclick = () => {
+    attention.hidden = true;
+    term.focus();
+  };
+  show(box, chip, attention, bar);
+  /** Says that the session wants the user: a badge, and a notification when allowed. */
+  const callAttention = (why: string) => {
+    attention.textContent = why;
+    attention.hidden = false;
+    if (typeof Notification !== "undefined" && Notification.permission === "granted" && document.hidden) {
+      new Notification("loopsy", { body: why, tag: id });
+    }
+  };
+  if (typeof Notification !== "undefined" && Notification.permission === "default") {
+    void Notification.requestPermission().catch(() => undefined);
+  }
   const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000 });
   const fit = new FitAddon();
   term.loadAddon(fit);
   term.open(box);
   fit.fit();
+  term.onBell(() => callAttention("The session rang the bell."));
+  // Agents that stop to ask for permission show a prompt like these on screen.
+  const asking = /(Do you want to (proceed|make this edit|run)|Allow (this|once)|\(y\/n\)|\[Y\/n\]|Approve\?|Waiting for (your )?(approval|input))/i;
+  let lastAsk = "";
+  let scan: ReturnType<typeof setTimeout> | undefined;
+  // Looked for a little after output settles, not on every write.
+  term.onWriteParsed(() => {
+    clearTimeout(scan);
+    scan = setTimeout(() => {
+      const buffer = term.buffer.active;
+      const line = (n: number) => buffer.getLine(buffer.viewportY + n)?.translateToString(true) ?? "";
+      const screen = Array.from({ length: term.rows }, (_, n) => line(n)).join("\n");
+      const match = screen.match(asking)?.[0] ?? "";
+      if (match && match !== lastAsk) callAttention(`The agent is waiting for you: ${match}`);
+      lastAsk = match;
+    }, 250);
+  });
   let connection: Connection | null = null;
   // Output offset of the next byte this screen expects; null until the first attach.
   let position: number | null = null;
@@ -182,6 +215,7 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
         setChip("connected", "ok");
       } else if (event.type === "exit") {
         setChip(`session ended (${event.exitCode ?? event.signal ?? "?"})`, "away");
+        callAttention("The session ended.");
       }
     };
     current.onOutput = (bytes) => {

@@ -168,3 +168,8 @@ fn the_picker_offers_and_starts_a_custom_command() {
         assert!(added.get("result").is_some(), "{added}");
     });
 }
+
+#[test]
+fn the_app_calls_for_attention_on_a_bell_and_a_waiting_prompt() {
+    browser_run("attention");
+}
