@@ -53,6 +53,11 @@ export async function pairAndOpenShell(page, shot, url, code) {
   await page.locator(".xterm-helper-textarea").focus();
 }
 
+/** Waits until the terminal shows `text`. */
+export function screenHas(page, text, timeout = 15000) {
+  return page.waitForFunction((t) => document.querySelector(".xterm-rows")?.textContent?.includes(t), text, { timeout });
+}
+
 /** The terminal's visible rows, as text. */
 export function rows(page) {
   return page.evaluate(() => Array.from(document.querySelector(".xterm-rows")?.children ?? [], (row) => row.textContent ?? ""));

@@ -2,7 +2,7 @@
 //
 //   node e2e/custom-command.mjs <pairing url> <code> <screenshot dir>
 
-import { finish, pair, phoneBrowser } from "./browser.mjs";
+import { finish, pair, phoneBrowser, screenHas } from "./browser.mjs";
 
 const [url, code, shots] = process.argv.slice(2);
 const { browser, page, failures, shot } = await phoneBrowser(shots);
@@ -10,7 +10,7 @@ try {
   await pair(page, shot, url, code);
   await page.locator("button.laptop").first().click();
   await page.getByRole("button", { name: "Greet from the picker" }).click();
-  await page.waitForFunction(() => document.querySelector(".xterm-rows")?.textContent?.includes("hello-from-custom"), null, { timeout: 15000 });
+  await screenHas(page, "hello-from-custom");
   await shot("3-custom-command");
 } catch (error) {
   failures.push(String(error));

@@ -3,14 +3,14 @@
 //
 //   node e2e/pair-and-type.mjs <pairing url> <code> <screenshot dir>
 
-import { finish, pairAndOpenShell, phoneBrowser } from "./browser.mjs";
+import { finish, pairAndOpenShell, phoneBrowser, screenHas } from "./browser.mjs";
 
 const [url, code, shots] = process.argv.slice(2);
 const { browser, page, failures, shot } = await phoneBrowser(shots);
 try {
   await pairAndOpenShell(page, shot, url, code);
   await page.keyboard.type("echo hello-$((6*7))-e2e\n");
-  await page.waitForFunction(() => document.querySelector(".xterm-rows")?.textContent?.includes("hello-42-e2e"), null, { timeout: 15000 });
+  await screenHas(page, "hello-42-e2e");
   await shot("3-terminal");
 } catch (error) {
   failures.push(String(error));

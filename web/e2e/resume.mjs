@@ -7,7 +7,7 @@
 
 import { createInterface } from "node:readline";
 
-import { finish, pairAndOpenShell, phoneBrowser, rows } from "./browser.mjs";
+import { finish, pairAndOpenShell, phoneBrowser, rows, screenHas } from "./browser.mjs";
 
 const [url, code, shots] = process.argv.slice(2);
 const { browser, page, failures, shot } = await phoneBrowser(shots);
@@ -16,11 +16,11 @@ const nextLine = () => new Promise((resolve) => stdin.once("line", resolve));
 try {
   await pairAndOpenShell(page, shot, url, code);
   await page.keyboard.type("clear; for i in $(seq 1 30); do echo n-$i; sleep 0.1; done; echo END-$((2*21))\n");
-  await page.waitForFunction(() => document.querySelector(".xterm-rows")?.textContent?.includes("n-3"));
+  await screenHas(page, "n-3");
   console.log("outage");
   await nextLine();
   await page.locator('#link-state[data-state="away"]').waitFor({ timeout: 15000 }).catch(() => {});
-  await page.waitForFunction(() => document.querySelector(".xterm-rows")?.textContent?.includes("END-42"), null, { timeout: 30000 });
+  await screenHas(page, "END-42", 30000);
   await page.locator('#link-state[data-state="ok"]').waitFor();
   await shot("3-resumed");
   const numbered = (await rows(page)).map((r) => r.trim()).filter((r) => /^n-\d+$/.test(r));

@@ -3,25 +3,23 @@
 //
 //   node e2e/vim-reload.mjs <pairing url> <code> <screenshot dir>
 
-import { finish, pairAndOpenShell, phoneBrowser } from "./browser.mjs";
+import { finish, pairAndOpenShell, phoneBrowser, screenHas } from "./browser.mjs";
 
 const [url, code, shots] = process.argv.slice(2);
 const { browser, page, failures, shot } = await phoneBrowser(shots);
-const screenHas = (text) =>
-  page.waitForFunction((t) => document.querySelector(".xterm-rows")?.textContent?.includes(t), text, { timeout: 15000 });
 try {
   await pairAndOpenShell(page, shot, url, code);
   await page.keyboard.type("vim -u NONE -N /tmp/loopsy-e2e-vim.txt\n");
-  await screenHas("loopsy-e2e-vim.txt");
+  await screenHas(page, "loopsy-e2e-vim.txt");
   await page.keyboard.type("iwritten in vim before the reload");
   await page.keyboard.press("Escape");
-  await screenHas("written in vim before the reload");
+  await screenHas(page, "written in vim before the reload");
   await shot("3-vim");
   await page.reload();
   await page.locator("button.laptop").first().click();
   await page.locator("ul.sessions button").first().click();
-  await screenHas("written in vim before the reload");
-  await screenHas("~");
+  await screenHas(page, "written in vim before the reload");
+  await screenHas(page, "~");
   await shot("4-vim-after-reload");
   // Still vim, still in it: quit without saving.
   await page.locator(".xterm-helper-textarea").focus();

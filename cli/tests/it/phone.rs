@@ -66,15 +66,20 @@ fn stack_via(via: impl FnOnce(&str) -> String) -> Stack {
 }
 
 impl Stack {
-    /// Kills the relay and starts it again on the same port and database.
-    pub fn restart_relay(&mut self) {
+    pub fn kill_relay(&mut self) {
+        let _ = self.relay.0.kill();
+        let _ = self.relay.0.wait();
+    }
+
+    /// Starts the relay again on the same port and database.
+    pub fn start_relay_again(&mut self) {
         let port: u16 = self.relay_url.rsplit(':').next().unwrap().parse().unwrap();
-        drop(std::mem::replace(
-            &mut self.relay,
-            KillOnDrop(Command::new("true").spawn().unwrap()),
-        ));
-        let (relay, _) = relay_on(self.relay_dir.path(), port);
-        self.relay = relay;
+        self.relay = relay_on(self.relay_dir.path(), port).0;
+    }
+
+    pub fn restart_relay(&mut self) {
+        self.kill_relay();
+        self.start_relay_again();
     }
 }
 
@@ -332,7 +337,6 @@ fn loopsy_up_runs_everything_and_a_phone_pairs_with_what_it_prints() {
 fn a_relay_restart_mid_session_loses_no_output() {
     let mut stack = stack();
     let phone = paired(&stack.loopsy);
-    let port: u16 = stack.relay_url.rsplit(':').next().unwrap().parse().unwrap();
     actix_rt::System::new().block_on(async {
         let mut connection = phone.connect().await.unwrap();
         let started = connection.request("session.start", shell_params()).await;
@@ -348,14 +352,10 @@ fn a_relay_restart_mid_session_loses_no_output() {
         assert!(connection.output_until("line-5\r\n", &mut output).await);
 
         // The relay dies and comes back on the same port with the same database.
-        drop(std::mem::replace(
-            &mut stack.relay,
-            KillOnDrop(Command::new("true").spawn().unwrap()),
-        ));
+        stack.kill_relay();
         while connection.frame().await.is_some() {}
         // Whatever arrived before the cut counts; the rest comes from the ring.
-        let (relay, _) = relay_on(stack.relay_dir.path(), port);
-        stack.relay = relay;
+        stack.start_relay_again();
         let mut again = None;
         let deadline = Instant::now() + patience();
         while again.is_none() {

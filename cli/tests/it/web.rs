@@ -33,10 +33,15 @@ fn run_in_web(program: &str, args: &[&str], what: &str) -> String {
 #[test]
 fn the_browser_crypto_agrees_with_the_rust_vectors() {
     let report = run_in_web("npm", &["test", "--silent"], "npm test");
-    assert!(
-        report.contains("# pass 5") && report.contains("# fail 0"),
-        "{report}"
-    );
+    let count = |label: &str| {
+        report
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+    };
+    // At least the vector suites ran, and nothing failed.
+    assert!(count("# pass ").is_some_and(|n| n >= 5), "{report}");
+    assert_eq!(count("# fail "), Some(0), "{report}");
 }
 
 /// Runs `e2e/<script>.mjs` with a fresh pairing window of a fresh stack;
