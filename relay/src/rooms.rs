@@ -70,6 +70,20 @@ impl Sink {
     pub fn urgent(&self, message: Outbound) {
         let _ = self.urgent.send(message);
     }
+
+    /// A close that follows the frames already queued (a laptop's last words
+    /// reach the phone before its close). A reader whose queue is full is
+    /// too slow anyway: it is closed at once as such.
+    pub fn close_after_frames(&self, code: u16, reason: &'static str) {
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.frames.try_send(Outbound::Close(code, reason))
+        {
+            self.urgent(Outbound::Close(
+                close::TOO_SLOW,
+                "the phone read too slowly",
+            ));
+        }
+    }
 }
 
 fn text<T: serde::Serialize>(message: &T) -> Outbound {
@@ -103,6 +117,13 @@ impl Room {
     fn close_channel(&mut self, channel: u32, code: u16, reason: &'static str) {
         if let Some(gone) = self.channels.remove(&channel) {
             gone.sink.urgent(Outbound::Close(code, reason));
+        }
+    }
+
+    /// Ends a channel the laptop is done with, after what it sent on it.
+    fn finish_channel(&mut self, channel: u32, code: u16, reason: &'static str) {
+        if let Some(gone) = self.channels.remove(&channel) {
+            gone.sink.close_after_frames(code, reason);
         }
     }
 
@@ -283,24 +304,31 @@ impl Handler<LaptopControl> for Room {
     fn handle(&mut self, msg: LaptopControl, ctx: &mut Context<Self>) {
         match msg.0 {
             FromLaptop::Close { channel } => {
-                self.close_channel(channel, close::CLOSED_BY_DEVICE, "closed by the laptop")
+                self.finish_channel(channel, close::CLOSED_BY_DEVICE, "closed by the laptop")
             }
             FromLaptop::PairAccept { channel } => self.complete_pairing(channel, ctx),
             FromLaptop::PairKill { channel } => {
-                let Some(Channel {
-                    kind: ChannelKind::Pairing { token_id },
-                    ..
-                }) = self.channels.get(&channel)
-                else {
+                let token_id = match self.channels.get(&channel) {
+                    Some(Channel {
+                        kind: ChannelKind::Pairing { token_id },
+                        ..
+                    }) => token_id.clone(),
+                    _ => return,
+                };
+                // Out of the room at once: the laptop's close that follows
+                // must not end the socket before the token is dead on disk,
+                // or the phone could come straight back with it.
+                let Some(dying) = self.channels.remove(&channel) else {
                     return;
                 };
-                let (store, token_id) = (self.store.clone(), token_id.clone());
+                let store = self.store.clone();
                 let kill =
                     actix_web::rt::task::spawn_blocking(move || store.kill_pair_token(&token_id));
-                // The phone's socket closes once the token is dead on disk.
                 ctx.spawn(
-                    actix::fut::wrap_future::<_, Self>(kill).map(move |_, room, _| {
-                        room.close_channel(channel, close::PAIRING_REFUSED, "too many wrong codes");
+                    actix::fut::wrap_future::<_, Self>(kill).map(move |_, _, _| {
+                        dying
+                            .sink
+                            .close_after_frames(close::PAIRING_REFUSED, "too many wrong codes");
                     }),
                 );
             }

@@ -363,22 +363,59 @@ async fn the_laptop_kills_a_token_after_wrong_codes() {
     let ToLaptop::Open { channel, .. } = laptop_message(&mut laptop).await else {
         panic!()
     };
+    // What the daemon sends: its sealed answer, the kill, then its close.
+    laptop
+        .send(Message::Binary(channel_frame(channel, b"pairing-dead")))
+        .await
+        .unwrap();
     send_control(&mut laptop, FromLaptop::PairKill { channel }).await;
+    send_control(&mut laptop, FromLaptop::Close { channel }).await;
+    let Got::Binary(answer) = next(&mut pairing).await else {
+        panic!("the laptop's answer was lost behind its close")
+    };
+    assert_eq!(&answer[..], b"pairing-dead");
     let Got::Closed(code) = next(&mut pairing).await else {
         panic!()
     };
     assert_eq!(code, Some(close::PAIRING_REFUSED));
-    // The kill is stored off the socket's thread; it lands within moments.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match socket(format!("{}/pair/connect/{device}", relay.url), &token).await {
-            Err(403) => break,
-            Ok(_) if Instant::now() < deadline => {
-                actix_rt::time::sleep(Duration::from_millis(20)).await
-            }
-            other => panic!("the killed token still works: {:?}", other.err()),
+    // The socket closes only once the token is dead on disk: a phone coming
+    // straight back with it is refused.
+    assert_eq!(
+        socket(format!("{}/pair/connect/{device}", relay.url), &token)
+            .await
+            .err(),
+        Some(403)
+    );
+}
+
+#[actix_rt::test]
+async fn a_laptop_close_arrives_after_everything_it_sent_before() {
+    let relay = start_relay(&[]).await;
+    let (device, _, mut laptop, token) = laptop_with_token(&relay).await;
+    let mut pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
+        .await
+        .unwrap();
+    let ToLaptop::Open { channel, .. } = laptop_message(&mut laptop).await else {
+        panic!()
+    };
+    for n in 0..200u32 {
+        laptop
+            .send(Message::Binary(channel_frame(channel, &n.to_be_bytes())))
+            .await
+            .unwrap();
+    }
+    send_control(&mut laptop, FromLaptop::Close { channel }).await;
+    for n in 0..200u32 {
+        match next(&mut pairing).await {
+            Got::Binary(bytes) => assert_eq!(&bytes[..], n.to_be_bytes()),
+            Got::Closed(code) => panic!("closed ({code:?}) before frame {n}"),
+            Got::Text(t) => panic!("unexpected {t}"),
         }
     }
+    let Got::Closed(code) = next(&mut pairing).await else {
+        panic!("no close after the frames")
+    };
+    assert_eq!(code, Some(close::CLOSED_BY_DEVICE));
 }
 
 #[actix_rt::test]
