@@ -71,3 +71,26 @@ export async function finish(browser, failures) {
   }
   console.log("ok");
 }
+
+/** The laptops the app keeps in IndexedDB, with what can be told of their keys. */
+export function storedKeys(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("loopsy");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const all = open.result.transaction("laptops").objectStore("laptops").getAll();
+          all.onerror = () => reject(all.error);
+          all.onsuccess = () =>
+            resolve(
+              all.result.map((laptop) => ({
+                kind: laptop.phoneKey.kind,
+                isCryptoKey: laptop.phoneKey.privateKey instanceof CryptoKey,
+                extractable: laptop.phoneKey.privateKey.extractable ?? null,
+              })),
+            );
+        };
+      }),
+  );
+}

@@ -8,8 +8,8 @@ import "./style.css";
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
 
-import { Connection, type Laptop, Pairing, type PairingLink, REVOKED, fromHex, parsePairingFragment } from "./channel.js";
-import { keyPair } from "./crypto/noise.js";
+import { Connection, type Laptop, Pairing, type PairingLink, REVOKED, parsePairingFragment } from "./channel.js";
+import { newPhoneKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
 
 const main = document.getElementById("app") as HTMLElement;
@@ -31,10 +31,9 @@ function status(message: string, role: "status" | "alert" = "status"): HTMLEleme
 
 async function pairFrom(link: PairingLink): Promise<void> {
   show(el("h1", {}, "Pairing…"), status("Checking the laptop's key"));
-  const phone = keyPair();
   let pairing: Pairing;
   try {
-    pairing = await Pairing.start(link, phone, navigator.platform || "phone");
+    pairing = await Pairing.start(link, await newPhoneKey(), navigator.platform || "phone");
   } catch (error) {
     show(el("h1", {}, "Cannot pair"), status(String((error as Error).message), "alert"), homeButton());
     return;
@@ -100,15 +99,11 @@ async function home(): Promise<void> {
   show(el("h1", {}, "Your laptops"), list);
 }
 
-function phoneKey(laptop: Laptop) {
-  return keyPair(fromHex(laptop.phonePrivateKey));
-}
-
 async function sessions(laptop: Laptop): Promise<void> {
   show(el("h1", {}, laptop.name), status("Connecting…"));
   let connection: Connection;
   try {
-    connection = await Connection.open(laptop, phoneKey(laptop));
+    connection = await Connection.open(laptop);
   } catch (error) {
     show(el("h1", {}, laptop.name), status(`Cannot connect: ${(error as Error).message}`, "alert"), homeButton());
     return;
@@ -240,7 +235,7 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
       setChip(held.length ? `reconnecting… ${held.length} held` : "reconnecting…", "away");
       await new Promise((resolve) => setTimeout(resolve, wait * (0.5 + Math.random() / 2)));
       try {
-        attach(await Connection.open(laptop, phoneKey(laptop)));
+        attach(await Connection.open(laptop));
         return;
       } catch {
         // The relay or the laptop is still away; try again later.

@@ -3,7 +3,9 @@
 // inside the sealed channel. Mirrors the Rust test phone (cli/tests/it/test_phone.rs).
 
 import { BINARY_FRAME, type Frame, JSON_FRAME, Reassembler, sealFrame } from "./crypto/frames.js";
-import { CONNECTION_PATTERN, type Channel, Handshake, type KeyPair, PAIRING_PATTERN, connectionPrologue, pairingPrologue } from "./crypto/noise.js";
+import { CONNECTION_PATTERN, type Channel, Handshake, PAIRING_PATTERN, connectionPrologue, pairingPrologue } from "./crypto/noise.js";
+import { type StoredPhoneKey, staticKey } from "./crypto/phone-key.js";
+import { fromHex, toHex } from "./hex.js";
 
 const SUBPROTOCOL = "loopsy.relay.v1";
 /** How long opening a socket or waiting for a handshake answer may take. */
@@ -23,9 +25,6 @@ export interface PairingLink {
   daemonKey: Uint8Array;
   secret: Uint8Array;
 }
-
-export const fromHex = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
-export const toHex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
 export function parsePairingFragment(fragment: string): PairingLink | null {
   const params = new URLSearchParams(fragment.replace(/^#/, ""));
@@ -132,7 +131,8 @@ export interface Laptop {
   daemonKey: string;
   name: string;
   fingerprint: string;
-  phonePrivateKey: string;
+  /** This phone's key for that laptop (non-extractable where the browser can). */
+  phoneKey: StoredPhoneKey;
   pairedAt: number;
 }
 
@@ -149,25 +149,25 @@ export class Pairing {
     private readonly socket: Socket,
     private readonly channel: Channel,
     private readonly link: PairingLink,
-    private readonly phone: KeyPair,
+    private readonly phone: StoredPhoneKey,
   ) {}
 
-  static async start(link: PairingLink, phone: KeyPair, label: string): Promise<Pairing> {
+  static async start(link: PairingLink, phone: StoredPhoneKey, label: string): Promise<Pairing> {
     const socket = await Socket.open(wsUrl(link.relay, `/pair/connect/${encodeURIComponent(link.deviceId)}`), link.token);
     const handshake = new Handshake({
       pattern: PAIRING_PATTERN,
       initiator: true,
       prologue: pairingPrologue(link.deviceId, link.tokenId),
-      localStatic: phone,
+      localStatic: staticKey(phone),
       psk: link.secret,
     });
-    socket.send(handshake.write());
-    handshake.read(await socket.binary());
+    socket.send(await handshake.write());
+    await handshake.read(await socket.binary());
     if (toHex(handshake.remoteStatic ?? new Uint8Array()) !== toHex(link.daemonKey)) {
       socket.ws.close();
       throw new Error("this laptop's key is not the one in the QR code; do not pair");
     }
-    socket.send(handshake.write(utf8.encode(JSON.stringify({ label }))));
+    socket.send(await handshake.write(utf8.encode(JSON.stringify({ label }))));
     return new Pairing(socket, handshake.channel(), link, phone);
   }
 
@@ -196,7 +196,7 @@ export class Pairing {
             daemonKey: toHex(this.link.daemonKey),
             name: String(answer.deviceName ?? "laptop"),
             fingerprint: String(answer.fingerprint ?? ""),
-            phonePrivateKey: toHex(this.phone.privateKey),
+            phoneKey: this.phone,
             pairedAt: Date.now(),
           },
         };
@@ -239,18 +239,18 @@ export class Connection {
     };
   }
 
-  static async open(laptop: Laptop, phone: KeyPair): Promise<Connection> {
+  static async open(laptop: Laptop): Promise<Connection> {
     const path = `/phone/connect/${encodeURIComponent(laptop.deviceId)}?phone_id=${encodeURIComponent(laptop.phoneId)}`;
     const socket = await Socket.open(wsUrl(laptop.relay, path), laptop.phoneSecret);
     const handshake = new Handshake({
       pattern: CONNECTION_PATTERN,
       initiator: true,
       prologue: connectionPrologue(laptop.deviceId, laptop.phoneId),
-      localStatic: phone,
+      localStatic: staticKey(laptop.phoneKey),
       remoteStatic: fromHex(laptop.daemonKey),
     });
-    socket.send(handshake.write());
-    handshake.read(await socket.binary());
+    socket.send(await handshake.write());
+    await handshake.read(await socket.binary());
     return new Connection(socket, handshake.channel());
   }
 

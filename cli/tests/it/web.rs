@@ -178,3 +178,13 @@ fn the_picker_offers_and_starts_a_custom_command() {
 fn the_app_calls_for_attention_on_a_bell_and_a_waiting_prompt() {
     browser_run("attention");
 }
+
+#[test]
+fn the_phone_key_is_a_non_extractable_webcrypto_key() {
+    browser_run("webcrypto-key");
+}
+
+#[test]
+fn without_crypto_subtle_the_app_pairs_with_the_noble_key() {
+    browser_run("plain-http-fallback");
+}

@@ -170,20 +170,30 @@ class SymmetricState {
   }
 }
 
-export interface KeyPair {
-  privateKey: Uint8Array;
+/** A static key as the handshake uses it: its public half, and X25519 with
+ * its private half (which may live where this code cannot read it, such as a
+ * non-extractable WebCrypto key). */
+export interface StaticKey {
   publicKey: Uint8Array;
+  dh(remote: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
+/** A key pair whose private half is bytes in memory (ephemerals, and static
+ * keys where WebCrypto lacks X25519). */
+export interface KeyPair extends StaticKey {
+  privateKey: Uint8Array;
+  dh(remote: Uint8Array): Uint8Array;
 }
 
 export function keyPair(privateKey: Uint8Array = x25519.utils.randomSecretKey()): KeyPair {
-  return { privateKey, publicKey: x25519.getPublicKey(privateKey) };
+  return { privateKey, publicKey: x25519.getPublicKey(privateKey), dh: (remote) => x25519.getSharedSecret(privateKey, remote) };
 }
 
 export interface HandshakeOptions {
   pattern: string;
   initiator: boolean;
   prologue: Uint8Array;
-  localStatic: KeyPair;
+  localStatic: StaticKey;
   remoteStatic?: Uint8Array;
   psk?: Uint8Array;
   /** Tests only: a fixed ephemeral key instead of a random one. */
@@ -194,7 +204,7 @@ export class Handshake {
   private readonly pattern: Pattern;
   private readonly symmetric: SymmetricState;
   private readonly initiator: boolean;
-  private readonly localStatic: KeyPair;
+  private readonly localStatic: StaticKey;
   private localEphemeral: KeyPair | null = null;
   private remoteStaticKey: Uint8Array | null;
   private remoteEphemeral: Uint8Array | null = null;
@@ -243,7 +253,7 @@ export class Handshake {
     return this.symmetric.hash;
   }
 
-  private dh(token: "ee" | "es" | "se" | "ss"): Uint8Array {
+  private async dh(token: "ee" | "es" | "se" | "ss"): Promise<Uint8Array> {
     const local =
       token === "ee" || (token === "es" && this.initiator) || (token === "se" && !this.initiator)
         ? this.localEphemeral
@@ -253,10 +263,15 @@ export class Handshake {
         ? this.remoteEphemeral
         : this.remoteStaticKey;
     if (!local || !remote) throw new NoiseError(`missing key material for ${token}`);
-    return x25519.getSharedSecret(local.privateKey, remote);
+    try {
+      return await local.dh(remote);
+    } catch {
+      // A low-order point yields an all-zero secret, which both libraries refuse.
+      throw new NoiseError(`the key exchange failed (${token})`);
+    }
   }
 
-  write(payload: Uint8Array = new Uint8Array()): Uint8Array {
+  async write(payload: Uint8Array = new Uint8Array()): Promise<Uint8Array> {
     if (!this.myTurn) throw new NoiseError("not this side's turn to write");
     const parts: Uint8Array[] = [];
     for (const token of this.pattern.messages[this.step] ?? []) {
@@ -275,7 +290,7 @@ export class Handshake {
           this.symmetric.mixKeyAndHash(this.psk ?? new Uint8Array());
           break;
         default:
-          this.symmetric.mixKey(this.dh(token));
+          this.symmetric.mixKey(await this.dh(token));
       }
     }
     parts.push(this.symmetric.encryptAndHash(payload));
@@ -286,7 +301,7 @@ export class Handshake {
   }
 
   /** Reads the other side's message; returns its payload. */
-  read(message: Uint8Array): Uint8Array {
+  async read(message: Uint8Array): Promise<Uint8Array> {
     if (this.finished || this.myTurn) throw new NoiseError("not this side's turn to read");
     if (message.length > MAX_MESSAGE) throw new NoiseError("handshake message too large");
     let at = 0;
@@ -313,7 +328,7 @@ export class Handshake {
           this.symmetric.mixKeyAndHash(this.psk ?? new Uint8Array());
           break;
         default:
-          this.symmetric.mixKey(this.dh(token));
+          this.symmetric.mixKey(await this.dh(token));
       }
     }
     const payload = this.symmetric.decryptAndHash(message.subarray(at));
