@@ -5,7 +5,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-export async function phoneBrowser(shots) {
+export async function phoneBrowser(shots, contextOptions = {}) {
   mkdirSync(shots, { recursive: true });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -19,7 +19,7 @@ export async function phoneBrowser(shots) {
       "--disable-sync",
     ],
   });
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, ...contextOptions });
   const page = await context.newPage();
   const failures = [];
   page.on("pageerror", (error) => failures.push(`page: ${error.message}`));
@@ -49,18 +49,28 @@ export async function pairAndOpenShell(page, shot, url, code) {
   await pair(page, shot, url, code);
   await page.locator("button.laptop").first().click();
   await page.locator("#new-shell").click();
-  await page.locator(".xterm-rows").waitFor();
+  await terminalShown(page);
+}
+
+/** Waits for the terminal screen and puts the keyboard focus in it. */
+export async function terminalShown(page) {
+  await page.waitForFunction(() => document.querySelector("#terminal") && window.loopsy?.rows);
   await page.locator(".xterm-helper-textarea").focus();
 }
 
 /** Waits until the terminal shows `text`. */
 export function screenHas(page, text, timeout = 15000) {
-  return page.waitForFunction((t) => document.querySelector(".xterm-rows")?.textContent?.includes(t), text, { timeout });
+  return page.waitForFunction((t) => window.loopsy?.rows().join("\n").includes(t), text, { timeout });
 }
 
-/** The terminal's visible rows, as text. */
+/** The terminal's visible rows, as text (the app offers them whichever renderer draws). */
 export function rows(page) {
-  return page.evaluate(() => Array.from(document.querySelector(".xterm-rows")?.children ?? [], (row) => row.textContent ?? ""));
+  return page.evaluate(() => window.loopsy?.rows() ?? []);
+}
+
+/** Waits until the screen's text matches `pattern` (a RegExp source). */
+export function screenMatches(page, pattern, timeout = 15000) {
+  return page.waitForFunction((p) => new RegExp(p).test(window.loopsy?.rows().join("\n") ?? ""), pattern, { timeout });
 }
 
 export async function finish(browser, failures) {

@@ -4,7 +4,7 @@
 //
 //   node e2e/keybar.mjs <pairing url> <code> <screenshot dir>
 
-import { finish, pairAndOpenShell, phoneBrowser, screenHas } from "./browser.mjs";
+import { finish, pairAndOpenShell, phoneBrowser, rows, screenHas, screenMatches } from "./browser.mjs";
 
 const [url, code, shots] = process.argv.slice(2);
 const { browser, page, failures, shot } = await phoneBrowser(shots);
@@ -17,8 +17,8 @@ try {
   await screenHas(page, "after-ctrl-c-2");
   const columns = async (marker) => {
     await page.keyboard.type(`echo ${marker}-$(stty size | cut -d' ' -f2)-cols\n`);
-    await page.waitForFunction((m) => new RegExp(`${m}-\\d+-cols`).test(document.querySelector(".xterm-rows")?.textContent ?? ""), marker);
-    const text = await page.evaluate(() => document.querySelector(".xterm-rows")?.textContent ?? "");
+    await screenMatches(page, `${marker}-\\d+-cols`);
+    const text = (await rows(page)).join("\n");
     return Number(text.match(new RegExp(`${marker}-(\\d+)-cols`))?.[1]);
   };
   const before = await columns("before");

@@ -3,13 +3,13 @@
 //
 //   node e2e/rotate.mjs <pairing url> <code> <screenshot dir>
 
-import { finish, pairAndOpenShell, phoneBrowser, rows } from "./browser.mjs";
+import { finish, pairAndOpenShell, phoneBrowser, rows, screenMatches } from "./browser.mjs";
 
 const [url, code, shots] = process.argv.slice(2);
 const { browser, page, failures, shot } = await phoneBrowser(shots);
 const sizeShown = async (marker) => {
   await page.keyboard.type(`echo ${marker}-$(stty size | tr ' ' x)-end\n`);
-  await page.waitForFunction((m) => new RegExp(`${m}-\\d+x\\d+-end`).test(document.querySelector(".xterm-rows")?.textContent ?? ""), marker);
+  await screenMatches(page, `${marker}-\\d+x\\d+-end`);
   const line = (await rows(page)).find((r) => new RegExp(`^${marker}-\\d+x\\d+-end`).test(r.trim())) ?? "";
   const [, rowsCount, cols] = line.trim().match(/-(\d+)x(\d+)-/) ?? [];
   return { rows: Number(rowsCount), cols: Number(cols) };

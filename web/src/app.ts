@@ -6,11 +6,13 @@ import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 
 import { FitAddon } from "@xterm/addon-fit";
+import { WebglAddon } from "@xterm/addon-webgl";
 import { Terminal } from "@xterm/xterm";
 
 import { Connection, type Laptop, Pairing, type PairingLink, REVOKED, parsePairingFragment } from "./channel.js";
 import { newPhoneKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
+import { type ThemeChoice, onThemeChange, setThemeChoice, terminalTheme, themeChoice } from "./theme.js";
 
 const main = document.getElementById("app") as HTMLElement;
 const utf8 = new TextEncoder();
@@ -72,10 +74,22 @@ function homeButton(): HTMLButtonElement {
   return button;
 }
 
+/** Cycles the theme: as the phone is set, light, dark. */
+function themeButton(): HTMLButtonElement {
+  const names: Record<ThemeChoice, string> = { auto: "Theme: as the phone", light: "Theme: light", dark: "Theme: dark" };
+  const next: Record<ThemeChoice, ThemeChoice> = { auto: "light", light: "dark", dark: "auto" };
+  const button = el("button", { type: "button", className: "secondary", id: "theme" }, names[themeChoice()]);
+  button.onclick = () => {
+    setThemeChoice(next[themeChoice()]);
+    button.textContent = names[themeChoice()];
+  };
+  return button;
+}
+
 async function home(): Promise<void> {
   const paired = await laptops();
   if (paired.length === 0) {
-    show(el("h1", {}, "loopsy"), status("No laptop paired yet. Run `loopsy up` on your laptop and scan its QR code."));
+    show(el("h1", {}, "loopsy"), status("No laptop paired yet. Run `loopsy up` on your laptop and scan its QR code."), themeButton());
     return;
   }
   const list = el("ul", { className: "laptops" });
@@ -96,7 +110,7 @@ async function home(): Promise<void> {
     };
     list.append(el("li", {}, open, el("small", {}, laptop.fingerprint), forget));
   }
-  show(el("h1", {}, "Your laptops"), list);
+  show(el("h1", {}, "Your laptops"), list, themeButton());
 }
 
 async function sessions(laptop: Laptop): Promise<void> {
@@ -166,12 +180,32 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
   if (typeof Notification !== "undefined" && Notification.permission === "default") {
     void Notification.requestPermission().catch(() => undefined);
   }
-  const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000 });
+  const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000, theme: terminalTheme() });
   const fit = new FitAddon();
   term.loadAddon(fit);
   term.open(box);
+  useWebgl(term);
   fit.fit();
+  const stopTheming = onThemeChange(() => (term.options.theme = terminalTheme()));
+  // The terminal screen is gone once the page shows something else.
+  new MutationObserver((_, observer) => {
+    if (!box.isConnected) {
+      stopTheming();
+      observer.disconnect();
+    }
+  }).observe(main, { childList: true });
   term.onBell(() => callAttention("The session rang the bell."));
+  const visibleRows = () => {
+    const buffer = term.buffer.active;
+    return Array.from({ length: term.rows }, (_, n) => buffer.getLine(buffer.viewportY + n)?.translateToString(true) ?? "");
+  };
+  // For automation (the browser tests, accessibility tools): the screen as
+  // text, whichever renderer draws it (WebGL leaves no text in the DOM).
+  (window as unknown as { loopsy: unknown }).loopsy = {
+    rows: visibleRows,
+    viewportY: () => term.buffer.active.viewportY,
+    background: () => term.options.theme?.background,
+  };
   // Agents that stop to ask for permission show a prompt like these on screen.
   const asking = /(Do you want to (proceed|make this edit|run)|Allow (this|once)|\(y\/n\)|\[Y\/n\]|Approve\?|Waiting for (your )?(approval|input))/i;
   let lastAsk = "";
@@ -180,9 +214,7 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
   term.onWriteParsed(() => {
     clearTimeout(scan);
     scan = setTimeout(() => {
-      const buffer = term.buffer.active;
-      const line = (n: number) => buffer.getLine(buffer.viewportY + n)?.translateToString(true) ?? "";
-      const screen = Array.from({ length: term.rows }, (_, n) => line(n)).join("\n");
+      const screen = visibleRows().join("\n");
       const match = screen.match(asking)?.[0] ?? "";
       if (match && match !== lastAsk) callAttention(`The agent is waiting for you: ${match}`);
       lastAsk = match;
@@ -348,6 +380,19 @@ async function terminal(first: Connection, laptop: Laptop, id: string): Promise<
   }).observe(box);
   attach(first);
   term.focus();
+}
+
+/** Draws with WebGL where the phone has it, the DOM renderer otherwise (and
+ * again if the GPU context is lost, as happens when a phone sleeps). */
+function useWebgl(term: Terminal): void {
+  try {
+    const webgl = new WebglAddon();
+    webgl.onContextLoss(() => webgl.dispose());
+    term.loadAddon(webgl);
+    document.documentElement.dataset.renderer = "webgl";
+  } catch {
+    document.documentElement.dataset.renderer = "dom";
+  }
 }
 
 async function start(): Promise<void> {

@@ -188,3 +188,8 @@ fn the_phone_key_is_a_non_extractable_webcrypto_key() {
 fn without_crypto_subtle_the_app_pairs_with_the_noble_key() {
     browser_run("plain-http-fallback");
 }
+
+#[test]
+fn the_app_follows_light_and_dark_and_the_users_pick() {
+    browser_run("theme");
+}
