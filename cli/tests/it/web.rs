@@ -193,3 +193,13 @@ fn without_crypto_subtle_the_app_pairs_with_the_noble_key() {
 fn the_app_follows_light_and_dark_and_the_users_pick() {
     browser_run("theme");
 }
+
+#[test]
+fn the_compose_box_pastes_typed_and_dictated_text() {
+    browser_run("compose");
+}
+
+#[test]
+fn a_swipe_scrolls_with_momentum_and_copy_reaches_the_clipboard() {
+    browser_run("scroll-and-copy");
+}

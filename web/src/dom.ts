@@ -1,0 +1,28 @@
+// Building the page. Only textContent ever carries a laptop's strings: no
+// innerHTML anywhere (the original app had stored XSS there).
+
+export const main = document.getElementById("app") as HTMLElement;
+
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+/** Replaces the screen. */
+export function show(...nodes: Node[]): void {
+  main.replaceChildren(...nodes);
+}
+
+export function status(message: string, role: "status" | "alert" = "status"): HTMLElement {
+  return el("p", { className: role === "alert" ? "error" : "status", role } as Partial<HTMLParagraphElement>, message);
+}
+
+/** A key-bar style button that leaves the focus (and the phone keyboard) where it is. */
+export function key(label: string, name: string, onPress: () => void): HTMLButtonElement {
+  const button = el("button", { type: "button", className: "key" }, label);
+  button.setAttribute("aria-label", name);
+  button.addEventListener("pointerdown", (event) => event.preventDefault());
+  button.onclick = onPress;
+  return button;
+}

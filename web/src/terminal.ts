@@ -1,0 +1,206 @@
+// A session on screen. It survives lost connections: it reconnects with
+// backoff, resumes from the last byte it showed (or redraws from a snapshot
+// when the gap left the laptop's buffer), and holds what is typed meanwhile,
+// sending it once, in order, when the session is back.
+
+import { FitAddon } from "@xterm/addon-fit";
+import { WebglAddon } from "@xterm/addon-webgl";
+import { Terminal } from "@xterm/xterm";
+
+import { Connection, type Laptop, REVOKED } from "./channel.js";
+import { composeBox } from "./compose.js";
+import { copySheet } from "./copy.js";
+import { el, key, main, show } from "./dom.js";
+import { keyBar } from "./keybar.js";
+import { onThemeChange, terminalTheme } from "./theme.js";
+import { touchScroll } from "./touch-scroll.js";
+
+const utf8 = new TextEncoder();
+/** How long a resize waits for the layout to settle (rotation, keyboard). */
+const RESIZE_DEBOUNCE_MS = 150;
+
+// Agents that stop to ask for permission show a prompt like these on screen.
+const ASKING = /(Do you want to (proceed|make this edit|run)|Allow (this|once)|\(y\/n\)|\[Y\/n\]|Approve\?|Waiting for (your )?(approval|input))/i;
+
+/** Draws with WebGL where the phone has it, the DOM renderer otherwise (and
+ * again if the GPU context is lost, as happens when a phone sleeps). */
+function useWebgl(term: Terminal): void {
+  try {
+    const webgl = new WebglAddon();
+    webgl.onContextLoss(() => webgl.dispose());
+    term.loadAddon(webgl);
+    document.documentElement.dataset.renderer = "webgl";
+  } catch {
+    document.documentElement.dataset.renderer = "dom";
+  }
+}
+
+/** Opens session `id` of `laptop` on `first`; `leave` shows the screen to go back to. */
+export function terminal(first: Connection, laptop: Laptop, id: string, leave: () => void): void {
+  const box = el("div", { className: "terminal", id: "terminal" });
+  const chip = el("div", { className: "chip", id: "link-state", role: "status" } as Partial<HTMLDivElement>, "connected");
+  const attention = el("div", { className: "attention", id: "attention", role: "alert", hidden: true } as Partial<HTMLDivElement>);
+  const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000, theme: terminalTheme() });
+  attention.onclick = () => {
+    attention.hidden = true;
+    term.focus();
+  };
+
+  /** Says that the session wants the user: a badge, and a notification when allowed. */
+  const callAttention = (why: string) => {
+    attention.textContent = why;
+    attention.hidden = false;
+    if (typeof Notification !== "undefined" && Notification.permission === "granted" && document.hidden) {
+      new Notification("loopsy", { body: why, tag: id });
+    }
+  };
+  if (typeof Notification !== "undefined" && Notification.permission === "default") {
+    void Notification.requestPermission().catch(() => undefined);
+  }
+
+  let connection: Connection | null = null;
+  let leaving = false;
+  // Output offset of the next byte this screen expects; null until the first attach.
+  let position: number | null = null;
+  let snapshotLeft = 0;
+  const held: Uint8Array[] = [];
+  const setChip = (text: string, state: "ok" | "away") => {
+    chip.textContent = text;
+    chip.dataset.state = state;
+  };
+  const typeBytes = (bytes: Uint8Array) => {
+    if (connection) connection.type(bytes);
+    else {
+      held.push(bytes);
+      setChip(`reconnecting… ${held.length} held`, "away");
+    }
+  };
+  const sendRaw = (data: string) => typeBytes(utf8.encode(data));
+
+  const fit = new FitAddon();
+  let size = "";
+  const resizeIfChanged = () => {
+    // fit() derives the columns from the width alone: a keyboard opening
+    // changes the rows only, so agent TUIs keep their line wrapping.
+    fit.fit();
+    const now = `${term.cols}x${term.rows}`;
+    if (now !== size && connection) {
+      size = now;
+      void connection.call("session.resize", { id, cols: term.cols, rows: term.rows });
+    }
+  };
+  const copy = copySheet(term);
+  const compose = composeBox(term, sendRaw);
+  const keys = keyBar(term, {
+    send: sendRaw,
+    fontSize(step) {
+      term.options.fontSize = Math.min(28, Math.max(8, (term.options.fontSize ?? 14) + step));
+      // The ResizeObserver does not fire for a font change: refit here.
+      resizeIfChanged();
+    },
+    copy: () => void copy.copy(),
+    compose: () => compose.open(),
+  });
+  term.onData((data) => sendRaw(keys.modify(data)));
+  const back = key("‹", "Back to the sessions", () => leave());
+  back.id = "back";
+  keys.bar.prepend(back);
+  show(box, chip, attention, compose.panel, copy.panel, keys.bar);
+
+  term.loadAddon(fit);
+  term.open(box);
+  useWebgl(term);
+  touchScroll(term, box, sendRaw);
+  fit.fit();
+  size = `${term.cols}x${term.rows}`;
+  const stopTheming = onThemeChange(() => (term.options.theme = terminalTheme()));
+  let resizeTimer: ReturnType<typeof setTimeout> | undefined;
+  const resizes = new ResizeObserver(() => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(resizeIfChanged, RESIZE_DEBOUNCE_MS);
+  });
+  resizes.observe(box);
+  // The terminal screen ends once the page shows something else.
+  new MutationObserver((_, observer) => {
+    if (box.isConnected) return;
+    leaving = true;
+    stopTheming();
+    resizes.disconnect();
+    observer.disconnect();
+    connection?.close();
+    term.dispose();
+  }).observe(main, { childList: true });
+
+  term.onBell(() => callAttention("The session rang the bell."));
+  const visibleRows = () => {
+    const buffer = term.buffer.active;
+    return Array.from({ length: term.rows }, (_, n) => buffer.getLine(buffer.viewportY + n)?.translateToString(true) ?? "");
+  };
+  // For automation (the browser tests, accessibility tools): the screen as
+  // text, whichever renderer draws it (WebGL leaves no text in the DOM).
+  (window as unknown as { loopsy: unknown }).loopsy = {
+    rows: visibleRows,
+    viewportY: () => term.buffer.active.viewportY,
+    background: () => term.options.theme?.background,
+  };
+  let lastAsk = "";
+  let scan: ReturnType<typeof setTimeout> | undefined;
+  // Looked for a little after output settles, not on every write.
+  term.onWriteParsed(() => {
+    clearTimeout(scan);
+    scan = setTimeout(() => {
+      const match = visibleRows().join("\n").match(ASKING)?.[0] ?? "";
+      if (match && match !== lastAsk) callAttention(`The agent is waiting for you: ${match}`);
+      lastAsk = match;
+    }, 250);
+  });
+
+  const attach = (current: Connection) => {
+    if (leaving) return current.close();
+    current.onEvent = (event) => {
+      if (event.type === "start") {
+        if (event.resynced && position !== null) term.reset();
+        position = Number(event.offset);
+        snapshotLeft = Number(event.snapshotBytes ?? 0);
+        // Keys typed while away go first, in order; new keys go straight after.
+        for (const bytes of held.splice(0)) current.type(bytes);
+        connection = current;
+        setChip("connected", "ok");
+      } else if (event.type === "exit") {
+        setChip(`session ended (${event.exitCode ?? event.signal ?? "?"})`, "away");
+        callAttention("The session ended.");
+      }
+    };
+    current.onOutput = (bytes) => {
+      term.write(bytes);
+      // A snapshot redraws the screen; it does not move the position.
+      const fromSnapshot = Math.min(snapshotLeft, bytes.length);
+      snapshotLeft -= fromSnapshot;
+      if (position !== null) position += bytes.length - fromSnapshot;
+    };
+    current.onClose = (code) => {
+      connection = null;
+      if (leaving) return;
+      if (code === REVOKED) setChip("this phone was revoked on the laptop", "away");
+      else void reconnect();
+    };
+    const params: Record<string, unknown> = { id, cols: term.cols, rows: term.rows };
+    if (position !== null) params.fromOffset = position;
+    void current.call("session.attach", params);
+  };
+
+  const reconnect = async () => {
+    for (let wait = 1000; !leaving; wait = Math.min(wait * 2, 10_000)) {
+      setChip(held.length ? `reconnecting… ${held.length} held` : "reconnecting…", "away");
+      await new Promise((resolve) => setTimeout(resolve, wait * (0.5 + Math.random() / 2)));
+      try {
+        attach(await Connection.open(laptop));
+        return;
+      } catch {
+        // The relay or the laptop is still away; try again later.
+      }
+    }
+  };
+  attach(first);
+  term.focus();
+}
