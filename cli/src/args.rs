@@ -250,12 +250,18 @@ pub struct ShellArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AutoApproveCommand {
-    /// Show the peers allowed to use auto-approve (you always may, on this machine).
+    /// Show the peers and phones allowed to use auto-approve (you always may, on this machine).
     List,
-    /// Let a peer (a name from auth.allowedKeys) start claude, codex or gemini with auto-approve.
-    Allow { peer: String },
+    /// Let a peer or a phone start claude, codex or gemini with auto-approve.
+    Allow {
+        /// A peer's name from auth.allowedKeys, or `phone:<id>` with an id from `loopsy phone list`.
+        peer: String,
+    },
     /// Withdraw that permission.
-    Deny { peer: String },
+    Deny {
+        /// A peer's name, or `phone:<id>`.
+        peer: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,6 +27,9 @@ const MIGRATIONS: &[&str] = &[
         label TEXT,
         paired_at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 3: a phone's auto-approve grant lives and dies with its pairing (a
+    // revoked phone's grant cannot pass to a later phone given the same id).
+    "ALTER TABLE phones ADD COLUMN auto_approve INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Opens (creating, `0600`) and migrates the database.

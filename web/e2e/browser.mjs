@@ -1,12 +1,16 @@
 // What the browser end-to-end scripts share: Debian's Chromium at a phone
 // viewport, failures collected from the page, and the pairing steps.
 
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
+let lastShots = ".";
+
 export async function phoneBrowser(shots, contextOptions = {}) {
   mkdirSync(shots, { recursive: true });
+  lastShots = shots;
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: [
@@ -74,6 +78,16 @@ export function screenMatches(page, pattern, timeout = 15000) {
 }
 
 export async function finish(browser, failures) {
+  // What the page showed when something went wrong.
+  if (failures.length > 0) {
+    for (const context of browser.contexts()) {
+      for (const [n, page] of context.pages().entries()) {
+        await page.screenshot({ path: `${lastShots}/failure-${n}.png` }).catch(() => undefined);
+        const rows = await page.evaluate(() => window.loopsy?.rows().join("\n")).catch(() => undefined);
+        if (rows) failures.push(`screen:\n${rows}`);
+      }
+    }
+  }
   await browser.close();
   if (failures.length > 0) {
     console.error(failures.join("\n"));
@@ -100,6 +114,29 @@ export function storedKeys(page) {
                 extractable: laptop.phoneKey.privateKey.extractable ?? null,
               })),
             );
+        };
+      }),
+  );
+}
+
+/** Runs the laptop's CLI as its owner (the test passes the command in LOOPSY_CLI). */
+export function laptopCli(...args) {
+  const [program, ...prefix] = JSON.parse(process.env.LOOPSY_CLI ?? "[]");
+  if (!program) throw new Error("LOOPSY_CLI is not set");
+  return execFileSync(program, [...prefix, ...args], { encoding: "utf8" });
+}
+
+/** This phone's id at its (first) laptop. */
+export function phoneId(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("loopsy");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const all = open.result.transaction("laptops").objectStore("laptops").getAll();
+          all.onsuccess = () => resolve(all.result[0]?.phoneId);
+          all.onerror = () => reject(all.error);
         };
       }),
   );

@@ -5,11 +5,11 @@
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 
-import { Connection, type Laptop, Pairing, type PairingLink, parsePairingFragment } from "./channel.js";
+import { Pairing, type PairingLink, parsePairingFragment } from "./channel.js";
 import { newPhoneKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
 import { el, show, status } from "./dom.js";
-import { terminal } from "./terminal.js";
+import { reopen } from "./sessions.js";
 import { type ThemeChoice, setThemeChoice, themeChoice } from "./theme.js";
 
 async function pairFrom(link: PairingLink): Promise<void> {
@@ -76,7 +76,7 @@ async function home(): Promise<void> {
   const list = el("ul", { className: "laptops" });
   for (const laptop of paired) {
     const open = el("button", { type: "button", className: "laptop" }, laptop.name);
-    open.onclick = () => void sessions(laptop);
+    open.onclick = () => void reopen(laptop, () => void home());
     const forget = el("button", { type: "button", className: "secondary" }, "Forget");
     forget.setAttribute("aria-label", `Forget ${laptop.name}`);
     forget.onclick = async () => {
@@ -92,47 +92,6 @@ async function home(): Promise<void> {
     list.append(el("li", {}, open, el("small", {}, laptop.fingerprint), forget));
   }
   show(el("h1", {}, "Your laptops"), list, themeButton());
-}
-
-async function sessions(laptop: Laptop): Promise<void> {
-  show(el("h1", {}, laptop.name), status("Connecting…"));
-  let connection: Connection;
-  try {
-    connection = await Connection.open(laptop);
-  } catch (error) {
-    show(el("h1", {}, laptop.name), status(`Cannot connect: ${(error as Error).message}`, "alert"), homeButton());
-    return;
-  }
-  const answer = await connection.call("session.list");
-  const result = answer.result as { sessions?: { id: string; name?: string; agent?: string; alive?: boolean }[] } | undefined;
-  const list = el("ul", { className: "sessions" });
-  for (const session of result?.sessions ?? []) {
-    const open = el("button", { type: "button" }, `${session.name ?? session.id.slice(0, 8)} · ${session.agent ?? ""}${session.alive ? "" : " (exited)"}`);
-    open.onclick = () => terminal(connection, laptop, session.id, () => void sessions(laptop));
-    list.append(el("li", {}, open));
-  }
-  // The picker: the agents found on the laptop, then its custom commands.
-  const picker = el("div", { className: "picker" });
-  const begin = (label: string, params: Record<string, unknown>, id?: string) => {
-    const button = el("button", { type: "button" }, label);
-    if (id) button.id = id;
-    button.onclick = async () => {
-      const started = await connection.call("session.start", params);
-      const session = (started.result as { id?: string } | undefined)?.id;
-      if (session) terminal(connection, laptop, session, () => void sessions(laptop));
-      else show(status(`Cannot start ${label}: ${JSON.stringify(started.error)}`, "alert"), homeButton());
-    };
-    picker.append(button);
-  };
-  const offer = await connection.call("session.agents");
-  const picks = offer.result as { agents?: string[]; customCommands?: { id: string; label: string }[] } | undefined;
-  for (const agent of picks?.agents ?? ["shell"]) {
-    begin(agent === "shell" ? "New shell" : `New ${agent}`, { agent }, agent === "shell" ? "new-shell" : undefined);
-  }
-  for (const command of picks?.customCommands ?? []) {
-    begin(command.label, { customCommandId: command.id });
-  }
-  show(el("h1", {}, laptop.name), list, el("h2", {}, "New session"), picker, homeButton());
 }
 
 async function start(): Promise<void> {

@@ -121,10 +121,15 @@ pub fn phone(data_dir: &DataDir, command: &PhoneCommand) -> anyhow::Result<ExitC
             }
             for phone in phones {
                 println!(
-                    "{}  {}  key {}",
+                    "{}  {}  key {}{}",
                     phone["phoneId"].as_str().unwrap_or(""),
                     phone["label"].as_str().unwrap_or("(no name)"),
-                    phone["fingerprint"].as_str().unwrap_or("")
+                    phone["fingerprint"].as_str().unwrap_or(""),
+                    if phone["autoApprove"] == true {
+                        "  (may auto-approve)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }

@@ -76,17 +76,38 @@ pub fn auto_approve(
         AutoApproveCommand::Allow { peer } | AutoApproveCommand::Deny { peer } => {
             let allow = matches!(command, AutoApproveCommand::Allow { .. });
             let params = json!({ "peer": peer, "allow": allow });
-            daemon_link::call(data_dir, method::GRANTS_AUTO_APPROVE, Some(&params))?
+            let answer = daemon_link::call(data_dir, method::GRANTS_AUTO_APPROVE, Some(&params))?;
+            if let Some(phone) = answer["phoneId"].as_str() {
+                let now = if allow { "may now" } else { "may no longer" };
+                println!("phone {phone} {now} start agents with auto-approve");
+                return Ok(ExitCode::SUCCESS);
+            }
+            answer
         }
     };
-    let list: Vec<&str> = peers["autoApproveFor"]
+    let mut list: Vec<String> = peers["autoApproveFor"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
+        .map(str::to_owned)
         .collect();
+    if matches!(command, AutoApproveCommand::List) {
+        // Phones' grants live with their pairing in the daemon.
+        if let Ok(phones) = daemon_link::call(data_dir, method::PHONES_LIST, None) {
+            list.extend(
+                phones["phones"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["autoApprove"] == true)
+                    .filter_map(|p| p["phoneId"].as_str())
+                    .map(|id| format!("phone:{id}")),
+            );
+        }
+    }
     if list.is_empty() {
-        println!("auto-approve: only you (no peer is allowed)");
+        println!("auto-approve: only you (no peer or phone is allowed)");
     } else {
         println!("auto-approve: you and {}", list.join(", "));
     }

@@ -49,8 +49,12 @@ fn relay_on(dir: &std::path::Path, port: u16) -> (KillOnDrop, String) {
 
 /// A daemon registered at a relay reached through `via` (the relay itself, or a proxy to it).
 fn stack_via(via: impl FnOnce(&str) -> String) -> Stack {
+    stack_of(Loopsy::started(), via)
+}
+
+/// A stack around a daemon the caller prepared and started.
+pub fn stack_of(loopsy: Loopsy, via: impl FnOnce(&str) -> String) -> Stack {
     let (relay, dir, relay_url) = start_relay();
-    let loopsy = Loopsy::started();
     let reach = via(&relay_url);
     loopsy.ok(&["relay", "configure", &reach]);
     wait_until("the daemon's relay link is up", || {
@@ -633,4 +637,68 @@ fn a_garbage_handshake_closes_the_phone_socket() {
         ));
         assert!(phone.connect().await.is_ok(), "the daemon carries on");
     });
+}
+
+#[test]
+fn a_phone_may_auto_approve_only_while_the_owner_grants_it() {
+    let mut loopsy = Loopsy::new();
+    loopsy.fake_program("codex", "sleep 30");
+    loopsy.ok(&["init"]);
+    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let stack = stack_of(loopsy, str::to_owned);
+    let phone = paired(&stack.loopsy);
+    let grant = format!("phone:{}", phone.phone_id);
+    actix_rt::System::new().block_on(async {
+        let mut connection = phone.connect().await.expect("a paired phone connects");
+        let try_codex = async |connection: &mut crate::test_phone::Connection| {
+            let offer = connection.request("session.agents", json!({})).await;
+            let started = connection
+                .request(
+                    "session.start",
+                    json!({ "agent": "codex", "autoApprove": true }),
+                )
+                .await;
+            (offer["result"]["autoApprove"].clone(), started)
+        };
+        let (offered, started) = try_codex(&mut connection).await;
+        assert_eq!(offered, false);
+        assert_eq!(started["error"]["data"]["loopsyCode"], 7006, "{started}");
+
+        let granted = stack.loopsy.ok(&["auto-approve", "allow", &grant]);
+        assert!(granted.contains("may now"), "{granted}");
+        assert!(stack.loopsy.ok(&["auto-approve", "list"]).contains(&grant));
+        // At once, on the same connection.
+        let (offered, started) = try_codex(&mut connection).await;
+        assert_eq!(offered, true);
+        assert_eq!(started["result"]["alive"], true, "{started}");
+
+        stack.loopsy.ok(&["auto-approve", "deny", &grant]);
+        let (offered, started) = try_codex(&mut connection).await;
+        assert_eq!(offered, false);
+        assert_eq!(started["error"]["data"]["loopsyCode"], 7006, "{started}");
+    });
+    // Only a paired phone can be granted anything.
+    let unknown = stack
+        .loopsy
+        .run(&["auto-approve", "allow", "phone:not-a-paired-phone"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("loopsy phone list"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    // A phone cannot grant itself: grants are the owner's.
+    actix_rt::System::new().block_on(async {
+        let mut connection = phone.connect().await.expect("a paired phone connects");
+        let answer = connection
+            .request(
+                "grants.autoApprove",
+                json!({ "peer": grant, "allow": true }),
+            )
+            .await;
+        assert!(answer.get("error").is_some(), "{answer}");
+    });
+    let listed: Value =
+        serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["autoApprove"], false);
 }

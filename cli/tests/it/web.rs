@@ -12,12 +12,18 @@ fn web() -> PathBuf {
 
 /// Runs `program args` in web/ and insists on success; returns stdout.
 fn run_in_web(program: &str, args: &[&str], what: &str) -> String {
+    run_in_web_with(program, args, what, &[])
+}
+
+/// The same with extra environment variables.
+fn run_in_web_with(program: &str, args: &[&str], what: &str, env: &[(&str, &str)]) -> String {
     assert!(
         web().join("node_modules").is_dir(),
         "web/node_modules is missing: run `npm ci` in web/ (cargo's build of loopsy-relay does it when npm is installed)"
     );
     let out = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(web())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program} (install Node.js and npm): {e}"));
@@ -57,6 +63,12 @@ fn browser_run_after(
 ) -> crate::phone::Stack {
     let stack = crate::phone::stack();
     prepare(&stack);
+    browser_run_on(script, stack)
+}
+
+/// Runs `e2e/<script>.mjs` against `stack`. The script can run the laptop's
+/// CLI as its owner: `LOOPSY_CLI` holds the command (a JSON array).
+fn browser_run_on(script: &str, stack: crate::phone::Stack) -> crate::phone::Stack {
     let window: serde_json::Value =
         serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/e2e/{script}"));
@@ -69,7 +81,11 @@ fn browser_run_after(
         window["code"].as_str().unwrap(),
         &shots,
     ];
-    run_in_web("node", &args, &what);
+    let cli = stack.loopsy.command(&[]);
+    let mut cli_words = vec![cli.get_program().to_string_lossy().into_owned()];
+    cli_words.extend(cli.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let cli_json = serde_json::to_string(&cli_words).unwrap();
+    run_in_web_with("node", &args, &what, &[("LOOPSY_CLI", &cli_json)]);
     stack
 }
 
@@ -164,7 +180,7 @@ fn forgetting_a_laptop_on_the_phone_revokes_the_phone_everywhere() {
 
 #[test]
 fn the_picker_offers_and_starts_a_custom_command() {
-    browser_run_after("custom-command", |stack| {
+    let stack = browser_run_after("custom-command", |stack| {
         let mut socket = crate::harness::Socket::connect(&stack.loopsy);
         let added = socket.request(
             "commands.add",
@@ -172,6 +188,30 @@ fn the_picker_offers_and_starts_a_custom_command() {
         );
         assert!(added.get("result").is_some(), "{added}");
     });
+    // What the phone did is what the laptop keeps.
+    let mut socket = crate::harness::Socket::connect(&stack.loopsy);
+    let offer = socket.request("session.agents", serde_json::json!({}));
+    let labels: Vec<&str> = offer["result"]["customCommands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["label"].as_str())
+        .collect();
+    assert_eq!(labels, ["Greet renamed"], "{offer}");
+    let config = std::fs::read_to_string(stack.loopsy.path("config.yaml")).unwrap();
+    assert!(config.contains("Greet renamed"), "{config}");
+}
+
+#[test]
+fn auto_approve_is_offered_only_once_granted_and_names_stick() {
+    let mut loopsy = crate::harness::Loopsy::new();
+    loopsy.fake_program("codex", "echo \"$*\"; sleep 30");
+    loopsy.ok(&["init"]);
+    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    browser_run_on(
+        "auto-approve",
+        crate::phone::stack_of(loopsy, str::to_owned),
+    );
 }
 
 #[test]

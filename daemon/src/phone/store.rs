@@ -77,6 +77,7 @@ pub struct PairedPhone {
     pub label: Option<String>,
     pub paired_at: i64,
     pub fingerprint: String,
+    pub auto_approve: bool,
 }
 
 /// The paired phones (their public keys, labels, pairing times).
@@ -120,9 +121,9 @@ impl PhoneBook {
     }
 
     pub fn list(&self) -> rusqlite::Result<Vec<PairedPhone>> {
-        let mut query = self
-            .db
-            .prepare("SELECT id, label, paired_at, public_key FROM phones ORDER BY paired_at")?;
+        let mut query = self.db.prepare(
+            "SELECT id, label, paired_at, public_key, auto_approve FROM phones ORDER BY paired_at",
+        )?;
         query
             .query_map([], |r| {
                 let key: Vec<u8> = r.get(3)?;
@@ -131,9 +132,33 @@ impl PhoneBook {
                     label: r.get(1)?,
                     paired_at: r.get(2)?,
                     fingerprint: fingerprint(&key),
+                    auto_approve: r.get(4)?,
                 })
             })?
             .collect()
+    }
+
+    /// Whether the owner lets this phone start agents with auto-approve.
+    pub fn may_auto_approve(&self, phone_id: &str) -> rusqlite::Result<bool> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT auto_approve FROM phones WHERE id = ?1",
+                [phone_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
+    }
+
+    /// Grants or withdraws auto-approve; false when no such phone is paired.
+    pub fn set_auto_approve(&self, phone_id: &str, allow: bool) -> rusqlite::Result<bool> {
+        self.db
+            .execute(
+                "UPDATE phones SET auto_approve = ?2 WHERE id = ?1",
+                params![phone_id, allow],
+            )
+            .map(|n| n > 0)
     }
 
     pub fn remove(&self, phone_id: &str) -> rusqlite::Result<bool> {
@@ -155,8 +180,15 @@ mod tests {
         book.add("p1", &[1; 32], Some("first"))?;
         assert!(book.add("p1", &[2; 32], Some("intruder")).is_err());
         assert_eq!(book.key_of("p1")?, Some([1; 32]));
+        assert!(!book.may_auto_approve("p1")?);
+        assert!(book.set_auto_approve("p1", true)?);
+        assert!(book.may_auto_approve("p1")?);
+        assert!(!book.set_auto_approve("unknown", true)?);
         assert!(book.remove("p1")?);
         assert_eq!(book.key_of("p1")?, None);
+        // A later phone given the same id starts without the grant.
+        book.add("p1", &[3; 32], None)?;
+        assert!(!book.may_auto_approve("p1")?);
         Ok(())
     }
 

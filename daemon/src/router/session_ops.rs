@@ -95,7 +95,14 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
     };
     let may_auto_approve = match principal {
         Principal::Owner => true,
-        Principal::Peer { .. } | Principal::Phone { .. } => router
+        // A phone's grant is kept with its pairing (and goes with it).
+        Principal::Phone { phone_id } => crate::phone::store::PhoneBook::open(&router.settings.data_dir)
+            .and_then(|book| book.may_auto_approve(phone_id))
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read a phone's auto-approve grant; treating it as not granted");
+                false
+            }),
+        Principal::Peer { .. } => router
             .settings
             .config
             .session
@@ -332,10 +339,41 @@ pub(super) fn edit_commands(router: &Router, request: Request) -> Work {
     )))
 }
 
+/// How a grant names a paired phone: `phone:<id>` (ids from `loopsy phone list`).
+const PHONE_PREFIX: &str = "phone:";
+
+/// A phone's grant, stored with its pairing in `loopsy.db`.
+fn grant_phone(router: &Router, phone_id: String, allow: bool) -> Work {
+    let data_dir = router.settings.data_dir.clone();
+    Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(async move {
+        let id = phone_id.clone();
+        let stored = actix_rt::task::spawn_blocking(move || {
+            crate::phone::store::PhoneBook::open(&data_dir)
+                .and_then(|book| book.set_auto_approve(&id, allow))
+        })
+        .await;
+        match stored {
+            Ok(Ok(true)) => Ok(Reply::ok(
+                json!({ "phoneId": phone_id, "autoApprove": allow }),
+            )),
+            Ok(Ok(false)) => Err(ApiError::new(
+                7001,
+                404,
+                format!("No paired phone '{phone_id}'; `loopsy phone list` shows them"),
+            )),
+            Ok(Err(e)) => Err(ApiError::internal(format!("Could not save the grant: {e}"))),
+            Err(_) => Err(ApiError::internal("The grant task failed")),
+        }
+    })))
+}
+
 /// `grants.autoApprove`: the owner lets a peer (or no longer lets it) start agents
 /// with auto-approve. Written to `session.autoApproveFor`; the request itself is
 /// the audit record of the grant.
 pub(super) fn grant_auto_approve(router: &Router, peer: String, allow: bool) -> Work {
+    if let Some(phone_id) = peer.strip_prefix(PHONE_PREFIX) {
+        return grant_phone(router, phone_id.to_owned(), allow);
+    }
     let config = &router.settings.config;
     if allow && !config.auth.allowed_keys.contains_key(&peer) {
         let known: Vec<&str> = config
