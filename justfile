@@ -18,7 +18,7 @@ lint:
 
 # Benchmarks of the real binary; prints ratios against baselines measured in the same run.
 bench:
-    cargo bench -p loopsy --bench daemon --bench phone
+    cargo bench -p loopsy --bench daemon --bench phone --bench web
 
 # Format the code.
 fmt:

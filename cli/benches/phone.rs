@@ -14,7 +14,7 @@ mod support;
 mod test_phone;
 
 use std::io::BufReader;
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,48 +24,6 @@ use loopsy_transports::framing::Frame;
 use serde_json::{Value, json};
 use support::*;
 use test_phone::{Connection, PairingEnd, PairingUrl, TestPhone, pair};
-
-struct Relay(Child);
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn relay(data: &std::path::Path, extra: &[&str]) -> (Relay, String) {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let began = Instant::now();
-    while ureq::get(&format!("{url}/health")).call().is_err() {
-        assert!(
-            began.elapsed() < Duration::from_secs(20),
-            "the relay did not start"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (Relay(child), url)
-}
-
-fn ok(data: &std::path::Path, args: &[&str]) -> String {
-    let out = loopsy(data).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "loopsy {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn paired_phone(data: &std::path::Path) -> Box<TestPhone> {
     let window: Value = serde_json::from_str(&ok(data, &["mobile", "pair", "--json"])).unwrap();
@@ -120,19 +78,7 @@ fn main() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    ok(&data, &["init"]);
-    let (daemon, _) = start_daemon(&data);
-    let (_relay, relay_url) = relay(&tmp.path().join("relay"), &[]);
-    ok(&data, &["relay", "configure", &relay_url]);
-    let began = Instant::now();
-    while !ok(&data, &["relay", "status", "--json"]).contains("\"connected\": true") {
-        assert!(
-            began.elapsed() < Duration::from_secs(20),
-            "the daemon did not reach the relay"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (daemon, _relay, data) = daemon_at_relay(tmp.path());
     let phone = paired_phone(&data);
     println!(
         "phone through the relay (end-to-end encrypted; {} cores)\n",

@@ -25,6 +25,70 @@ impl Drop for Daemon {
     }
 }
 
+/// A relay process, killed when dropped.
+pub struct Relay(pub Child);
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A relay on a free loopback port keeping its state in `data`; its URL.
+pub fn relay(data: &std::path::Path, extra: &[&str]) -> (Relay, String) {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let began = Instant::now();
+    while ureq::get(&format!("{url}/health")).call().is_err() {
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "the relay did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (Relay(child), url)
+}
+
+/// Runs the CLI on `data` and insists on success; returns stdout.
+pub fn ok(data: &std::path::Path, args: &[&str]) -> String {
+    let out = loopsy(data).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "loopsy {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh daemon (data in `dir/data`) registered at a fresh relay and
+/// connected to it; returns both and the daemon's data directory.
+pub fn daemon_at_relay(dir: &Path) -> (Daemon, Relay, PathBuf) {
+    let data = dir.join("data");
+    ok(&data, &["init"]);
+    let (daemon, _) = start_daemon(&data);
+    let (relay, relay_url) = relay(&dir.join("relay"), &[]);
+    ok(&data, &["relay", "configure", &relay_url]);
+    let began = Instant::now();
+    while !ok(&data, &["relay", "status", "--json"]).contains("\"connected\": true") {
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "the daemon did not reach the relay"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (daemon, relay, data)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
