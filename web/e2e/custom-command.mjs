@@ -34,15 +34,19 @@ try {
   await page.locator("#command-save").click();
   await page.getByText("Cannot save the command:").waitFor();
   await shot("4-refused");
-  await page.locator("#command-label").fill("Second");
+  // A label that is HTML stays text (the original app ran such strings).
+  const html = '<img src=x onerror="window.pwned=1">';
+  await page.locator("#command-label").fill(html);
   await page.locator("#command-args").fill("-c 'echo second'");
   await page.locator("#command-save").click();
-  await page.getByRole("button", { name: "Remove Second" }).waitFor();
+  await page.getByRole("button", { name: `Remove ${html}` }).waitFor();
+  await page.getByRole("button", { name: html, exact: true }).waitFor();
+  if (await page.evaluate(() => window.pwned !== undefined || document.querySelector("img") !== null)) failures.push("a label was parsed as HTML");
   await shot("5-added");
 
   // Remove (after the confirmation).
-  await page.getByRole("button", { name: "Remove Second" }).click();
-  await page.getByRole("button", { name: "Remove Second" }).waitFor({ state: "detached" });
+  await page.getByRole("button", { name: `Remove ${html}` }).click();
+  await page.getByRole("button", { name: `Remove ${html}` }).waitFor({ state: "detached" });
   await page.getByRole("button", { name: "Greet renamed", exact: true }).waitFor();
 } catch (error) {
   failures.push(String(error));

@@ -5,7 +5,7 @@
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 
-import { Pairing, type PairingLink, parsePairingFragment } from "./channel.js";
+import { Connection, type Laptop, Pairing, type PairingLink, parsePairingFragment } from "./channel.js";
 import { newPhoneKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
 import { el, show, status } from "./dom.js";
@@ -89,9 +89,26 @@ async function home(): Promise<void> {
       await forgetLaptop(laptop.deviceId);
       void home();
     };
-    list.append(el("li", {}, open, el("small", {}, laptop.fingerprint), forget));
+    const state = el("span", { className: "online", role: "status" } as Partial<HTMLSpanElement>, "checking…");
+    list.append(el("li", {}, open, state, el("small", {}, laptop.fingerprint), forget));
+    void probe(laptop, state);
   }
   show(el("h1", {}, "Your laptops"), list, themeButton());
+}
+
+/** Shows whether a laptop answers now: a full connection (relay and
+ * handshake), closed again at once. */
+async function probe(laptop: Laptop, state: HTMLElement): Promise<void> {
+  try {
+    const connection = await Connection.open(laptop);
+    connection.close();
+    state.textContent = "online";
+    state.dataset.state = "online";
+  } catch (error) {
+    state.textContent = "offline";
+    state.dataset.state = "offline";
+    state.title = (error as Error).message;
+  }
 }
 
 async function start(): Promise<void> {

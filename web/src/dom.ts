@@ -1,5 +1,5 @@
 // Building the page. Only textContent ever carries a laptop's strings: no
-// innerHTML anywhere (the original app had stored XSS there).
+// string is ever parsed as HTML (the original app had stored XSS that way).
 
 export const main = document.getElementById("app") as HTMLElement;
 

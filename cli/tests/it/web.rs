@@ -243,3 +243,36 @@ fn the_compose_box_pastes_typed_and_dictated_text() {
 fn a_swipe_scrolls_with_momentum_and_copy_reaches_the_clipboard() {
     browser_run("scroll-and-copy");
 }
+
+#[test]
+fn the_laptops_list_shows_which_laptop_is_online() {
+    browser_run("online");
+}
+
+#[test]
+fn nothing_a_laptop_sends_reaches_the_page_as_html() {
+    // The original app had stored XSS through innerHTML; here the DOM is built
+    // with textContent only, and this keeps it so.
+    let mut folders = vec![web().join("src")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            if !path.extension().is_some_and(|e| e == "ts") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
+                assert!(!source.contains(sink), "{} uses {sink}", path.display());
+            }
+        }
+    }
+}
