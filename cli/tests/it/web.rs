@@ -261,7 +261,7 @@ fn nothing_a_laptop_sends_reaches_the_page_as_html() {
                 folders.push(path);
                 continue;
             }
-            if !path.extension().is_some_and(|e| e == "ts") {
+            if path.extension().is_none_or(|e| e != "ts") {
                 continue;
             }
             let source = std::fs::read_to_string(&path).unwrap();

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
+use super::coalesce::{self, RegionWatch};
+
 /// Chunks in flight toward the emulator before the PTY reader waits.
 const IN_FLIGHT: usize = 32;
 
@@ -87,6 +89,28 @@ fn render(parser: &mut vt100::Parser) -> Bytes {
     Bytes::from(out.into_bytes())
 }
 
+/// Parses a batch of output, skipping what cannot show (see [`coalesce`]).
+fn parse(parser: &mut vt100::Parser, watch: &mut RegionWatch, batch: &[Bytes], history: usize) {
+    let joined;
+    let bytes: &[u8] = match batch {
+        [one] => one,
+        many => {
+            joined = many.concat();
+            &joined
+        }
+    };
+    let rows = parser.screen().size().0.get();
+    let planned = coalesce::plan(bytes, rows, history, watch);
+    match planned {
+        Some(skip) => {
+            parser.process(&skip.pen);
+            parser.process(&bytes[skip.keep_from..]);
+        }
+        None => parser.process(bytes),
+    }
+    watch.observe(bytes);
+}
+
 impl Emulator {
     pub fn start(rows: u16, cols: u16, scrollback: usize) -> std::io::Result<Self> {
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
@@ -94,12 +118,32 @@ impl Emulator {
             .name("pty-emulator".into())
             .spawn(move || {
                 let mut parser = vt100::Parser::new(nonzero(rows), nonzero(cols), scrollback);
+                let mut watch = RegionWatch::default();
                 let mut processed: u64 = 0;
-                while let Some(job) = queue.blocking_recv() {
+                // A job taken from the queue while gathering output, kept for its turn.
+                let mut next: Option<Job> = None;
+                while let Some(job) = next.take().or_else(|| queue.blocking_recv()) {
                     match job {
-                        Job::Output(chunk, _slot) => {
-                            parser.process(&chunk);
-                            processed += chunk.len() as u64;
+                        Job::Output(chunk, slot) => {
+                            // All the output already waiting, as one batch (its
+                            // slots are freed once it is parsed).
+                            let mut batch = vec![chunk];
+                            let mut slots = vec![slot];
+                            while let Ok(job) = queue.try_recv() {
+                                match job {
+                                    Job::Output(chunk, slot) => {
+                                        batch.push(chunk);
+                                        slots.push(slot);
+                                    }
+                                    other => {
+                                        next = Some(other);
+                                        break;
+                                    }
+                                }
+                            }
+                            processed += batch.iter().map(|c| c.len() as u64).sum::<u64>();
+                            parse(&mut parser, &mut watch, &batch, scrollback);
+                            drop(slots);
                         }
                         Job::Resize { rows, cols } => {
                             parser.screen_mut().set_size(nonzero(rows), nonzero(cols));

@@ -3,8 +3,10 @@
 //! [`pty::PtySession`] actor per session. The Router dispatches session requests
 //! here after auth and policy.
 
+mod coalesce;
 mod emulator;
 mod fd;
+mod pace;
 pub mod pty;
 mod ring;
 

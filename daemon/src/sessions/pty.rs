@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::emulator::{Emulator, Slot};
 use super::fd::PtyFd;
+use super::pace::Pace;
 use super::ring::{Gap, OutputRing};
 use super::{SessionError, SessionExited, now_ms};
 
@@ -119,6 +120,8 @@ pub struct PtySession {
     ring: OutputRing,
     /// The headless terminal, on its own thread.
     emulator: Emulator,
+    /// The clients keeping up, which the PTY reader waits for (briefly).
+    pace: Arc<Pace>,
     /// Output not yet handed to the emulator, in order.
     to_emulator: Vec<(Bytes, Slot)>,
     /// A catch-up of lagging clients is scheduled.
@@ -217,6 +220,7 @@ impl PtySession {
                 |e| SessionError::Failed(format!("cannot start the terminal emulator: {e}")),
             )?,
             to_emulator: Vec::new(),
+            pace: Arc::default(),
             catch_up_scheduled: false,
             resyncing: false,
             clients: HashMap::new(),
@@ -268,6 +272,7 @@ impl PtySession {
         self.ring.push(&chunk);
         let end = self.ring.end();
         self.clients.retain(|_, client| !client.sink.is_closed());
+        let mut fell_behind = false;
         for client in self.clients.values_mut() {
             // A client already holds everything up to `next` (e.g. from a snapshot
             // the emulator made slightly ahead of the ring): send only what follows.
@@ -276,14 +281,32 @@ impl PtySession {
             }
             if client.next < start {
                 client.lagging = true;
+                fell_behind = true;
                 continue;
             }
             let piece = chunk.slice((client.next - start) as usize..);
             match client.sink.try_send(StreamItem::Binary(piece)) {
                 Ok(()) => client.next = end,
-                Err(_) => client.lagging = true,
+                Err(_) => {
+                    client.lagging = true;
+                    fell_behind = true;
+                }
             }
         }
+        if fell_behind {
+            self.publish_pace();
+        }
+    }
+
+    /// Tells the PTY reader which clients are keeping up now.
+    fn publish_pace(&self) {
+        let keeping_up = self
+            .clients
+            .values()
+            .filter(|c| !c.lagging)
+            .map(|c| c.sink.clone())
+            .collect();
+        self.pace.publish(keeping_up);
     }
 
     fn feed_emulator(&mut self) {
@@ -297,6 +320,7 @@ impl PtySession {
     fn catch_up(&mut self, ctx: &mut Context<Self>) {
         let end = self.ring.end();
         let mut needs_snapshot = false;
+        let mut caught_up = false;
         for client in self.clients.values_mut().filter(|c| c.lagging) {
             if client.sink.capacity() < CLIENT_QUEUE / 2 {
                 continue;
@@ -306,6 +330,7 @@ impl PtySession {
                     if Self::offer(client, &bytes) {
                         client.next = client.next.max(end);
                         client.lagging = false;
+                        caught_up = true;
                     }
                 }
                 Err(_) => needs_snapshot = true,
@@ -336,6 +361,9 @@ impl PtySession {
                     act.schedule_catch_up(ctx);
                 }),
             );
+        }
+        if caught_up {
+            self.publish_pace();
         }
         self.schedule_catch_up(ctx);
     }
@@ -447,11 +475,15 @@ impl Actor for PtySession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let slot = self.emulator.slot_source();
-        let reads =
-            futures_util::stream::unfold((self.fd.clone(), slot), |(fd, slot)| async move {
+        let pace = self.pace.clone();
+        let reads = futures_util::stream::unfold(
+            (self.fd.clone(), slot, pace),
+            |(fd, slot, pace)| async move {
                 // Waits while the emulator is behind: the PTY is read no faster
                 // than the screen can be kept, so nothing piles up.
                 let room = slot().await?;
+                // And, briefly, for the clients keeping up (see `pace`).
+                pace.room().await;
                 let mut chunk = Vec::with_capacity(CHUNK);
                 let mut read = [0u8; READ_SIZE];
                 loop {
@@ -491,9 +523,10 @@ impl Actor for PtySession {
                         }
                         continue;
                     }
-                    return Some(((Bytes::from(chunk), room), (fd, slot)));
+                    return Some(((Bytes::from(chunk), room), (fd, slot, pace)));
                 }
-            });
+            },
+        );
         ctx.add_stream(reads);
         self.update_idle_timer(ctx);
     }
@@ -591,6 +624,7 @@ impl PtySession {
             let client_id = self.next_client;
             self.next_client += 1;
             self.clients.insert(client_id, client);
+            self.publish_pace();
             let me = ctx.address();
             let mut input = input;
             // Keystrokes go straight to the PTY's writer task, not through this
@@ -675,6 +709,7 @@ impl Handler<Detach> for PtySession {
     type Result = ();
     fn handle(&mut self, msg: Detach, ctx: &mut Self::Context) {
         if let Some(client) = self.clients.remove(&msg.client_id) {
+            self.publish_pace();
             let end = json!({ "id": self.id, "detached": true, "offset": self.ring.end() });
             actix_rt::spawn(async move {
                 let _ = client.sink.send(StreamItem::End(Ok(end))).await;
