@@ -6,6 +6,7 @@
 mod coalesce;
 mod emulator;
 mod fd;
+mod input;
 mod pace;
 pub mod pty;
 mod ring;

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::emulator::{Emulator, Slot};
 use super::fd::PtyFd;
+use super::input::PtyInput;
 use super::pace::Pace;
 use super::ring::{Gap, OutputRing};
 use super::{SessionError, SessionExited, now_ms};
@@ -45,8 +46,6 @@ const HELD_CHUNKS: usize = 8;
 const EXIT_POLL: Duration = Duration::from_millis(20);
 /// Resizes arriving closer together than this are merged (agent TUIs redraw on each).
 const RESIZE_DEBOUNCE: Duration = Duration::from_millis(150);
-/// Pause before writing again to a PTY that said it had room but had none.
-const FULL_PTY_PAUSE: Duration = Duration::from_millis(2);
 /// Steps of `stop`: SIGHUP, then SIGTERM, then SIGKILL.
 const STOP_STEP: Duration = Duration::from_secs(2);
 
@@ -116,7 +115,7 @@ pub struct PtySession {
     fd: Arc<AsyncFd<PtyFd>>,
     master: Box<dyn MasterPty + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
-    input: mpsc::UnboundedSender<Bytes>,
+    input: Arc<PtyInput>,
     ring: OutputRing,
     /// The headless terminal, on its own thread.
     emulator: Emulator,
@@ -142,41 +141,6 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes input as the PTY accepts it; runs until the session drops its sender.
-/// Writes go straight to the descriptor; only when the PTY is full does it wait
-/// for room, through a registration made for that wait alone.
-async fn write_input(pty: OwnedFd, mut input: mpsc::UnboundedReceiver<Bytes>) {
-    while let Some(mut bytes) = input.recv().await {
-        let mut waited = false;
-        while !bytes.is_empty() {
-            match rustix::io::write(&pty, &bytes) {
-                Ok(n) => {
-                    let _ = bytes.split_to(n);
-                    waited = false;
-                }
-                Err(rustix::io::Errno::AGAIN) => {
-                    if waited {
-                        // Said writable, yet full: do not spin on it.
-                        tokio::time::sleep(FULL_PTY_PAUSE).await;
-                    }
-                    if wait_writable(&pty).await.is_err() {
-                        return;
-                    }
-                    waited = true;
-                }
-                Err(rustix::io::Errno::INTR) => {}
-                Err(_) => return,
-            }
-        }
-    }
-}
-
-async fn wait_writable(pty: &OwnedFd) -> io::Result<()> {
-    let copy = pty.try_clone()?;
-    let registered = super::fd::register(PtyFd(copy), tokio::io::Interest::WRITABLE)?;
-    registered.writable().await.map(drop)
-}
-
 impl PtySession {
     pub fn new(spawned: Spawned) -> Result<Self, SessionError> {
         let raw = spawned
@@ -193,8 +157,8 @@ impl PtySession {
             super::fd::register(PtyFd(owned), tokio::io::Interest::READABLE)
                 .map_err(|e| SessionError::Failed(e.to_string()))?,
         );
-        let (input, queue) = mpsc::unbounded_channel();
-        actix_rt::spawn(write_input(writer, queue));
+        let input =
+            Arc::new(PtyInput::start(writer).map_err(|e| SessionError::Failed(e.to_string()))?);
         if let Some(text) = spawned.initial_input {
             let _ = input.send(Bytes::from(text));
         }
