@@ -107,6 +107,10 @@ fn main() {
         figures["samples"]
     );
     println!(
+        "  of which: the laptop's sessions on screen at {:.1} ms (taps made from inside the page)",
+        f("sessionsListedMs"),
+    );
+    println!(
         "rotation + keyboard, agent redraw     {:>8.0} KiB  every step committed {:>5.0} KiB   ratio {:.2}x ({} vs {} resizes)",
         f("disciplinedBytes") / 1024.0,
         f("undisciplinedBytes") / 1024.0,

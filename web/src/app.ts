@@ -5,7 +5,8 @@
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 
-import { Connection, type Laptop, Pairing, type PairingLink, parsePairingFragment } from "./channel.js";
+import { type Laptop, Pairing, type PairingLink, parsePairingFragment } from "./channel.js";
+import { openAhead } from "./connections.js";
 import { newPhoneKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
 import { el, show, status } from "./dom.js";
@@ -97,11 +98,10 @@ async function home(): Promise<void> {
 }
 
 /** Shows whether a laptop answers now: a full connection (relay and
- * handshake), closed again at once. */
+ * handshake), kept a while for when the laptop is opened. */
 async function probe(laptop: Laptop, state: HTMLElement): Promise<void> {
   try {
-    const connection = await Connection.open(laptop);
-    connection.close();
+    await openAhead(laptop);
     state.textContent = "online";
     state.dataset.state = "online";
   } catch (error) {

@@ -287,4 +287,9 @@ export class Connection {
   close(): void {
     this.socket.ws.close();
   }
+
+  /** Whether the connection has ended (or is ending). */
+  get closed(): boolean {
+    return this.socket.closed !== null || this.socket.ws.readyState !== WebSocket.OPEN;
+  }
 }

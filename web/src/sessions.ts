@@ -3,7 +3,8 @@
 // found, its custom commands (added, edited and removed from here), an
 // optional name, and auto-approve where the owner granted it to this phone.
 
-import { Connection, type Laptop } from "./channel.js";
+import type { Connection, Laptop } from "./channel.js";
+import { connect } from "./connections.js";
 import { el, show, status } from "./dom.js";
 import { terminal } from "./terminal.js";
 
@@ -231,7 +232,7 @@ function commandEditor(connection: Connection, message: HTMLElement, done: () =>
 export async function reopen(laptop: Laptop, home: () => void): Promise<void> {
   show(el("h1", {}, laptop.name), status("Connecting…"));
   try {
-    await sessions(await Connection.open(laptop), laptop, home);
+    await sessions(await connect(laptop), laptop, home);
   } catch (error) {
     const back = el("button", { type: "button" }, "Laptops");
     back.onclick = home;
