@@ -342,8 +342,8 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
     write_text_file(&text);
     let command = cat_command(&text);
     let marker = CAT_MARKER;
-    let direct = direct_pty(&command);
-    let (direct_bytes, direct_secs, raw_rtt) = (direct.bytes, direct.secs, direct.echo);
+    let mut direct = direct_pty(&command);
+    let (direct_bytes, direct_secs) = (direct.bytes, direct.secs);
 
     // Through the daemon: a session, an attached client on the Unix socket.
     let (_, client) = session_with_client(socket);
@@ -361,22 +361,26 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
     write_binary(&mut typing, command.as_bytes());
     let session_bytes = drain_until(&mut read_binary, marker);
     let session_secs = began.elapsed().as_secs_f64();
-    let session_rtt = keystroke_echo(&mut typing, &mut client);
-    // The floor of a session's echo: a PTY round trip plus a Unix-socket one.
+    // Keystroke echo: the session, a raw PTY, and a bare Unix-socket echo,
+    // measured in turns.
+    prepare_session_echo(&mut typing, &mut client);
     let echo_path = tmp.join("keystroke-echo.sock");
     echo_server(&echo_path, None);
     let mut echo_in = UnixStream::connect(&echo_path).unwrap();
     let mut echo_out = BufReader::new(echo_in.try_clone().unwrap());
-    let mut unix_rtt = Vec::new();
-    for round in 0..700 {
-        let t = Instant::now();
-        write_binary(&mut echo_in, b"x");
-        read_any(&mut echo_out);
-        if round >= 200 {
-            unix_rtt.push(t.elapsed());
-        }
-    }
-    unix_rtt.sort();
+    let [session_rtt, raw_rtt, unix_rtt] = interleaved(
+        500,
+        [
+            &mut || session_echo_round(&mut typing, &mut client),
+            &mut || direct.echo_round(),
+            &mut || {
+                let t = Instant::now();
+                write_binary(&mut echo_in, b"x");
+                read_any(&mut echo_out);
+                t.elapsed()
+            },
+        ],
+    );
     let mbps = |bytes: u64, secs: f64| bytes as f64 / secs / 1e6;
     println!("PTY: `cat` of 200 MB of text");
     println!(

@@ -90,7 +90,8 @@ fn main() {
     let mut typing = client.try_clone().unwrap();
     let mut client = BufReader::with_capacity(256 * 1024, client);
     std::thread::sleep(Duration::from_millis(300));
-    let unix_rtt = keystroke_echo(&mut typing, &mut client);
+    prepare_session_echo(&mut typing, &mut client);
+    let [unix_rtt] = interleaved(500, [&mut || session_echo_round(&mut typing, &mut client)]);
     let phone_rtt = actix_rt::System::new().block_on(async {
         let mut connection = phone_session(&phone).await;
         type_bytes(&mut connection, b"stty raw -echo; cat\n").await;

@@ -210,10 +210,34 @@ pub fn drain_until(read: &mut dyn FnMut() -> Option<Vec<u8>>, marker: &[u8]) -> 
 
 /// The baselines of a terminal: `command` in a PTY of our own, read directly,
 /// and the keystroke echo round trip of `cat` in raw mode on it.
+/// A shell on a PTY read directly (no daemon): the baselines. After the
+/// `cat`, it runs `stty raw -echo; cat`, ready for echo rounds.
 pub struct DirectPty {
     pub bytes: u64,
     pub secs: f64,
-    pub echo: Vec<Duration>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    reader: Box<dyn Read + Send>,
+    writer: Box<dyn Write + Send>,
+}
+
+impl DirectPty {
+    /// One keystroke through the PTY and back.
+    pub fn echo_round(&mut self) -> Duration {
+        let mut sink = [0u8; 4096];
+        let t = Instant::now();
+        self.writer.write_all(b"x").unwrap();
+        let mut got = 0;
+        while got == 0 {
+            got = self.reader.read(&mut sink).unwrap();
+        }
+        t.elapsed()
+    }
+}
+
+impl Drop for DirectPty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
 }
 
 pub fn direct_pty(command: &str) -> DirectPty {
@@ -228,7 +252,7 @@ pub fn direct_pty(command: &str) -> DirectPty {
         .unwrap();
     let mut cmd = CommandBuilder::new("sh");
     cmd.env("PS1", "$ ");
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    let child = pair.slave.spawn_command(cmd).unwrap();
     drop(pair.slave);
     let mut reader = pair.master.try_clone_reader().unwrap();
     let mut writer = pair.master.take_writer().unwrap();
@@ -247,19 +271,13 @@ pub fn direct_pty(command: &str) -> DirectPty {
     std::thread::sleep(Duration::from_millis(300));
     let mut sink = [0u8; 4096];
     let _ = reader.read(&mut sink);
-    let mut echo = Vec::new();
-    for _ in 0..500 {
-        let t = Instant::now();
-        writer.write_all(b"x").unwrap();
-        let mut got = 0;
-        while got == 0 {
-            got = reader.read(&mut sink).unwrap();
-        }
-        echo.push(t.elapsed());
+    DirectPty {
+        bytes,
+        secs,
+        child,
+        reader,
+        writer,
     }
-    echo.sort();
-    let _ = child.kill();
-    DirectPty { bytes, secs, echo }
 }
 
 pub fn frame(payload: &[u8]) -> Vec<u8> {
@@ -324,31 +342,55 @@ pub fn session_with_client(socket: &Path) -> (String, UnixStream) {
 
 /// Puts the attached session's shell into `cat` in raw mode, then measures 500
 /// keystroke round trips (one byte out, its echo back).
-pub fn keystroke_echo(
-    typing: &mut UnixStream,
-    client: &mut BufReader<UnixStream>,
-) -> Vec<Duration> {
+/// Starts `stty raw -echo; cat` in an attached session and drains what the
+/// command line printed, ready for [`session_echo_round`].
+pub fn prepare_session_echo(typing: &mut UnixStream, client: &mut BufReader<UnixStream>) {
     write_binary(typing, b"stty raw -echo; cat\n");
     std::thread::sleep(Duration::from_millis(300));
-    // Drain what the command line printed.
     client
         .get_ref()
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     while read_any_timeout(client).is_some() {}
     client.get_ref().set_read_timeout(None).unwrap();
-    let mut rtt = Vec::new();
-    for _ in 0..500 {
-        let t = Instant::now();
-        write_binary(typing, b"x");
-        loop {
-            let (kind, payload) = read_any(client);
-            if kind == 2 && !payload.is_empty() {
-                break;
+}
+
+/// One keystroke through the daemon's session and back.
+pub fn session_echo_round(typing: &mut UnixStream, client: &mut BufReader<UnixStream>) -> Duration {
+    let t = Instant::now();
+    write_binary(typing, b"x");
+    loop {
+        let (kind, payload) = read_any(client);
+        if kind == 2 && !payload.is_empty() {
+            break;
+        }
+    }
+    t.elapsed()
+}
+
+/// Rounds of each measurement, taken in turns (blocks of `BLOCK`) so that
+/// the baseline and the subject see the same moments of the machine.
+pub fn interleaved<const N: usize>(
+    rounds: usize,
+    mut measures: [&mut dyn FnMut() -> Duration; N],
+) -> [Vec<Duration>; N] {
+    const BLOCK: usize = 25;
+    let mut results: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds));
+    // A first block of each, not kept: warm caches and code paths.
+    for measure in measures.iter_mut() {
+        for _ in 0..BLOCK {
+            measure();
+        }
+    }
+    while results[0].len() < rounds {
+        for (measure, result) in measures.iter_mut().zip(results.iter_mut()) {
+            for _ in 0..BLOCK {
+                result.push(measure());
             }
         }
-        rtt.push(t.elapsed());
     }
-    rtt.sort();
-    rtt
+    for result in results.iter_mut() {
+        result.sort();
+    }
+    results
 }

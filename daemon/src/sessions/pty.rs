@@ -41,7 +41,7 @@ const CATCH_UP_EVERY: Duration = Duration::from_millis(50);
 /// How long a little output may wait before the emulator gets it.
 const EMULATOR_DELAY: Duration = Duration::from_millis(2);
 /// Small chunks held for the emulator at most (each holds one of its slots).
-const HELD_CHUNKS: usize = 8;
+const HELD_CHUNKS: usize = 24;
 /// How often the exit status is polled once the PTY reports end of output.
 const EXIT_POLL: Duration = Duration::from_millis(20);
 /// Resizes arriving closer together than this are merged (agent TUIs redraw on each).
