@@ -27,6 +27,10 @@ pub enum Outbound {
 /// Frames queued per socket before a phone counts as too slow.
 pub const SOCKET_QUEUE: usize = 256;
 
+/// How long a closed channel's last frames may take to reach a phone that
+/// has stopped reading before its socket is closed regardless.
+const LAST_FRAMES_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A socket's way out, in two lanes: bulk frames in a bounded queue (a
 /// reader that falls behind fills it), and control messages and closes in a
 /// lane of their own that the writer serves first and that never fills, so a
@@ -73,15 +77,25 @@ impl Sink {
 
     /// A close that follows the frames already queued (a laptop's last words
     /// reach the phone before its close). A reader whose queue is full is
-    /// too slow anyway: it is closed at once as such.
+    /// too slow anyway: it is closed at once as such. One that does not take
+    /// those last frames within [`LAST_FRAMES_GRACE`] is closed then all the same.
     pub fn close_after_frames(&self, code: u16, reason: &'static str) {
-        if let Err(mpsc::error::TrySendError::Full(_)) =
-            self.frames.try_send(Outbound::Close(code, reason))
-        {
-            self.urgent(Outbound::Close(
-                close::TOO_SLOW,
-                "the phone read too slowly",
-            ));
+        match self.frames.try_send(Outbound::Close(code, reason)) {
+            Ok(()) => {
+                let urgent = self.urgent.clone();
+                actix_web::rt::spawn(async move {
+                    tokio::time::sleep(LAST_FRAMES_GRACE).await;
+                    // A no-op when the close went out in time (the writer is gone).
+                    let _ = urgent.send(Outbound::Close(code, reason));
+                });
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.urgent(Outbound::Close(
+                    close::TOO_SLOW,
+                    "the phone read too slowly",
+                ));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 }
@@ -322,15 +336,20 @@ impl Handler<LaptopControl> for Room {
                     return;
                 };
                 let store = self.store.clone();
-                let kill =
-                    actix_web::rt::task::spawn_blocking(move || store.kill_pair_token(&token_id));
-                ctx.spawn(
-                    actix::fut::wrap_future::<_, Self>(kill).map(move |_, _, _| {
-                        dying
-                            .sink
-                            .close_after_frames(close::PAIRING_REFUSED, "too many wrong codes");
-                    }),
-                );
+                // On a task of its own: the room may stop (its laptop gone)
+                // before the kill is stored, and the phone must be closed anyway.
+                actix_web::rt::spawn(async move {
+                    let kill = actix_web::rt::task::spawn_blocking(move || {
+                        store.kill_pair_token(&token_id)
+                    })
+                    .await;
+                    if !matches!(kill, Ok(Ok(_))) {
+                        tracing::error!("cannot mark a pairing token dead after wrong codes");
+                    }
+                    dying
+                        .sink
+                        .close_after_frames(close::PAIRING_REFUSED, "too many wrong codes");
+                });
             }
             FromLaptop::Revoke { phone_id } => {
                 let (store, device_id, phone) =

@@ -6,11 +6,11 @@ import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 
 import { type Laptop, Pairing, type PairingLink, parsePairingFragment } from "./channel.js";
-import { openAhead } from "./connections.js";
+import { dropAhead, openAhead } from "./connections.js";
 import { newPhoneKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
 import { el, show, status } from "./dom.js";
-import { reopen } from "./sessions.js";
+import { forgetSessions, reopen } from "./sessions.js";
 import { type ThemeChoice, setThemeChoice, themeChoice } from "./theme.js";
 
 async function pairFrom(link: PairingLink): Promise<void> {
@@ -88,6 +88,8 @@ async function home(): Promise<void> {
         headers: { Authorization: `Bearer ${laptop.phoneSecret}` },
       }).catch(() => undefined);
       await forgetLaptop(laptop.deviceId);
+      forgetSessions(laptop);
+      dropAhead(laptop);
       void home();
     };
     const state = el("span", { className: "online", role: "status" } as Partial<HTMLSpanElement>, "checking…");

@@ -122,6 +122,13 @@ class Socket {
   }
 }
 
+/** The key of a laptop paired by an earlier version of the app, which kept it as hex bytes. */
+function legacyKey(laptop: Laptop): StoredPhoneKey {
+  const { phonePrivateKey } = laptop as Laptop & { phonePrivateKey?: string };
+  if (!phonePrivateKey) throw new Error("this laptop's pairing has no key; forget it and pair again");
+  return { kind: "raw", privateKey: phonePrivateKey };
+}
+
 /** A laptop this phone paired with, as kept on the phone. */
 export interface Laptop {
   deviceId: string;
@@ -246,7 +253,7 @@ export class Connection {
       pattern: CONNECTION_PATTERN,
       initiator: true,
       prologue: connectionPrologue(laptop.deviceId, laptop.phoneId),
-      localStatic: staticKey(laptop.phoneKey),
+      localStatic: staticKey(laptop.phoneKey ?? legacyKey(laptop)),
       remoteStatic: fromHex(laptop.daemonKey),
     });
     socket.send(await handshake.write());

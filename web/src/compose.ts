@@ -29,9 +29,12 @@ function speechRecognition(): RecognitionClass | null {
 export interface ComposeBox {
   panel: HTMLElement;
   open(): void;
+  /** Ends dictation (leaving the terminal must not leave the microphone on). */
+  stop(): void;
 }
 
-/** `send` types bytes into the session (after any held input). */
+/** `send` types bytes into the session (after any held input), as they are:
+ * the key bar's sticky Ctrl and Alt do not apply to a composed message. */
 export function composeBox(term: Terminal, send: (data: string) => void): ComposeBox {
   const text = el("textarea", { id: "compose-text", rows: 4 });
   text.setAttribute("aria-label", "Message to type into the session");
@@ -43,9 +46,13 @@ export function composeBox(term: Terminal, send: (data: string) => void): Compos
     term.focus();
   };
   const deliver = (enter: boolean) => {
-    // xterm's paste: newlines become Enter, wrapped in bracketed-paste marks
-    // when the program turned that mode on.
-    if (text.value) term.paste(text.value);
+    // As a terminal pastes: newlines become Enter, and the whole is wrapped in
+    // bracketed-paste marks when the program turned that mode on (marks in
+    // the text itself are dropped, so it cannot end the paste early).
+    if (text.value) {
+      const body = text.value.replace(/\r?\n/g, "\r").replace(/\x1b\[20[01]~/g, "");
+      send(term.modes.bracketedPasteMode ? `\x1b[200~${body}\x1b[201~` : body);
+    }
     if (enter) send("\r");
     text.value = "";
     close();
@@ -121,5 +128,6 @@ export function composeBox(term: Terminal, send: (data: string) => void): Compos
       panel.hidden = false;
       text.focus();
     },
+    stop: stopDictation,
   };
 }

@@ -30,6 +30,13 @@ export function openAhead(laptop: Laptop): Promise<Connection> {
   return connection;
 }
 
+/** Closes the connection opened ahead to `laptop`, if any (the laptop was forgotten). */
+export function dropAhead(laptop: Laptop): void {
+  const kept = ahead.get(laptop.deviceId);
+  release(laptop.deviceId);
+  void kept?.connection.then((c) => c.close()).catch(() => undefined);
+}
+
 /** A connection to `laptop`: the one opened ahead if it is still up, else a new one. */
 export async function connect(laptop: Laptop): Promise<Connection> {
   const kept = ahead.get(laptop.deviceId);

@@ -43,6 +43,10 @@ function rememberSession(laptop: Laptop, session: SessionInfo): void {
   const kept = { id: session.id, name: session.name ?? null, agent: session.agent ?? null };
   localStorage.setItem(seenKey(laptop), JSON.stringify([kept, ...others].slice(0, 20)));
 }
+/** Forgets every session remembered for `laptop` (the laptop itself was forgotten). */
+export function forgetSessions(laptop: Laptop): void {
+  localStorage.removeItem(seenKey(laptop));
+}
 function forgetSession(laptop: Laptop, id: string): void {
   localStorage.setItem(seenKey(laptop), JSON.stringify(seenSessions(laptop).filter((s) => s.id !== id)));
 }

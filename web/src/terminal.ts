@@ -59,6 +59,8 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
   }
 
   let connection: Connection | null = null;
+  /** A connection whose attach has not started yet (closed too if the screen is left). */
+  let attaching: Connection | null = null;
   let leaving = false;
   // Output offset of the next byte this screen expects; null until the first attach.
   let position: number | null = null;
@@ -127,7 +129,9 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
     stopTheming();
     resizes.disconnect();
     observer.disconnect();
+    compose.stop();
     connection?.close();
+    attaching?.close();
     term.dispose();
   }).observe(main, { childList: true });
 
@@ -157,8 +161,11 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
 
   const attach = (current: Connection) => {
     if (leaving) return current.close();
+    attaching = current;
     current.onEvent = (event) => {
+      if (leaving) return;
       if (event.type === "start") {
+        attaching = null;
         if (event.resynced && position !== null) term.reset();
         position = Number(event.offset);
         snapshotLeft = Number(event.snapshotBytes ?? 0);
@@ -186,7 +193,16 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
     };
     const params: Record<string, unknown> = { id, cols: term.cols, rows: term.rows };
     if (position !== null) params.fromOffset = position;
-    void current.call("session.attach", params);
+    void current.call("session.attach", params).then((answer) => {
+      // The attach ends with an answer only when its stream ends; an error
+      // here means the session is gone or refused this phone.
+      const error = answer.error as { message?: string } | undefined;
+      if (error && !leaving && current === attaching && !current.closed) {
+        setChip(`cannot attach: ${error.message ?? "refused"}`, "away");
+        attaching = null;
+        current.close();
+      }
+    });
   };
 
   const reconnect = async () => {

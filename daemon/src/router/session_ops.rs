@@ -80,6 +80,52 @@ fn later(work: impl std::future::Future<Output = Result<Reply, ApiError>> + 'sta
     Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(work)))
 }
 
+/// Whether `principal` may start agents with auto-approve. A phone's grant is
+/// read from `loopsy.db`, off the Router's thread and only for the requests
+/// that need it.
+fn auto_approve_check(
+    router: &Router,
+    principal: &Principal,
+) -> impl std::future::Future<Output = bool> + 'static {
+    let settled = match principal {
+        Principal::Owner => Some(true),
+        Principal::Peer { name } => Some(
+            router
+                .settings
+                .config
+                .session
+                .auto_approve_for
+                .iter()
+                .any(|granted| granted == name || *granted == principal.label()),
+        ),
+        Principal::Phone { .. } => None,
+        _ => Some(false),
+    };
+    let phone = match principal {
+        Principal::Phone { phone_id } => Some(phone_id.clone()),
+        _ => None,
+    };
+    let data_dir = router.settings.data_dir.clone();
+    async move {
+        if let Some(answer) = settled {
+            return answer;
+        }
+        let Some(phone_id) = phone else { return false };
+        let read = actix_rt::task::spawn_blocking(move || {
+            crate::phone::store::PhoneBook::open(&data_dir)
+                .and_then(|book| book.may_auto_approve(&phone_id))
+        })
+        .await;
+        match read {
+            Ok(Ok(granted)) => granted,
+            other => {
+                tracing::warn!(result = ?other.map(|r| r.map_err(|e| e.to_string())), "cannot read a phone's auto-approve grant; treating it as not granted");
+                false
+            }
+        }
+    }
+}
+
 pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> Work {
     let manager = router.services.sessions.clone();
     let resolver = manager.clone();
@@ -93,33 +139,18 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
                 .map_err(ApiError::from)
         }
     };
-    let may_auto_approve = match principal {
-        Principal::Owner => true,
-        // A phone's grant is kept with its pairing (and goes with it).
-        Principal::Phone { phone_id } => crate::phone::store::PhoneBook::open(&router.settings.data_dir)
-            .and_then(|book| book.may_auto_approve(phone_id))
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot read a phone's auto-approve grant; treating it as not granted");
-                false
-            }),
-        Principal::Peer { .. } => router
-            .settings
-            .config
-            .session
-            .auto_approve_for
-            .iter()
-            .any(|granted| {
-                *granted == principal.label()
-                    || matches!(principal, Principal::Peer { name } if name == granted)
-            }),
-        _ => false,
-    };
     match request {
-        Request::SessionAgents => Work::Done(Ok(Reply::ok(json!({
-            "agents": crate::sessions::available_agents(),
-            "customCommands": router.settings.config.custom_commands,
-            "autoApprove": may_auto_approve,
-        })))),
+        Request::SessionAgents => {
+            let may_auto_approve = auto_approve_check(router, principal);
+            let custom_commands = router.settings.config.custom_commands.clone();
+            later(async move {
+                Ok(Reply::ok(json!({
+                    "agents": crate::sessions::available_agents(),
+                    "customCommands": custom_commands,
+                    "autoApprove": may_auto_approve.await,
+                })))
+            })
+        }
         Request::SessionStart(mut params) => {
             if let Some(id) = params.custom_command_id.take() {
                 let Some(entry) = router
@@ -141,6 +172,7 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
                 params.args = entry.args.iter().cloned().chain(params.args).collect();
                 params.cwd = params.cwd.or_else(|| entry.cwd.clone());
             }
+            let may_auto_approve = auto_approve_check(router, principal);
             let spec = match size(params.cols, params.rows) {
                 Ok(size) => StartSpec {
                     agent: params.agent,
@@ -152,11 +184,15 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
                     name: params.name,
                     initial_input: params.initial_input,
                     auto_approve: params.auto_approve.unwrap_or(false),
-                    may_auto_approve,
+                    may_auto_approve: false,
                 },
                 Err(error) => return Work::Done(Err(error)),
             };
             later(async move {
+                let spec = StartSpec {
+                    may_auto_approve: may_auto_approve.await,
+                    ..spec
+                };
                 let info = manager.send(StartSession(spec)).await.map_err(gone)??;
                 Ok(Reply::ok(info))
             })

@@ -4,103 +4,190 @@
 //! see them. Parsing them is the session's costliest work, so the emulator
 //! skips them, when that provably leaves the same screen and history:
 //!
+//! - the parser is on the ground (not inside an escape, a control sequence or
+//!   a string) when the batch starts, and no scroll region is in force on the
+//!   screen in use (with one, line feeds below it do not scroll and skipped
+//!   text could survive); [`RegionWatch`] follows both over every byte the
+//!   emulator parses;
 //! - the skipped bytes and the lines after them up to the cut-off count are
 //!   plain: printable text (UTF-8), CR, LF, tab, backspace, bell and SGR
 //!   colour sequences, nothing that moves the cursor elsewhere or changes a
 //!   mode;
-//! - after the skipped part come at least `history + 2 × rows` more line
-//!   feeds, so whatever the skipped lines would have left on the screen or in
-//!   the history is pushed out by later lines either way (each line feed
-//!   moves the cursor down, at most `rows − 1` times, or scrolls one line
-//!   out);
-//! - the skip ends right after a CR LF, so the cursor column is 0 either way,
-//!   and the skipped colour sequences are replayed, so the pen is the same;
-//! - no scroll region is set (with one, line feeds below it do not scroll and
-//!   skipped text could survive), which [`RegionWatch`] tracks over every byte
-//!   the emulator sees.
+//! - after the skipped part come at least `history + 2 × rows + grow_margin`
+//!   more line feeds, so whatever the skipped lines would have left on the
+//!   screen or in the history is pushed out by later lines either way (each
+//!   line feed moves the cursor down, at most `rows − 1` times, or scrolls one
+//!   line out), and vt100's count of lines scrolled out (it pulls that many
+//!   back when the screen grows) stays above what one resize can pull;
+//! - the skip ends right after a CR LF; a CR and the skipped colour sequences
+//!   are parsed in its place, so the column and the pen are the same.
 //!
-//! `tests` check the claim against full parsing on generated output.
+//! `tests` check the claim against full parsing on generated output, also
+//! after the screen grows. What is not the same: the exact count of lines
+//! vt100 has scrolled out, which only matters if the screen then grows by more
+//! rows in total (beyond what shrinking pushed back) than `grow_margin`.
 
-/// Whether a scroll region (DECSTBM) may be in force on the screen in use
-/// (the main and the alternate screen each have their own), from every byte
-/// parsed. It errs on the side of "set": then nothing is skipped.
-#[derive(Debug, Default)]
+/// What the emulator's parser is in the middle of, and whether a scroll region
+/// may be in force on the screen in use (main and alternate each have their
+/// own), from exactly the bytes the emulator parses. Sequences are read by a
+/// second `vte` parser, the one vt100 uses, so they are understood as vt100
+/// understands them; the parser's state (inside a string, a control sequence,
+/// an escape) is followed byte by byte after vte's state table, since vte does
+/// not show it. It errs on the side of "a region is set": then nothing is skipped.
+#[derive(Default)]
 pub struct RegionWatch {
-    state: Scan,
-    /// The parameters of the control sequence being read (only the first few matter).
-    params: Vec<u8>,
+    parser: vte::Parser,
+    screens: Screens,
+    state: VtState,
+}
+
+#[derive(Debug, Default)]
+struct Screens {
     alternate: bool,
     region: [bool; 2],
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum Scan {
-    #[default]
-    Ground,
-    Escape,
-    /// Inside `ESC [`: whether a private marker was seen.
-    Csi {
-        private: bool,
-    },
-}
-
-/// Parameters kept per sequence: enough for `?1049`.
-const PARAMS_KEPT: usize = 32;
-
-impl RegionWatch {
-    /// Follows `bytes` as the emulator parses them.
-    pub fn observe(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.state = match (self.state, byte) {
-                (_, 0x1b) => Scan::Escape,
-                (Scan::Escape, b'[') => {
-                    self.params.clear();
-                    Scan::Csi { private: false }
-                }
-                (Scan::Escape, b'c') => {
-                    // RIS resets the whole terminal: regions, and back to the main screen.
-                    self.region = [false; 2];
-                    self.alternate = false;
-                    Scan::Ground
-                }
-                (Scan::Escape, _) => Scan::Ground,
-                (Scan::Csi { .. }, b'<'..=b'?') => Scan::Csi { private: true },
-                (state @ Scan::Csi { .. }, b'0'..=b'9' | b';' | b':') => {
-                    if self.params.len() < PARAMS_KEPT {
-                        self.params.push(byte);
+impl vte::Perform for Screens {
+    fn csi_dispatch(&mut self, params: &vte::Params, intermediates: &[u8], _: bool, action: char) {
+        match (intermediates.first(), action) {
+            // DECSTBM: with margins other than the defaults, a region (vt100
+            // treats margins that span the screen as none; this does not look).
+            (None, 'r') => {
+                let mut margins = params.iter().map(|p| p.first().copied().unwrap_or(0));
+                let top = margins.next().unwrap_or(0);
+                let bottom = margins.next().unwrap_or(0);
+                self.region[usize::from(self.alternate)] = top > 1 || bottom != 0;
+            }
+            // The screens vt100 switches: 47 and 1049 (not 1047).
+            (Some(b'?'), 'h' | 'l') => {
+                for param in params.iter() {
+                    if param == [47] || param == [1049] {
+                        self.alternate = action == 'h';
                     }
-                    state
-                }
-                (state @ Scan::Csi { .. }, 0x20..=0x2f) => state,
-                (Scan::Csi { private }, final_byte @ 0x40..=0x7e) => {
-                    self.finish(private, final_byte);
-                    Scan::Ground
-                }
-                (state @ Scan::Csi { .. }, _) => state,
-                (Scan::Ground, _) => Scan::Ground,
-            };
-        }
-    }
-
-    fn finish(&mut self, private: bool, final_byte: u8) {
-        match (private, final_byte) {
-            // `CSI r` resets the region; with margins it sets one.
-            (false, b'r') => self.region[usize::from(self.alternate)] = !self.params.is_empty(),
-            (true, b'h' | b'l') => {
-                let switches = self
-                    .params
-                    .split(|&b| b == b';')
-                    .any(|p| matches!(p, b"47" | b"1047" | b"1049"));
-                if switches {
-                    self.alternate = final_byte == b'h';
                 }
             }
             _ => {}
         }
     }
 
-    pub fn region_set(&self) -> bool {
-        self.region[usize::from(self.alternate)]
+    fn esc_dispatch(&mut self, intermediates: &[u8], _: bool, byte: u8) {
+        if intermediates.is_empty() && byte == b'c' {
+            // RIS: vt100 starts a new screen.
+            *self = Self::default();
+        }
+    }
+}
+
+/// vte's parser states (vte 0.15), for knowing when it is back on the ground.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum VtState {
+    #[default]
+    Ground,
+    Escape,
+    EscapeIntermediate,
+    CsiEntry,
+    CsiParam,
+    CsiIntermediate,
+    CsiIgnore,
+    DcsEntry,
+    DcsParam,
+    DcsIntermediate,
+    DcsIgnore,
+    DcsPassthrough,
+    OscString,
+    SosPmApcString,
+}
+
+impl VtState {
+    /// vte's transition on `byte` (its `advance_*` functions, state only).
+    fn next(self, byte: u8) -> Self {
+        use VtState::*;
+        // Bytes that vte executes (or drops) without leaving the state.
+        let c0 = matches!(byte, 0x00..=0x17 | 0x19 | 0x1c..=0x1f);
+        // vte's `anywhere`: CAN and SUB abort to the ground, ESC starts over.
+        let anywhere = |state: Self| match byte {
+            0x18 | 0x1a => Ground,
+            0x1b => Escape,
+            _ => state,
+        };
+        match self {
+            Ground => {
+                if byte == 0x1b {
+                    Escape
+                } else {
+                    Ground
+                }
+            }
+            Escape => match byte {
+                0x20..=0x2f => EscapeIntermediate,
+                0x50 => DcsEntry,
+                0x58 | 0x5e | 0x5f => SosPmApcString,
+                0x5b => CsiEntry,
+                0x5d => OscString,
+                0x30..=0x7e => Ground,
+                0x18 | 0x1a => Ground,
+                _ => Escape,
+            },
+            EscapeIntermediate => match byte {
+                _ if c0 => self,
+                0x20..=0x2f | 0x7f => self,
+                0x30..=0x7e => Ground,
+                _ => anywhere(self),
+            },
+            CsiEntry | CsiParam | CsiIntermediate => match byte {
+                _ if c0 => self,
+                0x20..=0x2f => CsiIntermediate,
+                0x30..=0x3f if self == CsiIntermediate => CsiIgnore,
+                0x3c..=0x3f if self == CsiParam => CsiIgnore,
+                0x30..=0x3f => CsiParam,
+                0x40..=0x7e => Ground,
+                0x7f if self != CsiEntry => self,
+                _ => anywhere(self),
+            },
+            CsiIgnore => match byte {
+                _ if c0 => self,
+                0x20..=0x3f | 0x7f => self,
+                0x40..=0x7e => Ground,
+                _ => anywhere(self),
+            },
+            DcsEntry | DcsParam | DcsIntermediate => match byte {
+                _ if c0 => self,
+                0x20..=0x2f => DcsIntermediate,
+                0x30..=0x3f if self == DcsIntermediate => DcsIgnore,
+                0x3c..=0x3f if self == DcsParam => DcsIgnore,
+                0x30..=0x3f => DcsParam,
+                0x40..=0x7e => DcsPassthrough,
+                0x7f => self,
+                _ => anywhere(self),
+            },
+            DcsIgnore | SosPmApcString => anywhere(self),
+            DcsPassthrough => match byte {
+                0x18 | 0x1a | 0x9c => Ground,
+                0x1b => Escape,
+                _ => self,
+            },
+            OscString => match byte {
+                0x07 | 0x18 | 0x1a => Ground,
+                0x1b => Escape,
+                _ => self,
+            },
+        }
+    }
+}
+
+impl RegionWatch {
+    /// Follows `bytes` as the emulator parses them.
+    pub fn observe(&mut self, bytes: &[u8]) {
+        self.parser.advance(&mut self.screens, bytes);
+        for &byte in bytes {
+            self.state = self.state.next(byte);
+        }
+    }
+
+    /// Whether a region may be in force, or the parser is inside a sequence
+    /// (then the next bytes are not text, whatever they look like).
+    fn unsafe_to_cut(&self) -> bool {
+        self.screens.region[usize::from(self.screens.alternate)] || self.state != VtState::Ground
     }
 }
 
@@ -113,12 +200,19 @@ pub struct Skip {
 }
 
 /// Where `batch` may be cut (see the module's rules), if anywhere: at least
-/// `history + 2 × rows` line feeds of plain output must follow the cut.
-pub fn plan(batch: &[u8], rows: u16, history: usize, watch: &RegionWatch) -> Option<Skip> {
-    if watch.region_set() || watch_mid_sequence(watch) {
+/// `history + 2 × rows + grow_margin` line feeds of plain output must follow
+/// the cut (`grow_margin`: the most rows a later resize can add).
+pub fn plan(
+    batch: &[u8],
+    rows: u16,
+    history: usize,
+    grow_margin: u16,
+    watch: &RegionWatch,
+) -> Option<Skip> {
+    if watch.unsafe_to_cut() {
         return None;
     }
-    let needed = history + 2 * usize::from(rows);
+    let needed = history + 2 * usize::from(rows) + usize::from(grow_margin);
     // Line feeds in the plain prefix: (position, preceded by CR).
     let mut feeds: Vec<(usize, bool)> = Vec::new();
     let mut at = 0;
@@ -149,12 +243,6 @@ pub fn plan(batch: &[u8], rows: u16, history: usize, watch: &RegionWatch) -> Opt
     })
 }
 
-/// A sequence the watch is in the middle of (split across batches) makes the
-/// start of the next batch part of it: never cut then.
-fn watch_mid_sequence(watch: &RegionWatch) -> bool {
-    !matches!(watch.state, Scan::Ground)
-}
-
 /// The length of an SGR sequence (`ESC [ params m`) at the start of `bytes`.
 fn sgr_end(bytes: &[u8]) -> Option<usize> {
     if bytes.get(1) != Some(&b'[') {
@@ -170,10 +258,11 @@ fn sgr_end(bytes: &[u8]) -> Option<usize> {
     None
 }
 
-/// The colour sequences of plain output, from its last full reset on (those
-/// before a reset cannot matter).
+/// What stands in for the skipped part: a carriage return (the skipped part
+/// ended at column 0), then its colour sequences from the last full reset on
+/// (those before a reset cannot matter).
 fn pen_of(plain: &[u8]) -> Vec<u8> {
-    let mut pen = Vec::new();
+    let mut pen = b"\r".to_vec();
     let mut at = 0;
     while let Some(offset) = plain[at..].iter().position(|&b| b == 0x1b) {
         let start = at + offset;
@@ -183,7 +272,7 @@ fn pen_of(plain: &[u8]) -> Vec<u8> {
         };
         let sequence = &plain[start..start + length];
         if sequence == b"\x1b[m" || sequence == b"\x1b[0m" {
-            pen.clear();
+            pen.truncate(1);
         }
         pen.extend_from_slice(sequence);
         at = start + length;
@@ -200,11 +289,7 @@ mod tests {
     const HISTORY: usize = 25;
 
     fn parser() -> vt100::Parser {
-        vt100::Parser::new(
-            std::num::NonZeroU16::new(ROWS).unwrap_or(std::num::NonZeroU16::MIN),
-            std::num::NonZeroU16::new(COLS).unwrap_or(std::num::NonZeroU16::MIN),
-            HISTORY,
-        )
+        vt100::Parser::new(nonzero(ROWS), nonzero(COLS), HISTORY)
     }
 
     /// Everything a snapshot is made of: history, screen, pen, cursor, modes.
@@ -229,8 +314,12 @@ mod tests {
         out
     }
 
+    /// The most rows these tests grow the screen by after a batch.
+    const GROW: u16 = 2 * ROWS;
+
     /// Parses `before` then `batch`, fully and with the plan; the states must
-    /// agree. Returns whether anything was skipped.
+    /// agree, then and after the screen grows (vt100 pulls lines back out of
+    /// its history then). Returns whether anything was skipped.
     fn agree(before: &[u8], batch: &[u8]) -> bool {
         let mut full = parser();
         full.process(before);
@@ -239,7 +328,7 @@ mod tests {
         let mut watch = RegionWatch::default();
         quick.process(before);
         watch.observe(before);
-        let skip = plan(batch, ROWS, HISTORY, &watch);
+        let skip = plan(batch, ROWS, HISTORY, GROW, &watch);
         match &skip {
             Some(skip) => {
                 quick.process(&skip.pen);
@@ -248,7 +337,21 @@ mod tests {
             None => quick.process(batch),
         }
         assert_eq!(state(&mut full), state(&mut quick), "skip {skip:?}");
+        for parser in [&mut full, &mut quick] {
+            parser
+                .screen_mut()
+                .set_size(nonzero(ROWS + GROW), nonzero(COLS));
+        }
+        assert_eq!(
+            state(&mut full),
+            state(&mut quick),
+            "after growing; skip {skip:?}"
+        );
         skip.is_some()
+    }
+
+    fn nonzero(n: u16) -> std::num::NonZeroU16 {
+        std::num::NonZeroU16::new(n).unwrap_or(std::num::NonZeroU16::MIN)
     }
 
     /// Deterministic pseudo-random output: text of every width (wide and
@@ -338,7 +441,7 @@ mod tests {
         ] {
             let mut batch = interruption.to_vec();
             batch.extend_from_slice(&output(5, 300));
-            let skip = plan(&batch, ROWS, HISTORY, &RegionWatch::default());
+            let skip = plan(&batch, ROWS, HISTORY, GROW, &RegionWatch::default());
             assert_eq!(skip, None, "{interruption:?}");
             agree(b"", &batch);
         }
@@ -346,11 +449,55 @@ mod tests {
 
     #[test]
     fn a_sequence_split_across_batches_is_never_cut_into() {
-        let mut watch = RegionWatch::default();
-        watch.observe(b"text \x1b[3");
-        assert_eq!(plan(&output(9, 300), ROWS, HISTORY, &watch), None);
-        watch.observe(b"1mred");
-        assert!(plan(&output(9, 300), ROWS, HISTORY, &watch).is_some());
+        for (open, close) in [
+            (&b"text \x1b[3"[..], &b"1mred"[..]),
+            (b"\x1b]0;a title that goes o", b"n\x07"),
+            (b"\x1bP1$r", b"q\x1b\\"),
+            (b"\x1b_private", b"\x18"),
+            (b"\x1b", b"7"),
+        ] {
+            let mut watch = RegionWatch::default();
+            watch.observe(open);
+            assert_eq!(
+                plan(&output(9, 300), ROWS, HISTORY, GROW, &watch),
+                None,
+                "{open:?}"
+            );
+            let mut batch = close.to_vec();
+            batch.extend_from_slice(&output(9, 300));
+            agree(open, &batch);
+            watch.observe(close);
+            assert!(
+                plan(&output(9, 300), ROWS, HISTORY, GROW, &watch).is_some(),
+                "{open:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_kept_part_starts_at_column_zero_as_it_would_have() {
+        // Bare line feeds keep the column: a staircase from where the cursor is.
+        let mut batch = b"\r\n".to_vec();
+        batch.extend_from_slice(&b"x\n".repeat(300));
+        assert!(agree(b"abc", &batch));
+    }
+
+    #[test]
+    fn regions_are_read_as_vt100_reads_them() {
+        let batch = output(4, 300);
+        // 1047 does not switch screens in vt100: the main screen's region stays.
+        assert!(!agree(b"\x1b[2;5r\x1b[?1047h\x1b[9;1Hbelow", &batch));
+        // A control inside the escape does not end it.
+        assert!(!agree(b"\x1b\x07[2;5r\x1b[9;1Hbelow", &batch));
+        // CAN cancels the sequence: no region was set.
+        assert!(agree(b"\x1b[2;5\x18r", &batch));
+        // `>` is not `?`: no switch to the alternate screen.
+        assert!(!agree(b"\x1b[2;5r\x1b[>1049h\x1b[9;1Hbelow", &batch));
+        // A long parameter list still switches, as it does in vt100.
+        let mut long = b"\x1b[?1049h\x1b[3;4r\x1b[?".to_vec();
+        long.extend_from_slice(&b"1;".repeat(40));
+        long.extend_from_slice(b"1049l");
+        agree(&long, &batch);
     }
 
     #[test]
@@ -367,7 +514,7 @@ mod tests {
     fn only_the_colours_after_the_last_reset_are_replayed() {
         assert_eq!(
             pen_of(b"a\x1b[31mb\x1b[0mc\x1b[1md\x1b[44me\r\n"),
-            b"\x1b[0m\x1b[1m\x1b[44m"
+            b"\r\x1b[0m\x1b[1m\x1b[44m"
         );
     }
 }

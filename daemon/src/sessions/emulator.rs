@@ -13,6 +13,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::coalesce::{self, RegionWatch};
+use super::pty::MAX_ROWS;
 
 /// Chunks in flight toward the emulator before the PTY reader waits.
 const IN_FLIGHT: usize = 32;
@@ -100,15 +101,19 @@ fn parse(parser: &mut vt100::Parser, watch: &mut RegionWatch, batch: &[Bytes], h
         }
     };
     let rows = parser.screen().size().0.get();
-    let planned = coalesce::plan(bytes, rows, history, watch);
-    match planned {
+    // The watch reads exactly what the emulator parses.
+    match coalesce::plan(bytes, rows, history, MAX_ROWS, watch) {
         Some(skip) => {
-            parser.process(&skip.pen);
-            parser.process(&bytes[skip.keep_from..]);
+            for part in [&skip.pen[..], &bytes[skip.keep_from..]] {
+                parser.process(part);
+                watch.observe(part);
+            }
         }
-        None => parser.process(bytes),
+        None => {
+            parser.process(bytes);
+            watch.observe(bytes);
+        }
     }
-    watch.observe(bytes);
 }
 
 impl Emulator {

@@ -422,6 +422,8 @@ impl PtySession {
                         let _ = client.sink.send(StreamItem::End(Ok(end))).await;
                     });
                 }
+                // The reader must not keep the clients' queues (and their streams) open.
+                self.publish_pace();
                 self.manager.do_send(SessionExited {
                     id: self.id.clone(),
                 });
