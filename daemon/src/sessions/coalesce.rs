@@ -98,7 +98,46 @@ enum VtState {
     SosPmApcString,
 }
 
+/// The states of a control sequence (CSI) or a device control string (DCS),
+/// which vte reads alike up to the final byte.
+struct Family {
+    param: VtState,
+    intermediate: VtState,
+    ignore: VtState,
+    /// Where the final byte leads.
+    done: VtState,
+}
+
+const CSI: Family = Family {
+    param: VtState::CsiParam,
+    intermediate: VtState::CsiIntermediate,
+    ignore: VtState::CsiIgnore,
+    done: VtState::Ground,
+};
+
+const DCS: Family = Family {
+    param: VtState::DcsParam,
+    intermediate: VtState::DcsIntermediate,
+    ignore: VtState::DcsIgnore,
+    done: VtState::DcsPassthrough,
+};
+
 impl VtState {
+    /// vte's entry, parameter and intermediate states of a CSI or DCS.
+    fn in_sequence(self, byte: u8, family: Family) -> Self {
+        match byte {
+            0x00..=0x17 | 0x19 | 0x1c..=0x1f | 0x7f => self,
+            0x20..=0x2f => family.intermediate,
+            0x30..=0x3f if self == family.intermediate => family.ignore,
+            0x3c..=0x3f if self == family.param => family.ignore,
+            0x30..=0x3f => family.param,
+            0x40..=0x7e => family.done,
+            0x18 | 0x1a => VtState::Ground,
+            0x1b => VtState::Escape,
+            _ => self,
+        }
+    }
+
     /// vte's transition on `byte` (its `advance_*` functions, state only).
     fn next(self, byte: u8) -> Self {
         use VtState::*;
@@ -134,32 +173,14 @@ impl VtState {
                 0x30..=0x7e => Ground,
                 _ => anywhere(self),
             },
-            CsiEntry | CsiParam | CsiIntermediate => match byte {
-                _ if c0 => self,
-                0x20..=0x2f => CsiIntermediate,
-                0x30..=0x3f if self == CsiIntermediate => CsiIgnore,
-                0x3c..=0x3f if self == CsiParam => CsiIgnore,
-                0x30..=0x3f => CsiParam,
-                0x40..=0x7e => Ground,
-                0x7f if self != CsiEntry => self,
-                _ => anywhere(self),
-            },
+            CsiEntry | CsiParam | CsiIntermediate => self.in_sequence(byte, CSI),
             CsiIgnore => match byte {
                 _ if c0 => self,
                 0x20..=0x3f | 0x7f => self,
                 0x40..=0x7e => Ground,
                 _ => anywhere(self),
             },
-            DcsEntry | DcsParam | DcsIntermediate => match byte {
-                _ if c0 => self,
-                0x20..=0x2f => DcsIntermediate,
-                0x30..=0x3f if self == DcsIntermediate => DcsIgnore,
-                0x3c..=0x3f if self == DcsParam => DcsIgnore,
-                0x30..=0x3f => DcsParam,
-                0x40..=0x7e => DcsPassthrough,
-                0x7f => self,
-                _ => anywhere(self),
-            },
+            DcsEntry | DcsParam | DcsIntermediate => self.in_sequence(byte, DCS),
             DcsIgnore | SosPmApcString => anywhere(self),
             DcsPassthrough => match byte {
                 0x18 | 0x1a | 0x9c => Ground,
@@ -471,6 +492,43 @@ mod tests {
                 plan(&output(9, 300), ROWS, HISTORY, GROW, &watch).is_some(),
                 "{open:?}"
             );
+        }
+    }
+
+    /// Records whether vte printed the probe character last.
+    #[derive(Default)]
+    struct Probe {
+        printed_x: bool,
+    }
+
+    impl vte::Perform for Probe {
+        fn print(&mut self, c: char) {
+            self.printed_x = c == 'x';
+        }
+    }
+
+    #[test]
+    fn the_state_machine_knows_when_vte_is_on_the_ground() {
+        // On the ground vte prints a following `x`; in any sequence or string
+        // it does not (it is a final byte, a string byte, or ignored).
+        let alphabet = b"\x1b\x07\x18\x1a\x9c\x7f\x00\x0a[]P^_X@?;:0123 /\\cmra";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut bytes = Vec::new();
+            for _ in 0..(1 + x % 12) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                bytes.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let mut watch = RegionWatch::default();
+            watch.observe(&bytes);
+            let mut parser = vte::Parser::new();
+            let mut probe = Probe::default();
+            parser.advance(&mut probe, &bytes);
+            probe.printed_x = false;
+            parser.advance(&mut probe, b"x");
+            assert_eq!(watch.state == VtState::Ground, probe.printed_x, "{bytes:?}");
         }
     }
 
