@@ -353,16 +353,42 @@ async fn pair_tokens_die_after_five_sockets() {
     );
 }
 
-#[actix_rt::test]
-async fn the_laptop_kills_a_token_after_wrong_codes() {
-    let relay = start_relay(&[]).await;
-    let (device, _, mut laptop, token) = laptop_with_token(&relay).await;
-    let mut pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
+/// A laptop, a phone on its pairing socket, and the channel between them.
+struct PairingChannel {
+    device: String,
+    token: String,
+    laptop: Socket,
+    pairing: Socket,
+    channel: u32,
+}
+
+async fn pairing_channel(relay: &Relay) -> PairingChannel {
+    let (device, _, mut laptop, token) = laptop_with_token(relay).await;
+    let pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
         .await
         .unwrap();
     let ToLaptop::Open { channel, .. } = laptop_message(&mut laptop).await else {
         panic!()
     };
+    PairingChannel {
+        device,
+        token,
+        laptop,
+        pairing,
+        channel,
+    }
+}
+
+#[actix_rt::test]
+async fn the_laptop_kills_a_token_after_wrong_codes() {
+    let relay = start_relay(&[]).await;
+    let PairingChannel {
+        device,
+        token,
+        mut laptop,
+        mut pairing,
+        channel,
+    } = pairing_channel(&relay).await;
     // What the daemon sends: its sealed answer, the kill, then its close.
     laptop
         .send(Message::Binary(channel_frame(channel, b"pairing-dead")))
@@ -391,13 +417,12 @@ async fn the_laptop_kills_a_token_after_wrong_codes() {
 #[actix_rt::test]
 async fn a_laptop_close_arrives_after_everything_it_sent_before() {
     let relay = start_relay(&[]).await;
-    let (device, _, mut laptop, token) = laptop_with_token(&relay).await;
-    let mut pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
-        .await
-        .unwrap();
-    let ToLaptop::Open { channel, .. } = laptop_message(&mut laptop).await else {
-        panic!()
-    };
+    let PairingChannel {
+        mut laptop,
+        mut pairing,
+        channel,
+        ..
+    } = pairing_channel(&relay).await;
     for n in 0..200u32 {
         laptop
             .send(Message::Binary(channel_frame(channel, &n.to_be_bytes())))

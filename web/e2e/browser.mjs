@@ -96,8 +96,9 @@ export async function finish(browser, failures) {
   console.log("ok");
 }
 
-/** The laptops the app keeps in IndexedDB, with what can be told of their keys. */
-export function storedKeys(page) {
+/** The laptops the app keeps in IndexedDB: each one's phone id, and what
+ * the page can tell of its key. */
+function storedLaptops(page) {
   return page.evaluate(
     () =>
       new Promise((resolve, reject) => {
@@ -109,14 +110,22 @@ export function storedKeys(page) {
           all.onsuccess = () =>
             resolve(
               all.result.map((laptop) => ({
-                kind: laptop.phoneKey.kind,
-                isCryptoKey: laptop.phoneKey.privateKey instanceof CryptoKey,
-                extractable: laptop.phoneKey.privateKey.extractable ?? null,
+                phoneId: laptop.phoneId,
+                key: {
+                  kind: laptop.phoneKey.kind,
+                  isCryptoKey: laptop.phoneKey.privateKey instanceof CryptoKey,
+                  extractable: laptop.phoneKey.privateKey.extractable ?? null,
+                },
               })),
             );
         };
       }),
   );
+}
+
+/** The laptops' keys, as far as the page can tell. */
+export async function storedKeys(page) {
+  return (await storedLaptops(page)).map((laptop) => laptop.key);
 }
 
 /** Runs the laptop's CLI as its owner (the test passes the command in LOOPSY_CLI). */
@@ -127,17 +136,6 @@ export function laptopCli(...args) {
 }
 
 /** This phone's id at its (first) laptop. */
-export function phoneId(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open("loopsy");
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const all = open.result.transaction("laptops").objectStore("laptops").getAll();
-          all.onsuccess = () => resolve(all.result[0]?.phoneId);
-          all.onerror = () => reject(all.error);
-        };
-      }),
-  );
+export async function phoneId(page) {
+  return (await storedLaptops(page))[0]?.phoneId;
 }

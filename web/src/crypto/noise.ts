@@ -271,6 +271,12 @@ export class Handshake {
     }
   }
 
+  /** The tokens that mix a secret in, the same whichever side reads or writes. */
+  private async mixSecret(token: "ee" | "es" | "se" | "ss" | "psk"): Promise<void> {
+    if (token === "psk") this.symmetric.mixKeyAndHash(this.psk ?? new Uint8Array());
+    else this.symmetric.mixKey(await this.dh(token));
+  }
+
   async write(payload: Uint8Array = new Uint8Array()): Promise<Uint8Array> {
     if (!this.myTurn) throw new NoiseError("not this side's turn to write");
     const parts: Uint8Array[] = [];
@@ -286,11 +292,8 @@ export class Handshake {
         case "s":
           parts.push(this.symmetric.encryptAndHash(this.localStatic.publicKey));
           break;
-        case "psk":
-          this.symmetric.mixKeyAndHash(this.psk ?? new Uint8Array());
-          break;
         default:
-          this.symmetric.mixKey(await this.dh(token));
+          await this.mixSecret(token);
       }
     }
     parts.push(this.symmetric.encryptAndHash(payload));
@@ -324,11 +327,8 @@ export class Handshake {
           this.remoteStaticKey = this.symmetric.decryptAndHash(take(length));
           break;
         }
-        case "psk":
-          this.symmetric.mixKeyAndHash(this.psk ?? new Uint8Array());
-          break;
         default:
-          this.symmetric.mixKey(await this.dh(token));
+          await this.mixSecret(token);
       }
     }
     const payload = this.symmetric.decryptAndHash(message.subarray(at));
