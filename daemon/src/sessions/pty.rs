@@ -1,10 +1,11 @@
 //! `PtySession`: one actor per terminal session. It owns the PTY, reads its
 //! output without blocking (AsyncFd on a dup of the master), keeps the output in
 //! an offset-addressed ring and in a headless terminal (vt100) for snapshots, and
-//! fans it out to attached clients through bounded channels. A client that falls
-//! behind is skipped, never waited for; it catches up from the ring, or from a
-//! snapshot when its gap has left the ring. Input goes through its own writer
-//! task, so it never waits behind output.
+//! fans it out to attached clients through bounded channels. Reads wait briefly
+//! for clients that keep up (`pace`); a client that falls behind is skipped, not
+//! waited for, and catches up from the ring, or from a snapshot when its gap has
+//! left the ring. Input is written to the PTY directly (`input`), so it never
+//! waits behind output.
 
 use std::collections::HashMap;
 use std::io;
