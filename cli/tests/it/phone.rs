@@ -346,13 +346,16 @@ fn a_relay_restart_mid_session_loses_no_output() {
         let started = connection.request("session.start", shell_params()).await;
         let id = started["result"]["id"].as_str().unwrap().to_owned();
         let (from, snapshot_bytes) = connection.attach(&id, None).await;
+        // The shell's first prompt comes first (typed ahead, the prompt would be
+        // printed in front of the first numbered line).
+        let mut output = Vec::new();
+        assert!(connection.output_until("$ ", &mut output).await);
         // Numbered lines that keep coming across the outage.
         let script =
             b"for i in $(seq 1 80); do echo line-$i; sleep 0.04; done; echo ALL-DONE-$((1+1))\n";
         connection
             .send_frame(Frame::Binary(Bytes::from_static(script)))
             .await;
-        let mut output = Vec::new();
         assert!(connection.output_until("line-5\r\n", &mut output).await);
 
         // The relay dies and comes back on the same port with the same database.
@@ -383,7 +386,12 @@ fn a_relay_restart_mid_session_loses_no_output() {
             .filter(|l| l.starts_with("line-"))
             .collect();
         let expected: Vec<String> = (1..=80).map(|i| format!("line-{i}")).collect();
-        assert_eq!(lines, expected, "every line once, in order");
+        assert_eq!(
+            lines,
+            expected,
+            "every line once, in order; output began {:?}",
+            text.chars().take(400).collect::<String>()
+        );
     });
 }
 
