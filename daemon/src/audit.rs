@@ -29,6 +29,25 @@ pub struct AuditRecord {
     pub duration_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
+    /// What a job or session was started with: `{program, args}` (plus `agent`,
+    /// `customCommandId`), each argument cut at [`MAX_AUDIT_ARG`] characters.
+    /// Typed input is never recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<serde_json::Value>,
+}
+
+/// Longest argument kept in an audit line, and most arguments kept.
+pub const MAX_AUDIT_ARG: usize = 256;
+pub const MAX_AUDIT_ARGS: usize = 64;
+
+/// `{program, args}` for an audit line, bounded.
+pub fn started_with(program: Option<&str>, args: &[String]) -> serde_json::Value {
+    let cut = |s: &str| s.chars().take(MAX_AUDIT_ARG).collect::<String>();
+    serde_json::json!({
+        "program": program.map(cut),
+        "args": args.iter().take(MAX_AUDIT_ARGS).map(|a| cut(a)).collect::<Vec<_>>(),
+        "argsOmitted": args.len().saturating_sub(MAX_AUDIT_ARGS),
+    })
 }
 
 /// Make everything written so far durable; answered once it is.
@@ -146,6 +165,7 @@ mod tests {
             status: 200,
             duration_ms: 0.1,
             remote: None,
+            started: None,
         }
     }
 

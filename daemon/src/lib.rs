@@ -7,7 +7,9 @@
 //! - [`router`]: the Router actor: auth, Host/Origin policy, rate limits, audit, dispatch.
 //! - [`policy`]: pure policy decisions the Router applies (command guard, …).
 //! - [`audit`]: the audit writer (its own thread) and rotation.
+//! - [`crash`]: a panic in an actor the daemon cannot serve without ends the process.
 //! - [`config`]: `config.yaml` schema, layered loading, validation, safe edits.
+//! - [`limits`]: upper bounds on every number from outside.
 //! - [`instance`]: one daemon per data dir (lock, pid file, stale-file recovery).
 //! - [`identity`]: persistent node id, protocol version, platform.
 //! - [`secrets`]: key generation, digests, constant-time checks, strength.
@@ -20,9 +22,11 @@
 
 pub mod audit;
 pub mod config;
+pub mod crash;
 pub mod durable;
 pub mod identity;
 pub mod instance;
+pub mod limits;
 pub mod paths;
 pub mod phone;
 pub mod policy;

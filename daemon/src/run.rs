@@ -129,6 +129,9 @@ async fn serve(
     let relay_context = actix::Context::<RelayLink>::new();
     let relay = relay_context.address();
     let hostname = settings.hostname.clone();
+    // The Router has a thread of its own: sessions, the relay link and connections
+    // never delay its decisions, and a panic in it is told apart (see `crash`).
+    let router_arbiter = Arbiter::new();
     let router = Router::new(RouterSetup {
         services: Services {
             context,
@@ -141,8 +144,8 @@ async fn serve(
         identity,
         audit: audit.clone(),
         shutdown: shutdown.clone(),
-    })
-    .start();
+    });
+    let router = Router::start_in_arbiter(&router_arbiter.handle(), move |_| router);
     relay_context.run(RelayLink::new(
         data_dir.clone(),
         router.clone().recipient(),

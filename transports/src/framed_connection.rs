@@ -238,9 +238,11 @@ async fn read_frames<S, E>(
                                 )))
                                 .await;
                         }
-                        Err(error) => {
-                            let _ = outbound.send(reply(jsonrpc::failure(id, &error))).await;
-                        }
+                        // Refused here or not, the Router answers and audits it.
+                        Err(error) => connection.do_send(Dispatch {
+                            id: Some(id),
+                            request: Request::Malformed { op: "rpc", error },
+                        }),
                     }
                     continue;
                 }
@@ -252,13 +254,16 @@ async fn read_frames<S, E>(
                         id: Some(id),
                         request,
                     }),
+                    // Garbled JSON, unknown methods and bad params are Router
+                    // outcomes too: answered and audited there.
                     RpcIncoming::Call {
                         id,
                         request: Err(error),
                     }
-                    | RpcIncoming::Invalid { id, error } => {
-                        let _ = outbound.send(reply(jsonrpc::failure(id, &error))).await;
-                    }
+                    | RpcIncoming::Invalid { id, error } => connection.do_send(Dispatch {
+                        id: Some(id),
+                        request: Request::Malformed { op: "rpc", error },
+                    }),
                     RpcIncoming::Notification {
                         request: Ok(request),
                     } => connection.do_send(Dispatch { id: None, request }),

@@ -318,6 +318,38 @@ pub fn with_peers(text: &str, peers: &[(&str, &str)]) -> String {
     text.replace("allowedKeys: {}", &format!("allowedKeys:{entries}"))
 }
 
+/// A JSON-RPC call over the LAN API's `POST /rpc` with `key`; the parsed answer.
+pub fn rpc_with_key(loopsy: &Loopsy, key: &str, method: &str, params: Value) -> Value {
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params })
+        .to_string();
+    loopsy
+        .http(
+            "POST",
+            "/rpc",
+            &[("Authorization", &format!("Bearer {key}"))],
+            Some(body.as_bytes()),
+        )
+        .json()
+}
+
+/// `config.yaml` text with `auth.allowedKeys` set to `peers` (name, key, capabilities).
+pub fn with_capable_peers(text: &str, peers: &[(&str, &str, &[&str])]) -> String {
+    let entries: String = peers
+        .iter()
+        .map(|(name, key, capabilities)| {
+            format!(
+                "\n    {name}:\n      key: \"{key}\"\n      capabilities: [{}]",
+                capabilities
+                    .iter()
+                    .map(|c| format!("\"{c}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    text.replace("allowedKeys: {}", &format!("allowedKeys:{entries}"))
+}
+
 impl Loopsy {
     /// Puts an executable `name` running `script` first on the daemon's PATH
     /// (a stand-in for an agent CLI that is not installed here).

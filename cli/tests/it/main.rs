@@ -8,6 +8,8 @@ mod harness;
 
 /// The audit log and `loopsy logs`.
 mod audit;
+/// Capabilities attacked with peer keys: session rights, scopes, caps, auto-approve.
+mod capabilities;
 /// Golden request/response pairs from the original's spec.
 mod compat;
 /// Configuration layers, errors, warnings, permissions, doctor.
@@ -16,6 +18,8 @@ mod config;
 mod context;
 /// Execute: shapes, the command guard, limits, streaming, cancel, CLI.
 mod exec;
+/// No input disables the daemon: bounds, a hostile relay, random JSON, a dying Router.
+mod hardening;
 /// The LAN HTTP API: shapes, auth errors, Host/Origin policy, bad input.
 mod http_api;
 /// Key rotation and hand edits of keys, without restarts.

@@ -397,24 +397,18 @@ fn auto_approve_is_the_owners_to_grant() {
     let trusted = "0123456789abcdef".repeat(4);
     let other = "fedcba9876543210".repeat(4);
     loopsy.write_config(|text| {
-        with_peers(text, &[("trusted", &trusted), ("other", &other)])
-            .replace("autoApproveFor: []", "autoApproveFor: [trusted]")
+        with_capable_peers(
+            text,
+            &[
+                ("trusted", &trusted, &["sessions:agents"]),
+                ("other", &other, &["sessions:agents"]),
+            ],
+        )
+        .replace("autoApproveFor: []", "autoApproveFor: [trusted]")
     });
     loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
 
-    let rpc = |key: &str, params: Value| {
-        let body =
-            json!({ "jsonrpc": "2.0", "id": 1, "method": "session.start", "params": params })
-                .to_string();
-        loopsy
-            .http(
-                "POST",
-                "/rpc",
-                &[("Authorization", &format!("Bearer {key}"))],
-                Some(body.as_bytes()),
-            )
-            .json()
-    };
+    let rpc = |key: &str, params: Value| rpc_with_key(&loopsy, key, "session.start", params);
     let refused = rpc(&other, json!({ "agent": "claude", "autoApprove": true }));
     assert_eq!(refused["error"]["data"]["loopsyCode"], 7006, "{refused}");
     let smuggled = rpc(
@@ -472,18 +466,13 @@ fn the_owner_grants_and_withdraws_auto_approve() {
     loopsy.fake_program("codex", "sleep 30");
     loopsy.ok(&["init"]);
     let peer_key = "0123456789abcdef".repeat(4);
-    loopsy.write_config(|text| with_peers(text, &[("laptop", &peer_key)]));
+    loopsy.write_config(|text| {
+        with_capable_peers(text, &[("laptop", &peer_key, &["sessions:agents"])])
+    });
     loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
     let start = || {
-        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "session.start", "params": { "agent": "codex", "autoApprove": true } }).to_string();
-        loopsy
-            .http(
-                "POST",
-                "/rpc",
-                &[("Authorization", &format!("Bearer {peer_key}"))],
-                Some(body.as_bytes()),
-            )
-            .json()
+        let params = json!({ "agent": "codex", "autoApprove": true });
+        rpc_with_key(&loopsy, &peer_key, "session.start", params)
     };
     assert_eq!(start()["error"]["data"]["loopsyCode"], 7006);
     assert!(

@@ -56,8 +56,52 @@ impl Default for ServerConfig {
 pub struct AuthConfig {
     /// This daemon's own bearer key (64 hex chars from `loopsy init`).
     pub api_key: String,
-    /// Peers' keys by name: a request bearing one of them acts as that peer.
-    pub allowed_keys: BTreeMap<String, String>,
+    /// Peers' keys by name: a request bearing one of them acts as that peer,
+    /// with the capabilities its entry lists.
+    pub allowed_keys: BTreeMap<String, PeerKey>,
+}
+
+/// One `auth.allowedKeys` entry: the key alone (the original's form; the peer
+/// gets `exec`, `transfer`, `context` and `messages`), or the key with the
+/// capabilities it grants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PeerKey {
+    Key(String),
+    Entry(PeerEntry),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    pub key: String,
+    /// Names from `exec`, `transfer`, `context`, `messages`, `sessions:agents`,
+    /// `sessions:shell`, `sessions:all`.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+}
+
+impl PeerKey {
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Key(key) => key,
+            Self::Entry(entry) => &entry.key,
+        }
+    }
+
+    /// The capabilities listed, if any (none listed means the default set).
+    pub fn capabilities(&self) -> Option<&[String]> {
+        match self {
+            Self::Key(_) => None,
+            Self::Entry(entry) => entry.capabilities.as_deref(),
+        }
+    }
+}
+
+impl From<&str> for PeerKey {
+    fn from(key: &str) -> Self {
+        Self::Key(key.to_owned())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -140,6 +184,10 @@ pub struct SessionConfig {
     /// Peers (by their `auth.allowedKeys` name) that may start agents with
     /// auto-approve. The owner on this machine always may.
     pub auto_approve_for: Vec<String>,
+    /// Live sessions on this machine, all principals together.
+    pub max_sessions: u32,
+    /// Live sessions one principal other than the owner (a peer, a phone) may hold.
+    pub max_sessions_per_principal: u32,
 }
 
 impl Default for SessionConfig {
@@ -149,6 +197,8 @@ impl Default for SessionConfig {
             scrollback_lines: 1000,
             exited_retention: 600,
             auto_approve_for: Vec::new(),
+            max_sessions: 64,
+            max_sessions_per_principal: 16,
         }
     }
 }
@@ -161,6 +211,8 @@ pub struct RateLimitsConfig {
     pub transfer: u32,
     pub context: u32,
     pub pair: u32,
+    /// Session starts.
+    pub session: u32,
     /// Every other authenticated operation.
     pub default: u32,
 }
@@ -172,6 +224,7 @@ impl Default for RateLimitsConfig {
             transfer: 10,
             context: 60,
             pair: 10,
+            session: 30,
             default: 120,
         }
     }

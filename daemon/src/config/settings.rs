@@ -56,7 +56,16 @@ impl Settings {
                 ),
             ));
         }
-        for (name, key) in &config.auth.allowed_keys {
+        for (name, entry) in &config.auth.allowed_keys {
+            let key = entry.key();
+            if let Some(names) = entry.capabilities()
+                && let Err(problem) = crate::router::Capabilities::parse(names)
+            {
+                return Err(bad(
+                    &format!("auth.allowedKeys.{name}.capabilities"),
+                    problem,
+                ));
+            }
             if key.is_empty() {
                 return Err(bad(
                     &format!("auth.allowedKeys.{name}"),
@@ -84,11 +93,40 @@ impl Settings {
             ("rateLimits.transfer", limits.transfer),
             ("rateLimits.context", limits.context),
             ("rateLimits.pair", limits.pair),
+            ("rateLimits.session", limits.session),
             ("rateLimits.default", limits.default),
         ] {
             if value == 0 {
                 return Err(bad(key, "must be at least 1 request per minute".into()));
             }
+        }
+        let exec_max_ms = crate::limits::MAX_EXEC_TIMEOUT.as_millis() as u64;
+        if config.execution.default_timeout == 0 || config.execution.default_timeout > exec_max_ms {
+            return Err(bad(
+                "execution.defaultTimeout",
+                format!("must be between 1 and {exec_max_ms} milliseconds (one day)"),
+            ));
+        }
+        let max_secs = crate::limits::MAX_CONFIG_DURATION.as_secs();
+        for (key, value) in [
+            ("session.exitedRetention", config.session.exited_retention),
+            (
+                "relay.sessionIdleTimeoutSec",
+                config.relay.session_idle_timeout_sec,
+            ),
+        ] {
+            if value > max_secs {
+                return Err(bad(
+                    key,
+                    format!("must be at most {max_secs} seconds (30 days)"),
+                ));
+            }
+        }
+        if config.session.max_sessions == 0 || config.session.max_sessions_per_principal == 0 {
+            return Err(bad(
+                "session.maxSessions",
+                "and session.maxSessionsPerPrincipal must be at least 1".into(),
+            ));
         }
         if config.context.max_entries == 0 {
             return Err(bad("context.maxEntries", "must be at least 1".into()));

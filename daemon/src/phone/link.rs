@@ -636,6 +636,27 @@ impl StreamHandler<WsItem> for RelayLink {
 #[rtype(result = "Result<Reply, ApiError>")]
 pub struct RelayRequest(pub Request);
 
+/// The pairing window's lifetime when `mobile.pair` names none (the relay's default too).
+const DEFAULT_PAIR_TTL_SECS: u64 = 600;
+/// The shortest window the relay grants.
+const MIN_PAIR_TTL_SECS: u64 = 30;
+/// How far the relay's clock may run ahead of ours.
+const CLOCK_SLACK_SECS: u64 = 60;
+
+/// The lifetime of a pairing window from the relay's `expiresAt` (unix seconds):
+/// never longer than asked for (plus clock slack), never already over. A relay
+/// that answers otherwise is refused rather than trusted.
+fn relay_expiry(expires_at: u64, now: u64, asked: Duration) -> Result<Duration, ApiError> {
+    let remaining = expires_at.saturating_sub(now);
+    if remaining == 0 || remaining > asked.as_secs() + CLOCK_SLACK_SECS {
+        return Err(ApiError::unavailable(format!(
+            "the relay answered a pairing expiry {remaining} s away where {} s were asked for; check the relay (is it a loopsy relay, and is its clock right?)",
+            asked.as_secs()
+        )));
+    }
+    Ok(Duration::from_secs(remaining.min(asked.as_secs())))
+}
+
 fn relay_error(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(format!("{what}: {e}"))
 }
@@ -858,6 +879,16 @@ impl RelayLink {
         let (Some(credentials), Some(key)) = (self.credentials.clone(), self.key.clone()) else {
             return Box::pin(actix::fut::ready(Err(not_configured())));
         };
+        let asked = match crate::limits::seconds(
+            "ttlSeconds",
+            ttl_seconds.unwrap_or(DEFAULT_PAIR_TTL_SECS),
+            MIN_PAIR_TTL_SECS,
+            crate::limits::MAX_PAIR_TTL,
+        ) {
+            Ok(asked) => asked,
+            Err(error) => return Box::pin(actix::fut::ready(Err(error))),
+        };
+        let ttl_seconds = Some(asked.as_secs());
         let issue = async move {
             let request = relay_client(credentials.ca_file.as_deref())?
                 .post(format!(
@@ -885,7 +916,7 @@ impl RelayLink {
             actix::fut::wrap_future::<_, Self>(issue).map(move |issued, link, _| {
                 let (credentials, token, token_id, expires_at) = issued?;
                 let now = crate::sessions::now_ms() / 1000;
-                let ttl = Duration::from_secs(expires_at.saturating_sub(now));
+                let ttl = relay_expiry(expires_at, now, asked)?;
                 let (secret, code) = link
                     .windows
                     .open(&token_id, ttl)

@@ -29,13 +29,15 @@ impl std::fmt::Display for Refusal {
 /// Shells whose `-c SCRIPT` runs another command line.
 const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "ash", "fish"];
 /// Interpreters whose inline code is scanned token by token (as the original does).
-const INTERPRETERS: &[(&str, &[&str])] = &[
-    ("python", &["-c"]),
-    ("python3", &["-c"]),
-    ("python2", &["-c"]),
-    ("node", &["-e", "--eval", "-p", "--print"]),
-    ("perl", &["-e", "-E"]),
-    ("ruby", &["-e"]),
+/// Each has its code flags: short letters (also inside clusters such as `-Ic`,
+/// `-we`, `-pe`) and long names (also as `--eval=CODE`).
+const INTERPRETERS: &[(&str, &[char], &[&str])] = &[
+    ("python", &['c'], &[]),
+    ("python3", &['c'], &[]),
+    ("python2", &['c'], &[]),
+    ("node", &['e', 'p'], &["--eval", "--print"]),
+    ("perl", &['e', 'E'], &[]),
+    ("ruby", &['e'], &[]),
 ];
 /// Characters that end a word in the original's token scan.
 const SEPARATORS: &[char] = &[
@@ -72,29 +74,19 @@ impl CommandGuard {
 
     /// Checks a program and its arguments, and every command they would start.
     pub fn check(&self, program: &str, args: &[String]) -> Result<(), Refusal> {
-        let mut queue: Vec<(String, Vec<String>)> = vec![(program.to_owned(), args.to_vec())];
-        let mut seen: HashSet<(String, Vec<String>)> = HashSet::new();
-        // Inline interpreter code: scanned against the denylist only (every word
-        // would fail an allowlist).
-        let mut words: Vec<String> = Vec::new();
-        while let Some((program, args)) = queue.pop() {
-            if !seen.insert((program.clone(), args.clone())) || seen.len() > 256 {
-                continue;
-            }
-            let base = base_name(&program);
-            if base.is_empty() {
-                continue;
-            }
-            if self.denylist.contains(&base) {
-                return Err(Refusal::Denied(base));
+        let (commands, words) = expand(program, args);
+        for (base, _) in &commands {
+            if self.denylist.contains(base) {
+                return Err(Refusal::Denied(base.clone()));
             }
             if let Some(allow) = &self.allowlist
-                && !allow.contains(&base)
+                && !allow.contains(base)
             {
-                return Err(Refusal::NotAllowed(base));
+                return Err(Refusal::NotAllowed(base.clone()));
             }
-            queue.extend(nested_commands(&base, &args, &mut words));
         }
+        // Inline interpreter code: scanned against the denylist only (every word
+        // would fail an allowlist).
         for word in words {
             let base = base_name(&word);
             if self.denylist.contains(&base) {
@@ -103,6 +95,28 @@ impl CommandGuard {
         }
         Ok(())
     }
+}
+
+/// Every command `program args…` would start, itself first, as (base name, args),
+/// and the words of inline interpreter code. The auto-approve gate uses it to find
+/// an agent started through a wrapper.
+pub fn expand(program: &str, args: &[String]) -> (Vec<(String, Vec<String>)>, Vec<String>) {
+    let mut queue: Vec<(String, Vec<String>)> = vec![(program.to_owned(), args.to_vec())];
+    let mut seen: HashSet<(String, Vec<String>)> = HashSet::new();
+    let mut commands = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    while let Some((program, args)) = queue.pop() {
+        if !seen.insert((program.clone(), args.clone())) || seen.len() > 256 {
+            continue;
+        }
+        let base = base_name(&program);
+        if base.is_empty() {
+            continue;
+        }
+        queue.extend(nested_commands(&base, &args, &mut words));
+        commands.push((base, args));
+    }
+    (commands, words)
 }
 
 /// The commands that `base args…` would run in turn.
@@ -116,8 +130,8 @@ fn nested_commands(
             .map(|script| split_command_line(&script))
             .unwrap_or_default();
     }
-    if let Some((_, flags)) = INTERPRETERS.iter().find(|(name, _)| *name == base) {
-        if let Some(code) = flag_value(args, flags) {
+    if let Some((_, letters, long)) = INTERPRETERS.iter().find(|(name, _, _)| *name == base) {
+        if let Some(code) = flag_value(args, letters, long) {
             words.extend(
                 code.split(|c: char| c.is_whitespace() || SEPARATORS.contains(&c))
                     .map(unquote)
@@ -184,38 +198,75 @@ fn nested_commands(
         ),
         "timeout" => after_options(args, &["-s", "-k", "--signal", "--kill-after"], 1),
         "stdbuf" => after_options(args, &["-i", "-o", "-e"], 0),
-        "nohup" | "setsid" | "time" | "command" | "exec" | "busybox" | "unbuffer" => {
+        "exec" => after_options(args, &["-a"], 0),
+        "nohup" | "setsid" | "time" | "command" | "busybox" | "unbuffer" => {
             after_options(args, &[], 0)
         }
         _ => Vec::new(),
     }
 }
 
-/// The script of `sh -c SCRIPT` (also `-ec`, `-lc`, … clusters that include `c`).
+/// The script of `sh -c SCRIPT` (also `-ec`, `-lc`, … clusters that include `c`,
+/// and `sh -c -- SCRIPT`).
 fn shell_script(args: &[String]) -> Option<String> {
     let position = args
         .iter()
-        .position(|a| a.starts_with('-') && !a.starts_with("--") && a[1..].contains('c'))?;
-    args.get(position + 1).cloned()
+        .position(|a| short_cluster(a).is_some_and(|c| c.contains('c')))?;
+    let mut rest = args[position + 1..].iter();
+    match rest.next()? {
+        dashes if dashes == "--" => rest.next().cloned(),
+        script => Some(script.clone()),
+    }
 }
 
-fn flag_value(args: &[String], flags: &[&str]) -> Option<String> {
+/// The letters of a short-option cluster (`-Ic` → `Ic`); `None` for anything else.
+fn short_cluster(arg: &str) -> Option<&str> {
+    let letters = arg.strip_prefix('-')?;
+    (!letters.is_empty() && !letters.starts_with('-')).then_some(letters)
+}
+
+/// The value of a code flag: `-c CODE`, `-cCODE`, a cluster ending in or
+/// containing the letter (`-Ic CODE`, `-we CODE`), `--eval CODE`, `--eval=CODE`.
+fn flag_value(args: &[String], letters: &[char], long: &[&str]) -> Option<String> {
     for (i, arg) in args.iter().enumerate() {
-        if flags.contains(&arg.as_str()) {
-            return args.get(i + 1).cloned();
+        if arg == "--" {
+            return None;
         }
-        for flag in flags {
-            if let Some(rest) = arg.strip_prefix(flag) {
-                if let Some(code) = rest.strip_prefix('=') {
-                    return Some(code.to_owned());
-                }
-                if !flag.starts_with("--") && !rest.is_empty() {
-                    return Some(rest.to_owned());
-                }
+        for flag in long {
+            if arg == flag {
+                return args.get(i + 1).cloned();
             }
+            if let Some(code) = arg.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+                return Some(code.to_owned());
+            }
+        }
+        if let Some(cluster) = short_cluster(arg)
+            && let Some(at) = cluster.find(|c| letters.contains(&c))
+        {
+            let rest = &cluster[at + 1..];
+            // `-pe CODE`: a rest made only of code letters is more flags, not code.
+            return if rest.chars().all(|c| letters.contains(&c)) {
+                args.get(i + 1).cloned()
+            } else {
+                Some(rest.to_owned())
+            };
         }
     }
     None
+}
+
+/// A shell redirection word (`>f`, `2>err`, `&>f`, `<in`, `>>f`); `Some(true)` when
+/// its target is the next word (`>` alone, `2>`).
+fn redirection(word: &str) -> Option<bool> {
+    let rest = word.trim_start_matches(|c: char| c.is_ascii_digit() || c == '&');
+    let target = rest
+        .strip_prefix(">>")
+        .or_else(|| rest.strip_prefix(">|"))
+        .or_else(|| rest.strip_prefix('>'))
+        .or_else(|| rest.strip_prefix("<<"))
+        .or_else(|| rest.strip_prefix('<'))?;
+    let target = target.trim_start_matches('&');
+    Some(target.is_empty())
 }
 
 /// Splits a shell command line into simple commands (program + words).
@@ -223,17 +274,27 @@ fn split_command_line(script: &str) -> Vec<(String, Vec<String>)> {
     let mut commands = Vec::new();
     for segment in script.split([';', '&', '|', '\n', '(', ')', '{', '}', '`']) {
         let segment = segment.replace("$(", " ");
-        let mut words = segment
-            .split_whitespace()
-            .map(unquote)
-            .filter(|w| !w.is_empty())
-            .skip_while(|w| {
-                is_assignment(w)
-                    || matches!(
-                        w.as_str(),
-                        "!" | "then" | "do" | "else" | "if" | "while" | "until"
-                    )
-            });
+        let mut words: Vec<String> = Vec::new();
+        let mut skip_target = false;
+        for word in segment.split_whitespace().map(unquote) {
+            if std::mem::take(&mut skip_target) || word.is_empty() {
+                continue;
+            }
+            // Redirections may stand anywhere in a simple command, before its name too.
+            if let Some(target_follows) = redirection(&word) {
+                skip_target = target_follows;
+                continue;
+            }
+            let keyword = matches!(
+                word.as_str(),
+                "!" | "then" | "do" | "else" | "if" | "while" | "until"
+            );
+            if words.is_empty() && (keyword || is_assignment(&word)) {
+                continue;
+            }
+            words.push(word);
+        }
+        let mut words = words.into_iter();
         if let Some(program) = words.next() {
             commands.push((program, words.collect()));
         }
@@ -288,7 +349,11 @@ fn command_at(args: &[String], i: usize) -> Vec<(String, Vec<String>)> {
     }
 }
 
+/// `env [OPTION]… [NAME=VALUE]… [COMMAND [ARG]…]`, with GNU env's options in every
+/// spelling: `-S LINE`, `-SLINE`, `-iS LINE` (clusters), `--split-string=LINE`,
+/// `-u NAME`, `--unset=NAME`, `-C DIR`, `--chdir=DIR`.
 fn env_command(args: &[String]) -> Vec<(String, Vec<String>)> {
+    let split = |line: Option<&String>| line.map(|l| split_command_line(l)).unwrap_or_default();
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -296,20 +361,36 @@ fn env_command(args: &[String]) -> Vec<(String, Vec<String>)> {
             i += 1;
             break;
         }
-        if matches!(
-            arg.as_str(),
-            "-u" | "--unset" | "-C" | "--chdir" | "-S" | "--split-string"
-        ) {
-            if arg == "-S" || arg == "--split-string" {
-                return args
-                    .get(i + 1)
-                    .map(|s| split_command_line(s))
-                    .unwrap_or_default();
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (long, None),
+            };
+            match name {
+                "split-string" => return split(inline.as_ref().or(args.get(i + 1))),
+                "unset" | "chdir" if inline.is_none() => i += 2,
+                _ => i += 1,
             }
-            i += 2;
             continue;
         }
-        if arg.starts_with('-') || is_assignment(arg) {
+        if let Some(cluster) = short_cluster(arg) {
+            let mut step = 1;
+            for (at, letter) in cluster.char_indices() {
+                let rest = &cluster[at + 1..];
+                match letter {
+                    'S' if rest.is_empty() => return split(args.get(i + 1)),
+                    'S' => return split_command_line(rest),
+                    'u' | 'C' => {
+                        step = if rest.is_empty() { 2 } else { 1 };
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            i += step;
+            continue;
+        }
+        if is_assignment(arg) {
             i += 1;
             continue;
         }
@@ -390,6 +471,109 @@ mod tests {
         ];
         for attempt in attempts {
             assert!(check(attempt).is_err(), "{attempt:?} was let through");
+        }
+    }
+
+    /// The README's list of what the guard follows, form by form, with the spellings
+    /// a review got past it; then the forms the README names as out of scope, which
+    /// must really pass (so that list stays honest too).
+    #[test]
+    fn every_form_the_readme_claims_is_refused() {
+        let claimed: &[(&str, &[&str])] = &[
+            ("base name, lower-cased", &["/usr/bin/RM", "f"]),
+            ("sh -c", &["sh", "-c", "rm f"]),
+            ("bash -lc cluster", &["bash", "-lc", "rm f"]),
+            ("sh -c -- SCRIPT", &["sh", "-c", "--", "rm f"]),
+            (
+                "redirection before the name",
+                &["sh", "-c", ">/dev/null rm f"],
+            ),
+            (
+                "fd redirection before the name",
+                &["sh", "-c", "2>err rm f"],
+            ),
+            (
+                "redirection with a separate target",
+                &["sh", "-c", "> out rm f"],
+            ),
+            ("redirection after the name", &["sh", "-c", "rm f 2>&1"]),
+            ("exec -a NAME", &["bash", "-c", "exec -a x rm f"]),
+            ("assignment prefix", &["sh", "-c", "A=1 B=2 rm f"]),
+            ("quotes removed", &["sh", "-c", "'r'm f"]),
+            ("command substitution", &["sh", "-c", "echo $(rm f)"]),
+            ("backticks", &["sh", "-c", "echo `rm f`"]),
+            (
+                "python -c",
+                &["python3", "-c", "import os; os.system('rm f')"],
+            ),
+            (
+                "python -Ic cluster",
+                &["python3", "-Ic", "import os; os.system('rm f')"],
+            ),
+            (
+                "python -c attached",
+                &["python3", "-cimport os;os.system('rm f')"],
+            ),
+            ("perl -e", &["perl", "-e", "system 'rm f'"]),
+            ("perl -we cluster", &["perl", "-we", "system \"rm f\""]),
+            ("perl -E", &["perl", "-E", "system 'rm f'"]),
+            (
+                "node -e",
+                &["node", "-e", "require('child_process').execSync('rm f')"],
+            ),
+            (
+                "node -pe cluster",
+                &["node", "-pe", "require('child_process').execSync('rm f')"],
+            ),
+            (
+                "node --eval=",
+                &["node", "--eval=require('child_process').execSync('rm f')"],
+            ),
+            ("ruby -e", &["ruby", "-e", "system('rm f')"]),
+            ("find -exec", &["find", ".", "-exec", "rm", "{}", ";"]),
+            ("find -okdir", &["find", ".", "-okdir", "rm", "{}", ";"]),
+            ("xargs with options", &["xargs", "-P", "4", "rm"]),
+            ("env NAME=VALUE", &["env", "A=1", "rm", "f"]),
+            ("env -u NAME", &["env", "-u", "HOME", "rm", "f"]),
+            ("env -S LINE", &["env", "-S", "rm f"]),
+            ("env -S attached", &["env", "-S'rm f'"]),
+            ("env --split-string=", &["env", "--split-string='rm f'"]),
+            (
+                "env --split-string LINE",
+                &["env", "--split-string", "rm f"],
+            ),
+            ("env -iS cluster", &["env", "-iS", "rm f"]),
+            ("env --unset=NAME", &["env", "--unset=HOME", "rm", "f"]),
+            ("sudo -u USER", &["sudo", "-u", "root", "rm", "f"]),
+            ("doas", &["doas", "rm", "f"]),
+            ("nice -n N", &["nice", "-n", "5", "rm", "f"]),
+            ("ionice -c N", &["ionice", "-c", "3", "rm", "f"]),
+            ("nohup", &["nohup", "rm", "f"]),
+            ("setsid", &["setsid", "rm", "f"]),
+            ("stdbuf -o MODE", &["stdbuf", "-o", "0", "rm", "f"]),
+            ("time", &["time", "rm", "f"]),
+            ("command", &["command", "rm", "f"]),
+            ("timeout DURATION", &["timeout", "5", "rm", "f"]),
+            ("busybox", &["busybox", "rm", "f"]),
+            ("unbuffer", &["unbuffer", "rm", "f"]),
+            (
+                "wrappers nested",
+                &["sudo", "env", "-i", "nice", "sh", "-c", "exec rm f"],
+            ),
+        ];
+        for (form, line) in claimed {
+            assert!(check(line).is_err(), "{form}: {line:?} was let through");
+        }
+        // Out of scope, as the README says: a script file, a module, another
+        // program that deletes files itself.
+        let out_of_scope: &[(&str, &[&str])] = &[
+            ("a script file", &["sh", "./cleanup.sh"]),
+            ("python -m", &["python3", "-m", "shutil"]),
+            ("a python file", &["python3", "cleanup.py"]),
+            ("a program that deletes", &["git", "clean", "-fdx"]),
+        ];
+        for (form, line) in out_of_scope {
+            assert_eq!(check(line), Ok(()), "{form}: {line:?}");
         }
     }
 

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use loopsy_transports::wire::BearerToken;
 
+use super::capabilities::Capabilities;
 use crate::config::AuthConfig;
 use crate::secrets::KeyDigest;
 
@@ -16,8 +17,11 @@ pub enum Principal {
     Owner,
     /// The daemon's own API key over HTTP.
     OwnerKey { loopback: bool },
-    /// A key from `auth.allowedKeys`, by its name.
-    Peer { name: String },
+    /// A key from `auth.allowedKeys`, by its name, with what its entry grants.
+    Peer {
+        name: String,
+        capabilities: Capabilities,
+    },
     /// A paired phone, authenticated by its end-to-end handshake.
     Phone { phone_id: String },
     /// No credentials (public operations only).
@@ -29,6 +33,16 @@ impl Principal {
     pub fn label(&self) -> String {
         self.to_string()
     }
+
+    /// What this principal may do.
+    pub fn capabilities(&self) -> Capabilities {
+        match self {
+            Self::Owner | Self::OwnerKey { .. } => Capabilities::all(),
+            Self::Peer { capabilities, .. } => *capabilities,
+            Self::Phone { .. } => Capabilities::phone(),
+            Self::Anonymous { .. } => Capabilities::none(),
+        }
+    }
 }
 
 impl fmt::Display for Principal {
@@ -36,7 +50,7 @@ impl fmt::Display for Principal {
         match self {
             Self::Owner => f.write_str("owner"),
             Self::OwnerKey { .. } => f.write_str("owner-key"),
-            Self::Peer { name } => write!(f, "peer:{name}"),
+            Self::Peer { name, .. } => write!(f, "peer:{name}"),
             Self::Phone { phone_id } => write!(f, "phone:{phone_id}"),
             Self::Anonymous { .. } => f.write_str("anonymous"),
         }
@@ -46,14 +60,14 @@ impl fmt::Display for Principal {
 /// The accepted keys, as digests.
 pub struct AuthTable {
     owner: KeyDigest,
-    peers: Vec<(String, KeyDigest)>,
+    peers: Vec<(String, KeyDigest, Capabilities)>,
 }
 
 /// Which key a bearer matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyMatch {
     Owner,
-    Peer(String),
+    Peer(String, Capabilities),
 }
 
 impl AuthTable {
@@ -63,7 +77,15 @@ impl AuthTable {
             peers: auth
                 .allowed_keys
                 .iter()
-                .map(|(name, key)| (name.clone(), KeyDigest::of(key)))
+                .map(|(name, entry)| {
+                    // Settings refused unknown names already; a list that still does
+                    // not parse grants nothing rather than the default.
+                    let capabilities = match entry.capabilities() {
+                        None => Capabilities::peer_default(),
+                        Some(names) => Capabilities::parse(names).unwrap_or_default(),
+                    };
+                    (name.clone(), KeyDigest::of(entry.key()), capabilities)
+                })
                 .collect(),
         }
     }
@@ -75,9 +97,9 @@ impl AuthTable {
         if self.owner.matches(&offered) {
             found = Some(KeyMatch::Owner);
         }
-        for (name, digest) in &self.peers {
+        for (name, digest, capabilities) in &self.peers {
             if digest.matches(&offered) && found.is_none() {
-                found = Some(KeyMatch::Peer(name.clone()));
+                found = Some(KeyMatch::Peer(name.clone(), *capabilities));
             }
         }
         found
@@ -95,6 +117,13 @@ mod tests {
             ..Default::default()
         };
         auth.allowed_keys.insert("laptop".into(), "theirs".into());
+        auth.allowed_keys.insert(
+            "builder".into(),
+            crate::config::PeerKey::Entry(crate::config::PeerEntry {
+                key: "builds".into(),
+                capabilities: Some(vec!["exec".into(), "sessions:agents".into()]),
+            }),
+        );
         let table = AuthTable::from_config(&auth);
         assert_eq!(
             table.identify(&BearerToken::new("own")),
@@ -102,7 +131,20 @@ mod tests {
         );
         assert_eq!(
             table.identify(&BearerToken::new("theirs")),
-            Some(KeyMatch::Peer("laptop".into()))
+            Some(KeyMatch::Peer(
+                "laptop".into(),
+                Capabilities::peer_default()
+            ))
+        );
+        assert_eq!(
+            table.identify(&BearerToken::new("builds")),
+            Some(KeyMatch::Peer(
+                "builder".into(),
+                Capabilities::of(&[
+                    super::super::capabilities::Capability::Exec,
+                    super::super::capabilities::Capability::SessionsAgents
+                ])
+            ))
         );
         assert_eq!(table.identify(&BearerToken::new("own ")), None);
         assert_eq!(table.identify(&BearerToken::new("")), None);

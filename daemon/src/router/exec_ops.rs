@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use actix::prelude::*;
 use loopsy_transports::error::ApiError;
@@ -15,7 +15,7 @@ use std::pin::Pin;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::{Router, Work};
+use super::{Principal, Router, Work};
 use crate::policy::command_guard::CommandGuard;
 use crate::secrets;
 use crate::services::exec::{self, JobOutput, JobSpec};
@@ -36,6 +36,8 @@ pub(super) struct JobEntry {
     from_node_id: String,
     /// Known once the exec worker has started the process.
     pid: Option<u32>,
+    /// Who started it (principal label): only they, and the owner, see or cancel it.
+    owner: String,
     cancel: Arc<Notify>,
 }
 
@@ -78,13 +80,18 @@ fn new_job_id() -> Result<String, ApiError> {
         .to_string())
 }
 
-pub(super) fn run(router: &mut Router, request: Request) -> Work {
+/// Whether `principal` sees and may cancel a job started by `owner`.
+fn sees(principal: &Principal, owner: &str) -> bool {
+    matches!(principal, Principal::Owner | Principal::OwnerKey { .. }) || principal.label() == owner
+}
+
+pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) -> Work {
     match request {
         Request::Execute {
             params,
             stream,
             from_node_id,
-        } => match start(router, params, stream, from_node_id) {
+        } => match start(router, params, stream, from_node_id, principal.label()) {
             Ok(work) => work,
             Err(error) => Work::Done(Err(error)),
         },
@@ -93,6 +100,7 @@ pub(super) fn run(router: &mut Router, request: Request) -> Work {
                 .jobs
                 .jobs
                 .iter()
+                .filter(|(_, job)| sees(principal, &job.owner))
                 .map(|(id, job)| {
                     json!({
                         "jobId": id,
@@ -106,7 +114,12 @@ pub(super) fn run(router: &mut Router, request: Request) -> Work {
                 .collect();
             Work::Done(Ok(Reply::ok(json!({ "jobs": jobs }))))
         }
-        Request::ExecCancel { job_id } => match router.jobs.jobs.get(&job_id) {
+        Request::ExecCancel { job_id } => match router
+            .jobs
+            .jobs
+            .get(&job_id)
+            .filter(|job| sees(principal, &job.owner))
+        {
             Some(job) => {
                 job.cancel.notify_one();
                 Work::Done(Ok(Reply::ok(json!({ "success": true, "jobId": job_id }))))
@@ -129,6 +142,7 @@ fn start(
     params: ExecParams,
     stream: bool,
     from_node_id: Option<String>,
+    owner: String,
 ) -> Result<Work, ApiError> {
     let execution = &router.settings.config.execution;
     CommandGuard::new(&execution.denylist, execution.allowlist.as_deref())
@@ -148,7 +162,11 @@ fn start(
         Some(cwd) => expand_home(cwd),
         None => std::env::home_dir().unwrap_or_else(|| PathBuf::from("/")),
     };
-    let timeout_ms = params.timeout.unwrap_or(execution.default_timeout as f64);
+    let timeout = crate::limits::millis(
+        "timeout",
+        params.timeout.unwrap_or(execution.default_timeout as f64),
+        crate::limits::MAX_EXEC_TIMEOUT,
+    )?;
     let job_id = new_job_id()?;
     let spec = JobSpec {
         job_id: job_id.clone(),
@@ -156,7 +174,7 @@ fn start(
         args: params.args.clone(),
         cwd,
         extra_env: params.env.clone().unwrap_or_default().into_iter().collect(),
-        timeout: Duration::from_secs_f64(timeout_ms / 1000.0),
+        timeout,
         max_output: execution.max_output_bytes as usize,
     };
     let cancel = Arc::new(Notify::new());
@@ -176,6 +194,7 @@ fn start(
             started_at: now_ms(),
             from_node_id: from_node_id.unwrap_or_else(|| "unknown".to_owned()),
             pid: None,
+            owner,
             cancel: cancel.clone(),
         },
     );

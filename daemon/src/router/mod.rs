@@ -4,12 +4,15 @@
 //! audits the outcome. Transports decide nothing; services trust only the Router.
 
 mod auth;
+mod capabilities;
 mod context_ops;
 mod exec_ops;
 mod ops;
 mod origin_policy;
+mod picker_ops;
 mod rate_limit;
 mod session_ops;
+mod session_start;
 mod transfer_ops;
 
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use tokio::sync::Notify;
 
 pub use auth::Principal;
 use auth::{AuthTable, KeyMatch};
+pub use capabilities::{Capabilities, Capability};
 use origin_policy::OriginPolicy;
 use rate_limit::RateLimiter;
 
@@ -78,6 +82,10 @@ pub struct Router {
     /// Modification time of `config.yaml` when last loaded.
     config_mtime: Option<SystemTime>,
     reloading: bool,
+    /// Test hook (debug builds only): the operation whose handling panics, from
+    /// `LOOPSY_TEST_PANIC_ON`, so tests can prove a dead Router ends the process.
+    #[cfg(debug_assertions)]
+    panic_on: Option<String>,
 }
 
 /// What happened to a request, for the audit log.
@@ -146,6 +154,8 @@ impl Router {
             boot_tag,
             next_request: 0,
             reloading: false,
+            #[cfg(debug_assertions)]
+            panic_on: std::env::var("LOOPSY_TEST_PANIC_ON").ok(),
         }
     }
 
@@ -188,7 +198,9 @@ impl Router {
                         Some(KeyMatch::Owner) => Principal::OwnerKey {
                             loopback: ip.is_some_and(|ip| ip.is_loopback()),
                         },
-                        Some(KeyMatch::Peer(name)) => Principal::Peer { name },
+                        Some(KeyMatch::Peer(name, capabilities)) => {
+                            Principal::Peer { name, capabilities }
+                        }
                         None if request.is_public() => anonymous,
                         None => return Err((anonymous, ApiError::invalid_key())),
                     },
@@ -231,6 +243,18 @@ impl Router {
             ));
             return Err((principal, error));
         }
+        let need = capabilities::need(request);
+        if !principal.capabilities().meets(need) {
+            let wanted = match need {
+                capabilities::Need::One(capability) => capability.name(),
+                _ => "sessions:agents or sessions:shell",
+            };
+            let error = ApiError::forbidden(format!(
+                "'{}' needs the {wanted} capability, which {principal} was not given; the owner lists it under auth.allowedKeys.<name>.capabilities",
+                request.op()
+            ));
+            return Err((principal, error));
+        }
         Ok(principal)
     }
 
@@ -254,7 +278,7 @@ impl Router {
             | Request::ContextDelete { .. }
             | Request::ContextList { .. } => context_ops::run(self, request),
             Request::Execute { .. } | Request::ExecJobs | Request::ExecCancel { .. } => {
-                exec_ops::run(self, request)
+                exec_ops::run(self, request, principal)
             }
             Request::TransferPush { .. }
             | Request::TransferPull { .. }
@@ -269,10 +293,10 @@ impl Router {
             | Request::SessionRemove { .. }
             | Request::SessionAgents => session_ops::run(self, request, principal),
             Request::CommandAdd(_) | Request::CommandUpdate(_) | Request::CommandRemove { .. } => {
-                session_ops::edit_commands(self, request)
+                picker_ops::edit_commands(self, request)
             }
             Request::GrantAutoApprove { peer, allow } => {
-                session_ops::grant_auto_approve(self, peer, allow)
+                picker_ops::grant_auto_approve(self, peer, allow)
             }
             Request::MobilePair { .. }
             | Request::MobilePairStatus { .. }
@@ -307,33 +331,32 @@ impl Router {
         }
     }
 
-    fn audit(
-        &self,
-        request_id: &RequestId,
-        principal: &Principal,
-        evidence: &Evidence,
-        op: &'static str,
-        result: &Result<Reply, ApiError>,
-        started: Instant,
-    ) {
-        let remote = match evidence {
-            Evidence::LanHttp(http) => http.remote.map(|addr| addr.ip().to_string()),
-            Evidence::UnixSocket { .. } | Evidence::Phone { .. } => None,
-        };
-        self.audit.do_send(AuditRecord {
-            ts: now_rfc3339(),
-            request_id: request_id.0.clone(),
-            principal: principal.label(),
-            transport: evidence.transport().as_str(),
-            op,
-            outcome: outcome_label(result),
-            status: match result {
-                Ok(reply) => reply.status,
-                Err(e) => e.status,
-            },
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            remote,
-        });
+    /// What a job or session is started with, for its audit line.
+    fn started_with(&self, request: &Request) -> Option<serde_json::Value> {
+        match request {
+            Request::Execute { params, .. } => Some(crate::audit::started_with(
+                Some(&params.command),
+                &params.args,
+            )),
+            Request::SessionStart(params) => {
+                let custom = params.custom_command_id.as_ref().and_then(|id| {
+                    let commands = &self.settings.config.custom_commands;
+                    commands.iter().find(|c| &c.id == id)
+                });
+                let (program, args) = match custom {
+                    Some(entry) => (
+                        Some(entry.command.as_str()),
+                        entry.args.iter().chain(&params.args).cloned().collect(),
+                    ),
+                    None => (params.command.as_deref(), params.args.clone()),
+                };
+                let mut started = crate::audit::started_with(program, &args);
+                started["agent"] = serde_json::json!(params.agent);
+                started["customCommandId"] = serde_json::json!(params.custom_command_id);
+                Some(started)
+            }
+            _ => None,
+        }
     }
 
     /// Applies a freshly loaded configuration's keys and limits.
@@ -380,6 +403,8 @@ impl Actor for Router {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // Nothing is served without the Router: if it dies, the process must end.
+        crate::crash::mark_critical("Router");
         // Requests from every transport queue here; the default of 16 would make
         // busy transports wait on mailbox capacity instead of on work.
         ctx.set_mailbox_capacity(4096);
@@ -395,12 +420,17 @@ impl Handler<Inbound> for Router {
         let request_id = self.request_id();
         let Inbound { request, evidence } = inbound;
         let op = request.op();
+        #[cfg(debug_assertions)]
+        if self.panic_on.as_deref() == Some(op) {
+            panic!("test hook: LOOPSY_TEST_PANIC_ON={op}");
+        }
         let admitted = self.admit(&request, &evidence).and_then(|principal| {
             match self.rate_limit(&principal, &request) {
                 Ok(()) => Ok(principal),
                 Err(error) => Err((principal, error)),
             }
         });
+        let started_with = self.started_with(&request);
         let (principal, work) = match admitted {
             Ok(principal) => {
                 let work = self.execute(request, &principal);
@@ -408,21 +438,58 @@ impl Handler<Inbound> for Router {
             }
             Err((principal, error)) => (principal, Work::Done(Err(error))),
         };
+        let decided = Decided {
+            request_id,
+            principal,
+            evidence,
+            op,
+            started,
+            started_with,
+        };
         match work {
-            Work::Done(result) => {
-                self.audit(&request_id, &principal, &evidence, op, &result, started);
-                Box::pin(actix::fut::ready(Handled {
-                    request_id,
-                    outcome: result,
-                }))
+            Work::Done(result) => Box::pin(actix::fut::ready(decided.finish(&self.audit, result))),
+            Work::Later(pending) => {
+                Box::pin(pending.map(move |result, act, _ctx| decided.finish(&act.audit, result)))
             }
-            Work::Later(pending) => Box::pin(pending.map(move |result, act, _ctx| {
-                act.audit(&request_id, &principal, &evidence, op, &result, started);
-                Handled {
-                    request_id,
-                    outcome: result,
-                }
-            })),
+        }
+    }
+}
+
+/// A request the Router has decided on, waiting for its outcome to be audited.
+struct Decided {
+    request_id: RequestId,
+    principal: Principal,
+    evidence: Evidence,
+    op: &'static str,
+    started: Instant,
+    started_with: Option<serde_json::Value>,
+}
+
+impl Decided {
+    /// Audits the outcome and makes the transport's answer.
+    fn finish(self, audit: &Addr<AuditLog>, outcome: Result<Reply, ApiError>) -> Handled {
+        let remote = match &self.evidence {
+            Evidence::LanHttp(http) => http.remote.map(|addr| addr.ip().to_string()),
+            Evidence::UnixSocket { .. } | Evidence::Phone { .. } => None,
+        };
+        audit.do_send(AuditRecord {
+            ts: now_rfc3339(),
+            request_id: self.request_id.0.clone(),
+            principal: self.principal.label(),
+            transport: self.evidence.transport().as_str(),
+            op: self.op,
+            outcome: outcome_label(&outcome),
+            status: match &outcome {
+                Ok(reply) => reply.status,
+                Err(e) => e.status,
+            },
+            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            remote,
+            started: self.started_with,
+        });
+        Handled {
+            request_id: self.request_id,
+            outcome,
         }
     }
 }

@@ -40,6 +40,7 @@ impl RateLimiter {
             RateFamily::Transfer => Some(limits.transfer),
             RateFamily::Context => Some(limits.context),
             RateFamily::Pair => Some(limits.pair),
+            RateFamily::Session => Some(limits.session),
             RateFamily::Default => Some(limits.default),
             RateFamily::Unmetered => None,
         }

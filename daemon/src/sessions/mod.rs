@@ -30,20 +30,6 @@ pub const DEFAULT_SIZE: Size = Size {
 };
 /// Built-in agents besides the shell, found on PATH.
 pub const AGENTS: &[&str] = &["claude", "codex", "gemini", "opencode"];
-/// Each agent's own flag for acting without asking (auto-approve).
-const AUTO_APPROVE: &[(&str, &str)] = &[
-    ("claude", "--dangerously-skip-permissions"),
-    ("codex", "--dangerously-bypass-approvals-and-sandbox"),
-    ("gemini", "-y"),
-];
-/// The same flags (and aliases) as a caller might pass them in arguments.
-const AUTO_APPROVE_FLAGS: &[&str] = &[
-    "--dangerously-skip-permissions",
-    "--dangerously-bypass-approvals-and-sandbox",
-    "--yolo",
-    "-y",
-];
-
 /// Limits of a custom command's fields, checked on add and on update.
 pub const MAX_LABEL: usize = 80;
 pub const MAX_COMMAND: usize = 200;
@@ -108,6 +94,8 @@ pub enum SessionError {
     AgentNotInstalled(String),
     #[error("Could not start the session: {0}")]
     Failed(String),
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// Limits and timings of sessions, from the configuration.
@@ -119,7 +107,8 @@ pub struct SessionSettings {
     pub exited_retention: Duration,
 }
 
-/// What to start.
+/// What to start, as the Router admitted it (arguments final: any auto-approve
+/// flag is already in them).
 #[derive(Debug, Clone, Default)]
 pub struct StartSpec {
     pub agent: Option<String>,
@@ -130,16 +119,42 @@ pub struct StartSpec {
     pub size: Option<Size>,
     pub name: Option<String>,
     pub initial_input: Option<String>,
-    /// Add the agent's auto-approve flag.
-    pub auto_approve: bool,
-    /// Whether the caller may use auto-approve (the owner, or a granted peer).
-    pub may_auto_approve: bool,
+    /// Who starts it (the principal's label): it sees and drives it.
+    pub owner: String,
+    /// Live sessions allowed in all, and for this owner (`None`: no own cap).
+    pub max_total: usize,
+    pub max_for_owner: Option<usize>,
+}
+
+/// Which sessions a principal sees and drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every session (the owner, or a peer holding `sessions:all`).
+    All,
+    /// The sessions of the machine's owner: started on this machine, with the
+    /// owner's key, or from one of the owner's phones.
+    OwnerSide,
+    /// The sessions this principal started.
+    Own(String),
+}
+
+impl Scope {
+    fn admits(&self, owner: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::OwnerSide => {
+                owner == "owner" || owner == "owner-key" || owner.starts_with("phone:")
+            }
+            Self::Own(label) => owner == label,
+        }
+    }
 }
 
 struct Entry {
     addr: Addr<PtySession>,
     name: Option<String>,
     alive: bool,
+    owner: String,
 }
 
 pub struct SessionManager {
@@ -195,8 +210,15 @@ impl SessionManager {
         }
     }
 
-    fn resolve(&self, target: &str) -> Result<(String, Addr<PtySession>), SessionError> {
-        if let Some(entry) = self.sessions.get(target) {
+    /// A session by id, unique name or unique id prefix, among those `scope` sees:
+    /// to anyone else a session outside it does not exist.
+    fn resolve(
+        &self,
+        target: &str,
+        scope: &Scope,
+    ) -> Result<(String, Addr<PtySession>), SessionError> {
+        let visible = |entry: &&Entry| scope.admits(&entry.owner);
+        if let Some(entry) = self.sessions.get(target).filter(visible) {
             return Ok((target.to_owned(), entry.addr.clone()));
         }
         let pick = |matches: Vec<(&String, &Entry)>| match matches.as_slice() {
@@ -207,7 +229,7 @@ impl SessionManager {
         let by_name: Vec<_> = self
             .sessions
             .iter()
-            .filter(|(_, e)| e.alive && e.name.as_deref() == Some(target))
+            .filter(|(_, e)| visible(e) && e.alive && e.name.as_deref() == Some(target))
             .collect();
         if let Some(found) = pick(by_name) {
             return found;
@@ -216,7 +238,7 @@ impl SessionManager {
             let by_prefix: Vec<_> = self
                 .sessions
                 .iter()
-                .filter(|(id, _)| id.starts_with(target))
+                .filter(|(id, e)| visible(e) && id.starts_with(target))
                 .collect();
             if let Some(found) = pick(by_prefix) {
                 return found;
@@ -248,14 +270,24 @@ impl SessionManager {
                 )));
             }
         }
-        if !spec.may_auto_approve
-            && let Some(flag) = spec
-                .args
-                .iter()
-                .find(|a| AUTO_APPROVE_FLAGS.contains(&a.as_str()))
+        let live = |owner: Option<&str>| {
+            self.sessions
+                .values()
+                .filter(|e| e.alive && owner.is_none_or(|o| e.owner == o))
+                .count()
+        };
+        if live(None) >= spec.max_total {
+            return Err(SessionError::Limit(format!(
+                "{} sessions are running, the most this machine allows (session.maxSessions); stop one first",
+                spec.max_total
+            )));
+        }
+        if let Some(max) = spec.max_for_owner
+            && live(Some(&spec.owner)) >= max
         {
-            return Err(SessionError::Forbidden(format!(
-                "'{flag}' lets the agent act without asking; only the machine's owner may pass it"
+            return Err(SessionError::Limit(format!(
+                "{} already runs {max} sessions, the most one principal may (session.maxSessionsPerPrincipal); stop one first",
+                spec.owner
             )));
         }
         let agent = spec.agent.clone().unwrap_or_else(|| {
@@ -292,24 +324,6 @@ impl SessionManager {
                 )));
             }
         };
-        if spec.auto_approve {
-            if !spec.may_auto_approve {
-                return Err(SessionError::Forbidden(
-                    "auto-approve was not granted to you; the owner can add you to session.autoApproveFor".into(),
-                ));
-            }
-            let flag = AUTO_APPROVE
-                .iter()
-                .find(|(name, _)| *name == agent)
-                .map(|(_, flag)| *flag)
-                .ok_or_else(|| {
-                    SessionError::Invalid(
-                        "auto-approve applies to claude, codex and gemini only".into(),
-                    )
-                })?;
-            tracing::warn!(agent = %agent, "starting an agent with auto-approve");
-            args.push(flag.to_owned());
-        }
         args.extend(spec.args.iter().cloned());
         let cwd = match &spec.cwd {
             Some(cwd) => expand_home(cwd),
@@ -370,6 +384,7 @@ impl SessionManager {
                 addr,
                 name,
                 alive: true,
+                owner: spec.owner,
             },
         );
         Ok(info)
@@ -400,17 +415,18 @@ impl Handler<StartSession> for SessionManager {
     }
 }
 
-/// Every session, live and recently exited.
+/// The sessions a scope sees, live and recently exited.
 #[derive(Message)]
 #[rtype(result = "Vec<Value>")]
-pub struct ListSessions;
+pub struct ListSessions(pub Scope);
 
 impl Handler<ListSessions> for SessionManager {
     type Result = ResponseFuture<Vec<Value>>;
-    fn handle(&mut self, _msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
         let asks: Vec<_> = self
             .sessions
             .values()
+            .filter(|e| msg.0.admits(&e.owner))
             .map(|e| e.addr.send(pty::GetInfo))
             .collect();
         Box::pin(async move {
@@ -425,27 +441,34 @@ impl Handler<ListSessions> for SessionManager {
     }
 }
 
-/// Id and actor of a session named by id, unique name, or unique id prefix (≥ 4).
+/// Id and actor of a session named by id, unique name, or unique id prefix (≥ 4),
+/// among those `scope` sees.
 #[derive(Message)]
 #[rtype(result = "Result<(String, Addr<PtySession>), SessionError>")]
-pub struct Resolve(pub String);
+pub struct Resolve {
+    pub target: String,
+    pub scope: Scope,
+}
 
 impl Handler<Resolve> for SessionManager {
     type Result = Result<(String, Addr<PtySession>), SessionError>;
     fn handle(&mut self, msg: Resolve, _ctx: &mut Self::Context) -> Self::Result {
-        self.resolve(&msg.0)
+        self.resolve(&msg.target, &msg.scope)
     }
 }
 
 /// Forget a session (killing it if it still runs).
 #[derive(Message)]
 #[rtype(result = "Result<String, SessionError>")]
-pub struct RemoveSession(pub String);
+pub struct RemoveSession {
+    pub target: String,
+    pub scope: Scope,
+}
 
 impl Handler<RemoveSession> for SessionManager {
     type Result = Result<String, SessionError>;
     fn handle(&mut self, msg: RemoveSession, _ctx: &mut Self::Context) -> Self::Result {
-        let (id, addr) = self.resolve(&msg.0)?;
+        let (id, addr) = self.resolve(&msg.target, &msg.scope)?;
         addr.do_send(pty::Shutdown);
         self.sessions.remove(&id);
         Ok(id)

@@ -204,6 +204,8 @@ pub enum RateFamily {
     Transfer,
     Context,
     Pair,
+    /// Session starts (each one is a process and a PTY).
+    Session,
     /// Everything else that needs credentials.
     Default,
     /// Liveness probes: cheaper to answer than to meter.
@@ -418,6 +420,7 @@ impl Request {
             | Self::ContextDelete { .. }
             | Self::ContextList { .. } => RateFamily::Context,
             Self::Execute { .. } => RateFamily::Execute,
+            Self::SessionStart(_) => RateFamily::Session,
             Self::TransferPush { .. } | Self::TransferPull { .. } | Self::TransferList { .. } => {
                 RateFamily::Transfer
             }
@@ -451,6 +454,9 @@ impl Request {
                 | Self::CommandAdd(_)
                 | Self::CommandUpdate(_)
                 | Self::CommandRemove { .. }
+                // Answered with what was wrong, like any caller's.
+                | Self::Unknown { .. }
+                | Self::Malformed { .. }
         )
     }
 }
