@@ -50,6 +50,11 @@ impl DataDir {
     pub fn relay_credentials(&self) -> PathBuf {
         self.root.join("relay.json")
     }
+    /// The journal of uploads in progress: one file per temp file that exists, so
+    /// a daemon killed mid-push has them swept at its next start.
+    pub fn transfers(&self) -> PathBuf {
+        self.root.join("transfers")
+    }
     pub fn node_id(&self) -> PathBuf {
         self.root.join("node-id")
     }

@@ -74,6 +74,14 @@ pub fn run(
     }
     durable::ensure_private_dir(&data_dir.logs()).map_err(prepare("the logs dir"))?;
     let instance = InstanceLock::acquire(&data_dir)?;
+    durable::ensure_private_dir(&data_dir.transfers()).map_err(prepare("the transfers dir"))?;
+    let swept = crate::services::transfer::sweep_left_uploads(&data_dir.transfers());
+    if swept > 0 {
+        tracing::info!(
+            swept,
+            "removed the temp files of uploads a previous daemon left unfinished"
+        );
+    }
     let node_id = identity::load_or_create_node_id(&data_dir).map_err(prepare("the node id"))?;
     for warning in &settings.warnings {
         tracing::warn!("{warning}");

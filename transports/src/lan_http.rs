@@ -218,7 +218,12 @@ fn send_file(mut builder: actix_web::HttpResponseBuilder, download: FileDownload
         })
         .collect();
     let file = tokio::fs::File::from_std(download.file);
-    let chunks = tokio_util::io::ReaderStream::with_capacity(file, DOWNLOAD_CHUNK);
+    let held = download.held;
+    // The stream owns `held`: it is dropped when the body is done or abandoned.
+    let chunks = tokio_util::io::ReaderStream::with_capacity(file, DOWNLOAD_CHUNK).map(move |c| {
+        let _ = &held;
+        c
+    });
     builder
         .content_type("application/octet-stream")
         .insert_header((

@@ -35,12 +35,15 @@ fn multipart(dest: &str, content: &[u8]) -> (String, Vec<u8>) {
 }
 
 fn push(loopsy: &Loopsy, dest: &str, content: &[u8]) -> Http {
+    push_as(loopsy, &bearer(loopsy), dest, content)
+}
+
+fn push_as(loopsy: &Loopsy, auth: &str, dest: &str, content: &[u8]) -> Http {
     let (content_type, body) = multipart(dest, content);
-    let auth = bearer(loopsy);
     loopsy.http(
         "POST",
         "/api/v1/transfer/push",
-        &[("Authorization", &auth), ("Content-Type", &content_type)],
+        &[("Authorization", auth), ("Content-Type", &content_type)],
         Some(&body),
     )
 }
@@ -271,4 +274,182 @@ fn cli_transfer_push_pull_list() {
     assert_eq!(denied.status.code(), Some(1));
     assert!(stderr(&denied).contains("4001"), "{}", stderr(&denied));
     assert!(!local.path().join("passwd").exists());
+}
+
+/// A push that announces more than it sends, then stalls with the socket open.
+fn stalled_push(loopsy: &Loopsy, key: &str, dest: &str) -> std::net::TcpStream {
+    let (content_type, body) = multipart(dest, &[9u8; 50_000]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", loopsy.port)).expect("connect");
+    let head = format!(
+        "POST /api/v1/transfer/push HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    // The headers of the file part and its first 5 bytes.
+    let start = body.len() - 50_000 - "\r\n--XyZboundary--\r\n".len();
+    stream.write_all(&body[..start + 5]).expect("part");
+    stream
+}
+
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+                .filter(|n| n.ends_with(".part"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const PEER: &str = "7a7a7a7a7a7a7a7a6b6b6b6b6b6b6b6b5c5c5c5c5c5c5c5c4d4d4d4d4d4d4d4d";
+
+/// FIFOs and stalled pushes cannot hold the daemon's threads: a FIFO is refused
+/// at once, a peer gets at most its share of transfers, a silent upload ends
+/// after the idle timeout leaving nothing, and the owner's key rotation and a
+/// normal pull never wait behind any of it.
+#[test]
+fn fifos_and_stalled_pushes_hold_nothing_the_owner_needs() {
+    let loopsy = Loopsy::new();
+    loopsy.ok(&["init"]);
+    loopsy.write_config(|text| {
+        with_peers(text, &[("peer", PEER)])
+            .replace("idleTimeoutSec: 30", "idleTimeoutSec: 2")
+            .replace("transfer: 10", "transfer: 600")
+    });
+    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let home = home(&loopsy);
+    std::fs::create_dir_all(home.join("drop")).expect("drop");
+    let fifo = home.join("drop/fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    for _ in 0..8 {
+        let response = pull(&loopsy, "~/drop/fifo");
+        assert_eq!(response.status, 403, "{}", response.body);
+        assert!(
+            response.body.contains("not a regular file"),
+            "{}",
+            response.body
+        );
+    }
+    let stalled: Vec<_> = (0..4)
+        .map(|n| stalled_push(&loopsy, PEER, &format!("~/drop/s{n}")))
+        .collect();
+    wait_until("the four stalled pushes to hold temp files", || {
+        temp_files(&home.join("drop")).len() == 4
+    });
+    // A fifth transfer of the same peer is refused while four are in flight.
+    let peer = format!("Bearer {PEER}");
+    let fifth = push_as(&loopsy, &peer, "~/drop/fifth", b"x");
+    assert_eq!(fifth.status, 429, "{}", fifth.body);
+    assert_eq!(fifth.json()["error"]["code"], 4006);
+    // The owner is not held up.
+    let old_key = loopsy.key();
+    let rotated: Value =
+        serde_json::from_str(&loopsy.ok(&["key", "generate", "--json"])).expect("JSON");
+    assert_ne!(rotated["apiKey"].as_str(), Some(old_key.as_str()));
+    assert_eq!(rotated["apiKey"].as_str(), Some(loopsy.key().as_str()));
+    std::fs::write(home.join("drop/plain"), "plain").expect("plain");
+    assert_eq!(pull(&loopsy, "~/drop/plain").body, "plain");
+    // After the idle timeout, nothing is left and the peer may transfer again.
+    wait_until("the stalled pushes to be ended and cleaned up", || {
+        temp_files(&home.join("drop")).is_empty()
+    });
+    drop(stalled);
+    let after = push_as(&loopsy, &peer, "~/drop/after", b"after");
+    assert_eq!(after.status, 200, "{}", after.body);
+}
+
+#[test]
+fn a_daemon_killed_mid_push_leaves_no_temp_file_after_its_restart() {
+    let loopsy = Loopsy::started();
+    let home = home(&loopsy);
+    std::fs::create_dir_all(home.join("drop")).expect("drop");
+    let key = loopsy.key();
+    let _stalled = stalled_push(&loopsy, &key, "~/drop/killed");
+    wait_until("the push to hold a temp file", || {
+        temp_files(&home.join("drop")).len() == 1
+    });
+    signal(loopsy.pid().expect("pid"), rustix::process::Signal::KILL);
+    wait_until("the daemon to die", || !loopsy.is_running());
+    assert_eq!(
+        temp_files(&home.join("drop")).len(),
+        1,
+        "the kill left the temp file"
+    );
+    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    assert!(temp_files(&home.join("drop")).is_empty(), "swept at start");
+    assert!(!home.join("drop/killed").exists());
+}
+
+#[test]
+fn links_and_long_names() {
+    let loopsy = Loopsy::started();
+    let home = home(&loopsy);
+    std::fs::create_dir_all(home.join("work")).expect("work");
+    // A hard link inside the home to the data dir's config.yaml (which holds the key).
+    std::fs::hard_link(loopsy.path("config.yaml"), home.join("work/innocent")).expect("hard link");
+    let response = pull(&loopsy, "~/work/innocent");
+    assert_eq!(response.status, 403, "{}", response.body);
+    assert!(response.body.contains("hard links"), "{}", response.body);
+    assert!(!response.body.contains(&loopsy.key()));
+
+    // A denied path that becomes a symlink after the daemon started is still denied.
+    std::fs::create_dir_all(home.join("elsewhere")).expect("elsewhere");
+    symlink(home.join("elsewhere"), home.join(".ssh")).expect("swap in ~/.ssh");
+    let response = push(
+        &loopsy,
+        "~/.ssh/authorized_keys",
+        b"ssh-ed25519 AAAA attacker",
+    );
+    assert_eq!(response.status, 403, "{}", response.body);
+    let response = push(
+        &loopsy,
+        "~/elsewhere/authorized_keys",
+        b"ssh-ed25519 AAAA attacker",
+    );
+    assert_eq!(response.status, 403, "{}", response.body);
+    assert!(!home.join("elsewhere/authorized_keys").exists());
+
+    // A listing never describes a link's target outside the roots.
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::write(outside.path().join("big"), vec![0u8; 12_345]).expect("big");
+    symlink(outside.path().join("big"), home.join("work/out")).expect("link out");
+    std::fs::write(home.join("work/inside"), vec![0u8; 777]).expect("inside");
+    symlink(home.join("work/inside"), home.join("work/in")).expect("link in");
+    let auth = bearer(&loopsy);
+    let listed = loopsy.http(
+        "POST",
+        "/api/v1/transfer/list",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        Some(json!({"path": "~/work"}).to_string().as_bytes()),
+    );
+    let files = listed.json()["files"].clone();
+    let entry = |name: &str| {
+        files
+            .as_array()
+            .and_then(|f| f.iter().find(|e| e["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {files}"))
+    };
+    assert_ne!(entry("out")["size"], 12_345, "{files}");
+    assert_eq!(entry("in")["size"], 777, "{files}");
+
+    // A 250-byte name (its temp name would pass NAME_MAX uncut).
+    let long = "n".repeat(250);
+    let response = push(&loopsy, &format!("~/work/{long}"), b"long");
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        std::fs::read(home.join("work").join(&long)).expect("long"),
+        b"long"
+    );
+    assert!(temp_files(&home.join("work")).is_empty());
 }

@@ -147,6 +147,13 @@ pub struct TransferConfig {
     pub denied_paths: Vec<String>,
     /// Bytes.
     pub max_file_size: u64,
+    /// Serve files with more than one hard link (their other names may lie
+    /// outside the allowed paths).
+    pub allow_hardlinks: bool,
+    /// Transfers one principal other than the owner may run at once.
+    pub max_concurrent_per_principal: u32,
+    /// Seconds an upload may send nothing, or a download take nothing, before it ends.
+    pub idle_timeout_sec: u64,
 }
 
 impl Default for TransferConfig {
@@ -155,6 +162,9 @@ impl Default for TransferConfig {
             allowed_paths: vec!["~".to_owned()],
             denied_paths: vec!["~/.ssh".to_owned(), "~/.gnupg".to_owned()],
             max_file_size: 1024 * 1024 * 1024,
+            allow_hardlinks: false,
+            max_concurrent_per_principal: 4,
+            idle_timeout_sec: 30,
         }
     }
 }

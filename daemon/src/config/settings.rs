@@ -122,6 +122,18 @@ impl Settings {
                 ));
             }
         }
+        if !(1..=3600).contains(&config.transfer.idle_timeout_sec) {
+            return Err(bad(
+                "transfer.idleTimeoutSec",
+                "must be between 1 and 3600 seconds".into(),
+            ));
+        }
+        if config.transfer.max_concurrent_per_principal == 0 {
+            return Err(bad(
+                "transfer.maxConcurrentPerPrincipal",
+                "must be at least 1".into(),
+            ));
+        }
         if config.session.max_sessions == 0 || config.session.max_sessions_per_principal == 0 {
             return Err(bad(
                 "session.maxSessions",

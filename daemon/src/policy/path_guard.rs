@@ -7,8 +7,11 @@
 //! the data dir and `deniedPaths` always lose, matched case-insensitively (a
 //! case-insensitive file system cannot sneak `~/.SSH` past `~/.ssh`; on a
 //! case-sensitive one this only refuses a little more); then the path must lie
-//! under one of `allowedPaths`. The services then open what was checked without
-//! following any symlink, so a component swapped for a link after the check fails.
+//! under one of `allowedPaths`. The roots themselves are resolved at every check,
+//! so a denied directory that becomes a symlink later (`~/.ssh` → elsewhere) is
+//! still denied where it now points. The services then open what was checked
+//! without following any symlink, so a component swapped for a link after the
+//! check fails.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
@@ -39,6 +42,7 @@ impl CheckedPath {
 }
 
 pub struct PathGuard {
+    /// Configured roots, expanded but not resolved: see [`PathGuard::check`].
     allowed: Vec<PathBuf>,
     denied: Vec<PathBuf>,
     home: Option<PathBuf>,
@@ -100,11 +104,10 @@ impl PathGuard {
             list.iter()
                 .filter_map(|p| expand(p, home.as_deref()))
                 .filter(|p| p.is_absolute())
-                .map(|p| canonical_root(&p))
                 .collect()
         };
         let mut denied = roots(denied);
-        denied.push(canonical_root(data_dir));
+        denied.push(data_dir.to_owned());
         Self {
             allowed: roots(allowed),
             denied,
@@ -138,12 +141,22 @@ impl PathGuard {
         }
         let checked = resolve(&path)?;
         let full = checked.full();
-        if self.denied.iter().any(|root| is_under(&full, root, true)) {
+        // Resolved now, not at start: the roots may have become links since.
+        // A denied root is compared both as written and as it resolves.
+        let mut denied = self
+            .denied
+            .iter()
+            .flat_map(|root| [root.clone(), canonical_root(root)]);
+        if denied.any(|root| is_under(&full, &root, true)) {
             return refuse(
                 "it is inside a denied path (transfer.deniedPaths or the loopsy data dir)",
             );
         }
-        if !self.allowed.iter().any(|root| is_under(&full, root, false)) {
+        if !self
+            .allowed
+            .iter()
+            .any(|root| is_under(&full, &canonical_root(root), false))
+        {
             return refuse("it is outside transfer.allowedPaths");
         }
         Ok(checked)

@@ -73,8 +73,10 @@ pub struct Router {
     services: Services,
     /// Running exec jobs (buffered and streaming), for listing, cancel and `maxConcurrent`.
     jobs: exec_ops::JobTable,
-    /// Transfer roots resolved from the current configuration.
+    /// Transfer roots from the current configuration.
     path_guard: Arc<crate::policy::path_guard::PathGuard>,
+    /// Transfers in flight per principal.
+    transfers: transfer_ops::TransferPermits,
     own_uid: u32,
     /// Random per boot, so request ids never repeat across restarts.
     boot_tag: String,
@@ -150,6 +152,7 @@ impl Router {
             services: setup.services,
             jobs: exec_ops::JobTable::default(),
             path_guard,
+            transfers: Default::default(),
             own_uid: rustix::process::geteuid().as_raw(),
             boot_tag,
             next_request: 0,
@@ -282,7 +285,7 @@ impl Router {
             }
             Request::TransferPush { .. }
             | Request::TransferPull { .. }
-            | Request::TransferList { .. } => transfer_ops::run(self, request),
+            | Request::TransferList { .. } => transfer_ops::run(self, request, principal),
             Request::SessionStart(_)
             | Request::SessionList
             | Request::SessionAttach { .. }

@@ -4,6 +4,12 @@
 //! than escape. Pushes stream into a temp file beside the target (constant
 //! memory), are size-capped while streaming, fsynced, checksummed and renamed
 //! into place: an interrupted, oversized or mismatched push leaves nothing.
+//! Each temp file is named in a journal (`transfers/` in the data dir) while it
+//! exists, so the temp files of a daemon killed mid-push are swept at the next
+//! start. Only regular files are read, opened without blocking (a FIFO or a
+//! device would hold a thread in `open()` or `read()` forever), and a file with
+//! more than one hard link is refused unless `transfer.allowHardlinks` is set:
+//! its other name may lie outside the allowed paths.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -83,18 +89,37 @@ pub struct Download {
     pub name: String,
 }
 
-pub fn open_for_pull(checked: &CheckedPath, max_size: u64) -> Result<Download, TransferError> {
+pub fn open_for_pull(
+    checked: &CheckedPath,
+    max_size: u64,
+    allow_hardlinks: bool,
+) -> Result<Download, TransferError> {
     let path = checked.full();
     if !checked.missing.is_empty() {
         return Err(TransferError::NotFound(path.display().to_string()));
     }
-    let fd = open_no_symlinks(&path, OFlags::RDONLY).map_err(failed("the source"))?;
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+    let fd =
+        open_no_symlinks(&path, OFlags::RDONLY | OFlags::NONBLOCK).map_err(failed("the source"))?;
     let file = File::from(fd);
     let meta = file.metadata().map_err(failed("the source"))?;
-    if !meta.is_file() {
+    if meta.is_dir() {
         return Err(TransferError::NotFound(format!(
-            "{} is not a regular file",
+            "{} is a directory, not a file",
             path.display()
+        )));
+    }
+    if !meta.is_file() {
+        return Err(TransferError::Denied(format!(
+            "Path denied: {} is not a regular file (FIFOs, sockets and devices are never served)",
+            path.display()
+        )));
+    }
+    if meta.nlink() > 1 && !allow_hardlinks {
+        return Err(TransferError::Denied(format!(
+            "Path denied: {} has {} hard links, and another of its names may lie outside the allowed paths; set transfer.allowHardlinks to serve such files",
+            path.display(),
+            meta.nlink()
         )));
     }
     if meta.len() > max_size {
@@ -110,8 +135,10 @@ pub fn open_for_pull(checked: &CheckedPath, max_size: u64) -> Result<Download, T
     })
 }
 
-/// `{files:[{name, path, type, size, modified}]}` as the original.
-pub fn list(checked: &CheckedPath) -> Result<Value, TransferError> {
+/// `{files:[{name, path, type, size, modified}]}` as the original. A symlink's size
+/// and time are its target's only when the path guard admits the target (`admits`);
+/// otherwise the link's own, so nothing outside the roots is described.
+pub fn list(checked: &CheckedPath, admits: impl Fn(&Path) -> bool) -> Result<Value, TransferError> {
     let path = checked.full();
     if !checked.missing.is_empty() {
         return Err(TransferError::NotFound(path.display().to_string()));
@@ -130,8 +157,15 @@ pub fn list(checked: &CheckedPath) -> Result<Value, TransferError> {
             rustix::fs::FileType::Symlink => "symlink",
             _ => "file",
         };
-        // size and mtime follow links, as the original's stat did; unreadable entries are skipped.
-        let Ok(meta) = std::fs::metadata(path.join(&name)) else {
+        // Size and mtime follow links (as the original's stat did) only into the
+        // allowed paths; unreadable entries are skipped.
+        let entry_path = path.join(&name);
+        let meta = if kind == "symlink" && admits(&entry_path) {
+            std::fs::metadata(&entry_path)
+        } else {
+            std::fs::symlink_metadata(&entry_path)
+        };
+        let Ok(meta) = meta else {
             continue;
         };
         let modified = meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000;
@@ -202,21 +236,85 @@ pub struct Received {
     pub duration_ms: u64,
 }
 
-/// Receives an upload. Blocking: run it off the async threads.
+/// Bytes a temp name adds to the target's name: `.` + `.loopsy-` + 12 hex + `.part`.
+const TEMP_OVERHEAD: usize = 1 + 8 + 12 + 5;
+/// `NAME_MAX`.
+const MAX_NAME: usize = 255;
+
+/// The temp file's name beside `name`: the target's name cut (at a character
+/// boundary) so that the whole fits `NAME_MAX`.
+fn temp_name(name: &OsStr, suffix: &str) -> String {
+    let name = name.to_string_lossy();
+    let mut keep = name.len().min(MAX_NAME - TEMP_OVERHEAD);
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!(".{}.loopsy-{suffix}.part", &name[..keep])
+}
+
+/// The journal of temp files that exist: one file per upload, named by its
+/// suffix, holding the temp file's path. Written (and synced) before the temp
+/// file is created, removed once the temp file is gone.
+struct JournalEntry(std::path::PathBuf);
+
+impl JournalEntry {
+    fn open(journal: &Path, suffix: &str, temp_path: &Path) -> Result<Self, TransferError> {
+        let entry = journal.join(suffix);
+        use std::os::unix::ffi::OsStrExt;
+        crate::durable::write_private_atomic(&entry, temp_path.as_os_str().as_bytes())
+            .map_err(failed("the transfer journal"))?;
+        Ok(Self(entry))
+    }
+}
+
+impl Drop for JournalEntry {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Removes the temp files of uploads a killed daemon left, as its journal names
+/// them; returns how many were removed. Run at start, before any upload.
+pub fn sweep_left_uploads(journal: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(journal) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if let Ok(named) = std::fs::read(entry.path()) {
+            use std::os::unix::ffi::OsStringExt;
+            let temp = std::path::PathBuf::from(std::ffi::OsString::from_vec(named));
+            let ours = temp.file_name().is_some_and(is_temp_name);
+            let is_file = std::fs::symlink_metadata(&temp).is_ok_and(|m| m.is_file());
+            if ours && is_file && std::fs::remove_file(&temp).is_ok() {
+                removed += 1;
+            }
+        }
+        let _ = std::fs::remove_file(entry.path());
+    }
+    removed
+}
+
+/// Receives an upload into `checked`; `journal` is the data dir's `transfers/`.
+/// Blocking: run it off the async threads.
 pub fn receive(
     checked: &CheckedPath,
     mut body: mpsc::Receiver<UploadChunk>,
     max_size: u64,
     expected_sha256: Option<&str>,
+    journal: &Path,
 ) -> Result<Received, TransferError> {
     let started = Instant::now();
     let (dir, name) = target_dir(checked)?;
     let suffix = secrets::random_bytes::<6>().map_err(|e| TransferError::Failed(e.to_string()))?;
-    let temp_name = format!(
-        ".{}.loopsy-{}.part",
-        name.to_string_lossy(),
-        secrets::hex(&suffix)
-    );
+    let suffix = secrets::hex(&suffix);
+    let temp_name = temp_name(&name, &suffix);
+    let temp_path = checked
+        .full()
+        .parent()
+        .map(|parent| parent.join(&temp_name))
+        .unwrap_or_default();
+    let _journal = JournalEntry::open(journal, &suffix, &temp_path)?;
     let temp_fd = rustix::fs::openat(
         &dir,
         temp_name.as_str(),
@@ -309,7 +407,7 @@ mod tests {
 
         std::fs::rename(root.join("home/docs"), root.join("home/docs-old")).expect("move");
         symlink(root.join("secret"), root.join("home/docs")).expect("swap in a link");
-        match open_for_pull(&checked, u64::MAX) {
+        match open_for_pull(&checked, u64::MAX, false) {
             Err(TransferError::Denied(_)) => {}
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -322,7 +420,7 @@ mod tests {
             .expect("allowed");
         std::fs::rename(root.join("home/docs-old"), root.join("home/docs-older")).expect("move");
         symlink(root.join("secret"), root.join("home/docs-old")).expect("swap in a link");
-        assert!(receive(&target, receiver, u64::MAX, None).is_err());
+        assert!(receive(&target, receiver, u64::MAX, None, &root.join("data")).is_err());
         assert!(!root.join("secret/new").exists());
     }
 
@@ -331,6 +429,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let root = std::fs::canonicalize(dir.path()).expect("root");
         std::fs::create_dir_all(root.join("home")).expect("home");
+        let journal = root.join("data/transfers");
+        std::fs::create_dir_all(&journal).expect("journal");
         let target = guard(&root)
             .check(&root.join("home/f").display().to_string())
             .expect("allowed");
@@ -344,7 +444,7 @@ mod tests {
             .expect("queue");
         drop(sender);
         assert!(matches!(
-            receive(&target, receiver, u64::MAX, None),
+            receive(&target, receiver, u64::MAX, None, &journal),
             Err(TransferError::Failed(_))
         ));
 
@@ -354,7 +454,7 @@ mod tests {
             .expect("queue");
         drop(sender);
         assert!(matches!(
-            receive(&target, receiver, 10, None),
+            receive(&target, receiver, 10, None, &journal),
             Err(TransferError::TooLarge(10))
         ));
         assert_eq!(
@@ -362,5 +462,30 @@ mod tests {
             0,
             "no file, no temp file"
         );
+        assert_eq!(std::fs::read_dir(&journal).expect("journal").count(), 0);
+    }
+
+    #[test]
+    fn temp_names_fit_name_max_and_the_sweep_removes_only_journalled_temp_files() {
+        let long = "é".repeat(127) + "x";
+        let name = temp_name(OsStr::new(&long), "0123456789ab");
+        assert!(name.len() <= MAX_NAME, "{}", name.len());
+        assert!(is_temp_name(OsStr::new(&name)));
+        let dir = tempfile::tempdir().expect("dir");
+        let journal = dir.path().join("transfers");
+        std::fs::create_dir_all(&journal).expect("journal");
+        let left = dir.path().join(".f.loopsy-0123456789ab.part");
+        let kept = dir.path().join("f");
+        std::fs::write(&left, "partial").expect("temp");
+        std::fs::write(&kept, "a user's file").expect("file");
+        let entry = JournalEntry::open(&journal, "0123456789ab", &left).expect("entry");
+        std::mem::forget(entry);
+        // A journal entry naming a user's file (not a temp name) never removes it.
+        JournalEntry::open(&journal, "ffffffffffff", &kept)
+            .map(std::mem::forget)
+            .expect("entry");
+        assert_eq!(sweep_left_uploads(&journal), 1);
+        assert!(!left.exists() && kept.exists());
+        assert_eq!(std::fs::read_dir(&journal).expect("journal").count(), 0);
     }
 }

@@ -597,6 +597,19 @@ pub struct FileDownload {
     pub file: std::fs::File,
     pub size: u64,
     pub name: String,
+    /// Kept until the download ends, whichever way (the Router's count of a
+    /// principal's transfers in flight).
+    pub held: Held,
+}
+
+/// Something the daemon keeps alive for as long as a transport uses the thing it
+/// came with; dropping it is the signal.
+pub struct Held(pub Option<Box<dyn Send + Sync>>);
+
+impl fmt::Debug for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Held")
+    }
 }
 
 /// Keystrokes of an attached client.
