@@ -137,6 +137,7 @@ async fn serve(
     let relay_context = actix::Context::<RelayLink>::new();
     let relay = relay_context.address();
     let hostname = settings.hostname.clone();
+    let settings_ping = settings.config.relay.ping_interval_sec;
     // The Router has a thread of its own: sessions, the relay link and connections
     // never delay its decisions, and a panic in it is told apart (see `crash`).
     let router_arbiter = Arbiter::new();
@@ -154,11 +155,12 @@ async fn serve(
         shutdown: shutdown.clone(),
     });
     let router = Router::start_in_arbiter(&router_arbiter.handle(), move |_| router);
-    relay_context.run(RelayLink::new(
-        data_dir.clone(),
-        router.clone().recipient(),
-        hostname,
-    ));
+    let ping_every = Duration::from_secs(settings_ping);
+    relay_context.run(
+        RelayLink::new(data_dir.clone(), router.clone().recipient(), hostname)
+            .with_ping_interval(ping_every)
+            .with_audit(audit.clone()),
+    );
 
     let socket_path = data_dir.socket();
     let unix = UnixSocket::bind(&socket_path, router.clone().recipient())

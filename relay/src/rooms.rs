@@ -21,6 +21,8 @@ use crate::store::{PhoneRecord, Store};
 pub enum Outbound {
     Binary(Bytes),
     Text(String),
+    /// The answer to a client's ping (RFC 6455 §5.5.3).
+    Pong(Bytes),
     Close(u16, &'static str),
 }
 

@@ -62,6 +62,7 @@ async fn deliver(session: &mut actix_ws::Session, message: Outbound) -> bool {
     match message {
         Outbound::Binary(bytes) => session.binary(bytes).await.is_ok(),
         Outbound::Text(text) => session.text(text).await.is_ok(),
+        Outbound::Pong(bytes) => session.pong(&bytes).await.is_ok(),
         Outbound::Close(code, why) => {
             let _ =
                 tokio::time::timeout(CLOSE_GRACE, session.clone().close(Some(reason(code, why))))
@@ -169,8 +170,13 @@ async fn next_frame(
             Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return Incoming::End,
             Ok(Some(Ok(Message::Binary(bytes)))) => return Incoming::Binary(bytes),
             Ok(Some(Ok(Message::Text(text)))) => return Incoming::Text(text.to_string()),
-            // Pongs and pings only prove the socket alive (actix answers pings
-            // through the session; we need not).
+            // actix-ws leaves answering pings to us; a client with keepalive
+            // (the daemon, browsers' libraries, Python `websockets`) counts a
+            // missing pong as a dead link. Control frames carry at most 125 bytes.
+            Ok(Some(Ok(Message::Ping(bytes)))) if bytes.len() <= 125 => {
+                sink.urgent(Outbound::Pong(bytes));
+            }
+            // Pongs only prove the socket alive.
             Ok(Some(Ok(_))) => {}
         }
     }

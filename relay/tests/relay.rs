@@ -467,6 +467,35 @@ async fn an_oversized_frame_closes_the_socket_and_the_relay_carries_on() {
     again.send(Message::Ping(Bytes::new())).await.unwrap();
 }
 
+/// A client with keepalive (the daemon, Python `websockets`) drops a link whose
+/// pings go unanswered: every socket kind gets its pong, with the ping's bytes.
+#[actix_rt::test]
+async fn pings_are_answered_on_every_socket_kind() {
+    let relay = start_relay(&[]).await;
+    let (device, secret, mut laptop, token) = laptop_with_token(&relay).await;
+    let mut pairing = socket(format!("{}/pair/connect/{device}", relay.url), &token)
+        .await
+        .unwrap();
+    for (kind, socket) in [("laptop", &mut laptop), ("pairing", &mut pairing)] {
+        socket
+            .send(Message::Ping(Bytes::from_static(b"are-you-there")))
+            .await
+            .unwrap();
+        let pong = loop {
+            let frame = actix_rt::time::timeout(Duration::from_secs(5), socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("{kind}: no pong within 5 s"));
+            match frame {
+                Some(Ok(Frame::Pong(bytes))) => break bytes,
+                Some(Ok(_)) => {}
+                other => panic!("{kind}: the socket ended: {other:?}"),
+            }
+        };
+        assert_eq!(&pong[..], b"are-you-there", "{kind}");
+    }
+    let _ = secret;
+}
+
 #[actix_rt::test]
 async fn registration_is_limited_per_address_and_can_need_a_secret() {
     let relay = start_relay(&[]).await;

@@ -266,6 +266,60 @@ fn five_wrong_codes_close_the_pairing_for_good() {
     let listed: Value =
         serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
     assert_eq!(listed, json!([]));
+    // Every attempt is in the audit log.
+    wait_until("the wrong codes to be audited", || {
+        let log =
+            std::fs::read_to_string(stack.loopsy.path("logs/audit.jsonl")).unwrap_or_default();
+        let count = |op: &str| {
+            log.lines()
+                .filter(|l| l.contains(&format!("\"op\":\"{op}\"")) && l.contains("\"denied\""))
+                .count()
+        };
+        count("phone.pair.code") == 4 && count("phone.pair.dead") == 1
+    });
+}
+
+/// Reads and keeps output until the channel closes, or gives up after `patience`.
+async fn drain(connection: &mut crate::test_phone::Connection, into: &mut Vec<u8>) {
+    let _ = tokio::time::timeout(patience(), connection.output_until("\u{0}never", into)).await;
+}
+
+#[test]
+fn a_frozen_relay_is_noticed_and_phones_resume_once_it_is_back() {
+    let loopsy = Loopsy::new();
+    loopsy.ok(&["init"]);
+    loopsy.write_config(|t| t.replace("pingIntervalSec: 25", "pingIntervalSec: 1"));
+    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let stack = stack_of(loopsy, str::to_owned);
+    let relay_pid = stack.relay.0.id();
+    let phone = paired(&stack.loopsy);
+    let connected = || {
+        let out = stack.loopsy.run(&["relay", "status", "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|s| s["connected"] == true)
+    };
+    actix_rt::System::new().block_on(async {
+        let mut connection = phone.connect().await.unwrap();
+        let (id, from, snapshot_bytes, mut output) = numbered_run(&mut connection, 150).await;
+
+        // The relay freezes: its kernel still acknowledges, so TCP sees nothing wrong.
+        signal(relay_pid, rustix::process::Signal::STOP);
+        wait_until("the daemon to notice the frozen relay", || !connected());
+        let status = stack.loopsy.ok(&["relay", "status", "--json"]);
+        assert!(status.contains("stopped answering"), "{status}");
+        signal(relay_pid, rustix::process::Signal::CONT);
+        drain(&mut connection, &mut output).await;
+        wait_until("the daemon to reconnect", connected);
+
+        let mut connection = reconnect(&phone).await;
+        let resume_at = from + output.len() as u64 - snapshot_bytes;
+        let (offset, replayed_snapshot) = connection.attach(&id, Some(resume_at)).await;
+        assert_eq!(replayed_snapshot, 0, "the gap was still in the ring");
+        assert_eq!(offset, resume_at);
+        assert!(connection.output_until("ALL-DONE-2", &mut output).await);
+        assert_numbered_lines(&output, 150);
+    });
+    let log = std::fs::read_to_string(stack.loopsy.path("logs/audit.jsonl")).unwrap_or_default();
+    assert!(log.contains("\"op\":\"phone.pair.code\"") && log.contains("\"op\":\"phone.connect\""));
 }
 
 #[test]
@@ -337,61 +391,80 @@ fn loopsy_up_runs_everything_and_a_phone_pairs_with_what_it_prints() {
     );
 }
 
+/// Connects the phone again, retrying while the relay or the daemon come back.
+async fn reconnect(phone: &TestPhone) -> crate::test_phone::Connection {
+    let deadline = Instant::now() + patience();
+    loop {
+        match phone.connect().await {
+            Ok(connection) => return connection,
+            Err(_) if Instant::now() < deadline => {
+                actix_rt::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the phone never got back in: {e}"),
+        }
+    }
+}
+
+/// Starts a shell, attaches, and has it print `line-1` … `line-<count>` (40 ms
+/// apart, then `ALL-DONE-2`); returns the session id, the attach offset and
+/// snapshot bytes, and the output up to `line-5`.
+async fn numbered_run(
+    connection: &mut crate::test_phone::Connection,
+    count: usize,
+) -> (String, u64, u64, Vec<u8>) {
+    let started = connection.request("session.start", shell_params()).await;
+    let id = started["result"]["id"].as_str().unwrap().to_owned();
+    let (from, snapshot_bytes) = connection.attach(&id, None).await;
+    // The shell's first prompt comes first (typed ahead, the prompt would be
+    // printed in front of the first numbered line).
+    let mut output = Vec::new();
+    assert!(connection.output_until("$ ", &mut output).await);
+    let script = format!(
+        "for i in $(seq 1 {count}); do echo line-$i; sleep 0.04; done; echo ALL-DONE-$((1+1))\n"
+    );
+    connection
+        .send_frame(Frame::Binary(Bytes::from(script)))
+        .await;
+    assert!(connection.output_until("line-5\r\n", &mut output).await);
+    (id, from, snapshot_bytes, output)
+}
+
+/// `line-1` … `line-<count>`, each once and in order, in a session's output.
+fn assert_numbered_lines(output: &[u8], count: usize) {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| l.starts_with("line-"))
+        .collect();
+    let expected: Vec<String> = (1..=count).map(|i| format!("line-{i}")).collect();
+    assert_eq!(
+        lines,
+        expected,
+        "every line once, in order; output began {:?}",
+        text.chars().take(400).collect::<String>()
+    );
+}
+
 #[test]
 fn a_relay_restart_mid_session_loses_no_output() {
     let mut stack = stack();
     let phone = paired(&stack.loopsy);
     actix_rt::System::new().block_on(async {
         let mut connection = phone.connect().await.unwrap();
-        let started = connection.request("session.start", shell_params()).await;
-        let id = started["result"]["id"].as_str().unwrap().to_owned();
-        let (from, snapshot_bytes) = connection.attach(&id, None).await;
-        // The shell's first prompt comes first (typed ahead, the prompt would be
-        // printed in front of the first numbered line).
-        let mut output = Vec::new();
-        assert!(connection.output_until("$ ", &mut output).await);
-        // Numbered lines that keep coming across the outage.
-        let script =
-            b"for i in $(seq 1 80); do echo line-$i; sleep 0.04; done; echo ALL-DONE-$((1+1))\n";
-        connection
-            .send_frame(Frame::Binary(Bytes::from_static(script)))
-            .await;
-        assert!(connection.output_until("line-5\r\n", &mut output).await);
+        let (id, from, snapshot_bytes, mut output) = numbered_run(&mut connection, 80).await;
 
         // The relay dies and comes back on the same port with the same database.
         stack.kill_relay();
         while connection.frame().await.is_some() {}
         // Whatever arrived before the cut counts; the rest comes from the ring.
         stack.start_relay_again();
-        let mut again = None;
-        let deadline = Instant::now() + patience();
-        while again.is_none() {
-            match phone.connect().await {
-                Ok(connection) => again = Some(connection),
-                Err(_) if Instant::now() < deadline => {
-                    actix_rt::time::sleep(Duration::from_millis(100)).await
-                }
-                Err(e) => panic!("the phone never got back in: {e}"),
-            }
-        }
-        let mut connection = again.unwrap();
+        let mut connection = reconnect(&phone).await;
         let resume_at = from + output.len() as u64 - snapshot_bytes;
         let (offset, replayed_snapshot) = connection.attach(&id, Some(resume_at)).await;
         assert_eq!(replayed_snapshot, 0, "the gap was still in the ring");
         assert_eq!(offset, resume_at, "resumed exactly where the phone stopped");
         assert!(connection.output_until("ALL-DONE-2", &mut output).await);
-        let text = String::from_utf8_lossy(&output);
-        let lines: Vec<&str> = text
-            .split("\r\n")
-            .filter(|l| l.starts_with("line-"))
-            .collect();
-        let expected: Vec<String> = (1..=80).map(|i| format!("line-{i}")).collect();
-        assert_eq!(
-            lines,
-            expected,
-            "every line once, in order; output began {:?}",
-            text.chars().take(400).collect::<String>()
-        );
+        assert_numbered_lines(&output, 80);
     });
 }
 

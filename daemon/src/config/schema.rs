@@ -288,6 +288,9 @@ pub struct RelayConfig {
     pub device_secret: Option<String>,
     pub scrollback_bytes: Option<u64>,
     pub session_idle_timeout_sec: u64,
+    /// Seconds between the relay link's pings; a relay silent for one and a half
+    /// intervals is given up on and reconnected.
+    pub ping_interval_sec: u64,
 }
 
 impl Default for RelayConfig {
@@ -298,6 +301,7 @@ impl Default for RelayConfig {
             device_secret: None,
             scrollback_bytes: None,
             session_idle_timeout_sec: 3600,
+            ping_interval_sec: 25,
         }
     }
 }

@@ -122,6 +122,12 @@ impl Settings {
                 ));
             }
         }
+        if !(1..=300).contains(&config.relay.ping_interval_sec) {
+            return Err(bad(
+                "relay.pingIntervalSec",
+                "must be between 1 and 300 seconds".into(),
+            ));
+        }
         if !(1..=3600).contains(&config.transfer.idle_timeout_sec) {
             return Err(bad(
                 "transfer.idleTimeoutSec",

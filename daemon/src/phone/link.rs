@@ -27,6 +27,8 @@ use loopsy_transports::wire::{Evidence, Inbound, Reply, Request};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::events::PhoneEvents;
+use super::liveness::{DEFAULT_PING_EVERY, Liveness};
 use super::pairing::{CodeCheck, PairingWindows};
 use super::store::{PhoneBook, RelayCredentials, load_relay, save_relay};
 use crate::paths::DataDir;
@@ -36,7 +38,6 @@ const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A connection (TCP, TLS, upgrade) must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-const PING_EVERY: Duration = Duration::from_secs(25);
 /// Frames queued toward the relay before senders wait.
 const OUTBOUND: usize = 1024;
 /// Frames from one phone queued toward its connection before it is cut.
@@ -99,6 +100,10 @@ pub struct RelayLink {
     generation: u64,
     channels: HashMap<u32, PhoneChannel>,
     windows: PairingWindows,
+    liveness: Liveness,
+    /// Stops reading the current socket when it is given up on.
+    reading: Option<futures_util::stream::AbortHandle>,
+    events: PhoneEvents,
 }
 
 impl RelayLink {
@@ -129,6 +134,42 @@ impl RelayLink {
             generation: 0,
             channels: HashMap::new(),
             windows: PairingWindows::default(),
+            liveness: Liveness::new(DEFAULT_PING_EVERY),
+            reading: None,
+            events: PhoneEvents::default(),
+        }
+    }
+
+    /// Pings every `every` (`relay.pingIntervalSec`), and gives the link up when
+    /// the relay stays silent past [`Liveness::dead_after`].
+    pub fn with_ping_interval(mut self, every: Duration) -> Self {
+        self.liveness = Liveness::new(every);
+        self
+    }
+
+    /// Writes pairing attempts, phone connections and revocations to the audit log.
+    pub fn with_audit(mut self, audit: Addr<crate::audit::AuditLog>) -> Self {
+        self.events = PhoneEvents::new(audit);
+        self
+    }
+
+    /// Declares a link that has been silent too long dead, and reconnects.
+    fn check_liveness(&mut self, ctx: &mut Context<Self>) {
+        if !self.connected {
+            return;
+        }
+        if let Some(silent) = self.liveness.overdue() {
+            tracing::warn!(
+                silent_ms = silent.as_millis() as u64,
+                "the relay has not answered for {:.1} s; the link is half-open, reconnecting",
+                silent.as_secs_f64()
+            );
+            self.last_error = Some(format!(
+                "the relay stopped answering (silent for {:.1} s)",
+                silent.as_secs_f64()
+            ));
+            self.generation += 1;
+            self.disconnected(ctx);
         }
     }
 
@@ -177,8 +218,9 @@ impl RelayLink {
                     let (mut sink, stream) = socket.split();
                     let (outbound, mut queue) = mpsc::channel::<WsMessage>(OUTBOUND);
                     let (urgent, mut urgent_queue) = mpsc::unbounded_channel::<WsMessage>();
+                    let ping_every = link.liveness.ping_every();
                     actix_rt::spawn(async move {
-                        let mut ping = tokio::time::interval(PING_EVERY);
+                        let mut ping = tokio::time::interval(ping_every);
                         ping.tick().await;
                         loop {
                             let message = tokio::select! {
@@ -188,20 +230,26 @@ impl RelayLink {
                                 _ = ping.tick() => Some(WsMessage::Ping(Bytes::new())),
                             };
                             let Some(message) = message else { break };
-                            if sink.send(message).await.is_err() {
+                            // A relay that takes nothing for two intervals is gone:
+                            // never wait on it for ever.
+                            let sent = tokio::time::timeout(ping_every * 2, sink.send(message)).await;
+                            if !matches!(sent, Ok(Ok(()))) {
                                 break;
                             }
                         }
-                        let _ = sink.close().await;
+                        let _ = tokio::time::timeout(ping_every, sink.close()).await;
                     });
                     link.outbound = Some(outbound);
                     link.urgent = Some(urgent);
                     link.connected = true;
                     link.last_error = None;
                     link.backoff = BACKOFF_FIRST;
+                    link.liveness.heard();
                     tracing::info!(relay = %link.credentials.as_ref().map(|c| c.url.as_str()).unwrap_or(""), "connected to the relay");
                     // Each item names its connection, and the end comes as an
                     // item too: a stale connection's end cannot cut a newer one.
+                    let (stream, reading) = futures_util::stream::abortable(stream);
+                    link.reading = Some(reading);
                     ctx.add_stream(
                         stream
                             .map(Some)
@@ -235,6 +283,9 @@ impl RelayLink {
     fn disconnected(&mut self, ctx: &mut Context<Self>) {
         self.outbound = None;
         self.urgent = None;
+        if let Some(reading) = self.reading.take() {
+            reading.abort();
+        }
         self.connected = false;
         // Every phone channel ended with the socket that carried it.
         self.channels.clear();
@@ -277,6 +328,12 @@ impl RelayLink {
             }
             ToLaptop::Paired { channel, phone_id } => self.on_paired(channel, phone_id),
             ToLaptop::Revoked { phone_id } => {
+                self.events.record(
+                    "phone.revoked-at-relay",
+                    format!("phone:{phone_id}"),
+                    "ok",
+                    200,
+                );
                 self.forget_phone(&phone_id);
             }
         }
@@ -291,6 +348,12 @@ impl RelayLink {
             ChannelKind::Pairing { token_id } => {
                 let Some(secret) = self.windows.secret(&token_id) else {
                     tracing::info!("a phone tried a pairing token with no open window here");
+                    self.events.record(
+                        "phone.pair.open",
+                        format!("pairing:{token_id}"),
+                        "not-found",
+                        404,
+                    );
                     return self.close_channel(channel);
                 };
                 let prologue = pairing_prologue(&device_id, &token_id);
@@ -309,6 +372,8 @@ impl RelayLink {
                     .and_then(|p| p.key_of(&phone_id).ok().flatten());
                 let Some(phone_key) = phone_key else {
                     tracing::info!(phone = %phone_id, "refusing a phone that is not paired here");
+                    self.events
+                        .record("phone.connect", format!("phone:{phone_id}"), "denied", 403);
                     return self.close_channel(channel);
                 };
                 let prologue = connection_prologue(&device_id, &phone_id);
@@ -377,6 +442,12 @@ impl RelayLink {
                 let code = message["code"].as_str().unwrap_or_default();
                 match self.windows.check_code(&token_id, code) {
                     CodeCheck::Right => {
+                        self.events.record(
+                            "phone.pair.code",
+                            format!("pairing:{token_id}"),
+                            "ok",
+                            200,
+                        );
                         self.control(&FromLaptop::PairAccept { channel: id });
                         Some(PhoneChannel::PairingAccepted {
                             token_id,
@@ -387,6 +458,12 @@ impl RelayLink {
                     }
                     CodeCheck::Wrong { attempts_left } => {
                         tracing::warn!(attempts_left, "a phone sent a wrong pairing code");
+                        self.events.record(
+                            "phone.pair.code",
+                            format!("pairing:{token_id}"),
+                            "denied",
+                            403,
+                        );
                         self.sealed_json(
                             id,
                             &mut channel,
@@ -401,6 +478,12 @@ impl RelayLink {
                     }
                     CodeCheck::Dead => {
                         tracing::warn!("five wrong pairing codes: the pairing window is closed");
+                        self.events.record(
+                            "phone.pair.dead",
+                            format!("pairing:{token_id}"),
+                            "denied",
+                            403,
+                        );
                         self.sealed_json(id, &mut channel, &json!({ "type": "pairing-dead" }));
                         self.control(&FromLaptop::PairKill { channel: id });
                         None
@@ -448,7 +531,12 @@ impl RelayLink {
     }
 
     /// Serves an established phone channel as a `FramedConnection`.
-    fn open_connection(&self, id: u32, phone_id: String, channel: Channel) -> Option<PhoneChannel> {
+    fn open_connection(
+        &mut self,
+        id: u32,
+        phone_id: String,
+        channel: Channel,
+    ) -> Option<PhoneChannel> {
         let outbound = self.outbound.clone()?;
         let crypto = Arc::new(Mutex::new(channel));
         let (frames, queue) = mpsc::channel::<Result<Frame, String>>(INBOUND_PER_PHONE);
@@ -466,6 +554,8 @@ impl RelayLink {
             },
         );
         tracing::info!(phone = %phone_id, "a phone connected");
+        self.events
+            .record("phone.connect", format!("phone:{phone_id}"), "ok", 200);
         Some(PhoneChannel::Open {
             phone_id,
             crypto,
@@ -501,6 +591,8 @@ impl RelayLink {
             phone_fingerprint.clone(),
         );
         tracing::info!(phone = %phone_id, label = ?label, fingerprint = %phone_fingerprint, "a phone paired");
+        self.events
+            .record("phone.paired", format!("phone:{phone_id}"), "ok", 200);
         let daemon_fingerprint = self
             .key
             .as_ref()
@@ -581,6 +673,9 @@ impl Actor for RelayLink {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
+        ctx.run_interval(self.liveness.check_every(), |link, ctx| {
+            link.check_liveness(ctx)
+        });
         self.connect(ctx);
     }
 }
@@ -593,6 +688,7 @@ impl StreamHandler<WsItem> for RelayLink {
         if generation != self.generation {
             return;
         }
+        self.liveness.heard();
         let Some(frame) = frame else {
             tracing::warn!("the relay link ended; reconnecting");
             self.generation += 1;
