@@ -142,6 +142,7 @@ fn header_string(req: &HttpRequest, name: header::HeaderName) -> Option<String> 
 
 fn evidence_of(req: &HttpRequest) -> Evidence {
     Evidence::LanHttp(HttpEvidence {
+        json_rpc: req.path() == "/rpc",
         remote: req.peer_addr(),
         bearer: header_string(req, header::AUTHORIZATION)
             .map(|h| BearerToken::from_authorization(&h)),
@@ -631,15 +632,9 @@ async fn rpc(state: web::Data<LanState>, req: HttpRequest, payload: web::Payload
             }
         },
     };
-    let mut handled = ask_router(&state, &req, request).await;
-    if let Ok(reply) = &handled.outcome
-        && (reply.stream.is_some() || reply.download.is_some())
-    {
-        // Dropping the stream or file stops its producer.
-        handled.outcome = Err(ApiError::invalid_request(
-            "This method streams, which JSON-RPC over HTTP cannot carry; use its REST route (e.g. POST /api/v1/execute/stream, /api/v1/transfer/pull) or the Unix socket",
-        ));
-    }
+    // The Router refuses streaming operations here (the evidence says JSON-RPC),
+    // so no answer carries a stream or a file.
+    let handled = ask_router(&state, &req, request).await;
     let Some(id) = id else {
         return base_response(204, &handled, None).finish();
     };

@@ -388,3 +388,42 @@ fn random_and_extreme_json_to_every_operation_leaves_the_daemon_serving() {
     }
     assert!(loopsy.pid().is_some() && loopsy.is_running());
 }
+
+/// JSON-RPC over HTTP cannot carry a stream: the Router refuses the streaming
+/// form there before anything runs (it used to run, be killed, and be audited
+/// `ok` while the client got a 400).
+#[test]
+fn a_stream_asked_over_json_rpc_is_refused_before_it_runs() {
+    let loopsy = Loopsy::started();
+    let key = loopsy.key();
+    let marker = loopsy.dir.path().join("ran");
+    let params = json!({ "command": "touch", "args": [marker.display().to_string()] });
+    let answer = rpc_with_key(&loopsy, &key, "exec.stream", params.clone());
+    assert_eq!(answer["error"]["data"]["httpStatus"], 400, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/api/v1/execute/stream")
+    );
+    let pulled = rpc_with_key(
+        &loopsy,
+        &key,
+        "transfer.pull",
+        json!({ "sourcePath": "~/x" }),
+    );
+    assert_eq!(pulled["error"]["data"]["httpStatus"], 400, "{pulled}");
+    // The same request on a carrier that takes streams runs.
+    let ran = rpc_with_key(&loopsy, &key, "exec.run", params);
+    assert_eq!(ran["result"]["exitCode"], 0, "{ran}");
+    assert!(marker.exists());
+    std::fs::remove_file(&marker).expect("remove");
+    sleep(Duration::from_millis(200));
+    assert!(!marker.exists(), "the refused stream ran after all");
+    let log = std::fs::read_to_string(loopsy.path("logs/audit.jsonl")).unwrap_or_default();
+    let stream_line = log
+        .lines()
+        .find(|l| l.contains("\"op\":\"exec.stream\""))
+        .unwrap_or_default();
+    assert!(stream_line.contains("\"invalid\""), "{stream_line}");
+}

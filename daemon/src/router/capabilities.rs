@@ -131,7 +131,7 @@ impl fmt::Debug for Capabilities {
     }
 }
 
-/// What an operation needs beyond authentication.
+/// What an operation needs beyond authentication (the table in `operations` says which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
     /// Nothing more (health, identity, status; owner-only checks come apart).
@@ -139,31 +139,6 @@ pub enum Need {
     One(Capability),
     /// Some session right; the session operations then decide what exactly.
     Sessions,
-}
-
-/// The capability each operation needs.
-pub fn need(request: &loopsy_transports::wire::Request) -> Need {
-    use loopsy_transports::wire::Request as R;
-    match request {
-        R::ContextSet { .. }
-        | R::ContextGet { .. }
-        | R::ContextDelete { .. }
-        | R::ContextList { .. } => Need::One(Capability::Context),
-        R::Execute { .. } | R::ExecJobs | R::ExecCancel { .. } => Need::One(Capability::Exec),
-        R::TransferPush { .. } | R::TransferPull { .. } | R::TransferList { .. } => {
-            Need::One(Capability::Transfer)
-        }
-        R::SessionStart(_)
-        | R::SessionList
-        | R::SessionAttach { .. }
-        | R::SessionInput { .. }
-        | R::SessionResize { .. }
-        | R::SessionSignal { .. }
-        | R::SessionStop { .. }
-        | R::SessionRemove { .. }
-        | R::SessionAgents => Need::Sessions,
-        _ => Need::Nothing,
-    }
 }
 
 impl Capabilities {

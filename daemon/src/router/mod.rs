@@ -7,6 +7,7 @@ mod auth;
 mod capabilities;
 mod context_ops;
 mod exec_ops;
+mod operations;
 mod ops;
 mod origin_policy;
 mod picker_ops;
@@ -170,9 +171,10 @@ impl Router {
     /// Auth and policy: who is this, and may they ask this at all?
     fn admit(
         &self,
-        request: &Request,
+        operation: &operations::Operation,
         evidence: &Evidence,
     ) -> Result<Principal, (Principal, ApiError)> {
+        let public = operation.access == operations::Access::Public;
         let principal = match evidence {
             Evidence::UnixSocket { peer_uid } => {
                 if *peer_uid != Some(self.own_uid) {
@@ -195,7 +197,7 @@ impl Router {
                     return Err((anonymous, error));
                 }
                 match &http.bearer {
-                    None if request.is_public() => anonymous,
+                    None if public => anonymous,
                     None => return Err((anonymous, ApiError::missing_key())),
                     Some(token) => match self.auth.identify(token) {
                         Some(KeyMatch::Owner) => Principal::OwnerKey {
@@ -204,7 +206,7 @@ impl Router {
                         Some(KeyMatch::Peer(name, capabilities)) => {
                             Principal::Peer { name, capabilities }
                         }
-                        None if request.is_public() => anonymous,
+                        None if public => anonymous,
                         None => return Err((anonymous, ApiError::invalid_key())),
                     },
                 }
@@ -213,55 +215,41 @@ impl Router {
                 phone_id: phone_id.clone(),
             },
         };
-        if matches!(principal, Principal::Phone { .. }) && !request.for_phones() {
+        let name = operation.method;
+        if matches!(principal, Principal::Phone { .. }) && !operation.phones {
             let error = ApiError::forbidden(format!(
-                "'{}' is not offered to phones; phones drive terminal sessions",
-                request.op()
+                "'{name}' is not offered to phones; phones drive terminal sessions"
             ));
             return Err((principal, error));
         }
-        let allowed = match request {
-            Request::KeyShow
-            | Request::KeyRotate
-            | Request::GrantAutoApprove { .. }
-            | Request::MobilePair { .. }
-            | Request::MobilePairStatus { .. }
-            | Request::PhonesList
-            | Request::PhonesRevoke { .. }
-            | Request::RelayConfigure { .. }
-            | Request::RelayStatus => principal == Principal::Owner,
-            // The owner's phones edit the picker's custom commands too.
-            Request::CommandAdd(_) | Request::CommandUpdate(_) | Request::CommandRemove { .. } => {
-                matches!(principal, Principal::Owner | Principal::Phone { .. })
-            }
-            Request::DaemonStop => {
-                matches!(principal, Principal::Owner | Principal::OwnerKey { .. })
-            }
-            _ => true,
-        };
-        if !allowed {
+        if !operations::grants(operation.access, &principal) {
             let error = ApiError::forbidden(format!(
-                "'{}' is only for this machine's owner; run it with the loopsy CLI on that machine",
-                request.op()
+                "'{name}' is only for this machine's owner; run it with the loopsy CLI on that machine"
             ));
             return Err((principal, error));
         }
-        let need = capabilities::need(request);
+        if let Some(error) = operations::carrier_refusal(operation, evidence) {
+            return Err((principal, error));
+        }
+        let need = operation.need;
         if !principal.capabilities().meets(need) {
             let wanted = match need {
                 capabilities::Need::One(capability) => capability.name(),
                 _ => "sessions:agents or sessions:shell",
             };
             let error = ApiError::forbidden(format!(
-                "'{}' needs the {wanted} capability, which {principal} was not given; the owner lists it under auth.allowedKeys.<name>.capabilities",
-                request.op()
+                "'{name}' needs the {wanted} capability, which {principal} was not given; the owner lists it under auth.allowedKeys.<name>.capabilities"
             ));
             return Err((principal, error));
         }
         Ok(principal)
     }
 
-    fn rate_limit(&mut self, principal: &Principal, request: &Request) -> Result<(), ApiError> {
+    fn rate_limit(
+        &mut self,
+        principal: &Principal,
+        family: loopsy_transports::wire::RateFamily,
+    ) -> Result<(), ApiError> {
         let subject = match principal {
             Principal::Owner | Principal::OwnerKey { loopback: true } => return Ok(()),
             Principal::Anonymous { ip } => {
@@ -270,68 +258,8 @@ impl Router {
             other => other.label(),
         };
         self.limiter
-            .check(&subject, request.family(), Instant::now())
+            .check(&subject, family, Instant::now())
             .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64))
-    }
-
-    fn execute(&mut self, request: Request, principal: &Principal) -> Work {
-        match request {
-            Request::ContextSet { .. }
-            | Request::ContextGet { .. }
-            | Request::ContextDelete { .. }
-            | Request::ContextList { .. } => context_ops::run(self, request),
-            Request::Execute { .. } | Request::ExecJobs | Request::ExecCancel { .. } => {
-                exec_ops::run(self, request, principal)
-            }
-            Request::TransferPush { .. }
-            | Request::TransferPull { .. }
-            | Request::TransferList { .. } => transfer_ops::run(self, request, principal),
-            Request::SessionStart(_)
-            | Request::SessionList
-            | Request::SessionAttach { .. }
-            | Request::SessionInput { .. }
-            | Request::SessionResize { .. }
-            | Request::SessionSignal { .. }
-            | Request::SessionStop { .. }
-            | Request::SessionRemove { .. }
-            | Request::SessionAgents => session_ops::run(self, request, principal),
-            Request::CommandAdd(_) | Request::CommandUpdate(_) | Request::CommandRemove { .. } => {
-                picker_ops::edit_commands(self, request)
-            }
-            Request::GrantAutoApprove { peer, allow } => {
-                picker_ops::grant_auto_approve(self, peer, allow)
-            }
-            Request::MobilePair { .. }
-            | Request::MobilePairStatus { .. }
-            | Request::PhonesList
-            | Request::PhonesRevoke { .. }
-            | Request::RelayConfigure { .. }
-            | Request::RelayStatus => {
-                let relay = self.services.relay.clone();
-                Work::Later(Box::pin(actix::fut::wrap_future(async move {
-                    relay
-                        .send(crate::phone::RelayRequest(request))
-                        .await
-                        .map_err(|_| {
-                            ApiError::unavailable("the relay link stopped; restart the daemon")
-                        })?
-                })))
-            }
-            Request::Health => Work::Done(Ok(ops::health(self))),
-            Request::Identity => Work::Done(Ok(ops::identity(self))),
-            Request::Status => Work::Done(Ok(ops::status(self))),
-            Request::KeyShow => Work::Done(Ok(ops::key_show(self))),
-            Request::KeyRotate => Work::Later(ops::key_rotate(self)),
-            Request::DaemonStop => {
-                tracing::info!("stop requested by the owner");
-                self.shutdown.notify_one();
-                Work::Done(Ok(Reply::ok(serde_json::json!({ "status": "stopping" }))))
-            }
-            Request::Unknown { method, path } => {
-                Work::Done(Err(ApiError::route_not_found(&method, &path)))
-            }
-            Request::Malformed { error, .. } => Work::Done(Err(error)),
-        }
     }
 
     /// What a job or session is started with, for its audit line.
@@ -422,21 +350,25 @@ impl Handler<Inbound> for Router {
         let started = Instant::now();
         let request_id = self.request_id();
         let Inbound { request, evidence } = inbound;
-        let op = request.op();
+        let operation = operations::of(&request);
+        let op = operations::audit_label(operation, &request);
         #[cfg(debug_assertions)]
         if self.panic_on.as_deref() == Some(op) {
             panic!("test hook: LOOPSY_TEST_PANIC_ON={op}");
         }
-        let admitted = self.admit(&request, &evidence).and_then(|principal| {
-            match self.rate_limit(&principal, &request) {
+        let admitted = self.admit(operation, &evidence).and_then(|principal| {
+            match self.rate_limit(&principal, operation.family) {
                 Ok(()) => Ok(principal),
                 Err(error) => Err((principal, error)),
             }
         });
-        let started_with = self.started_with(&request);
+        let started_with = match operation.audit {
+            operations::Audited::CommandLine => self.started_with(&request),
+            operations::Audited::Outcome => None,
+        };
         let (principal, work) = match admitted {
             Ok(principal) => {
-                let work = self.execute(request, &principal);
+                let work = operations::handler_of(operation, &request)(self, request, &principal);
                 (principal, work)
             }
             Err((principal, error)) => (principal, Work::Done(Err(error))),

@@ -105,3 +105,21 @@ pub fn key_rotate(router: &mut Router) -> ResponseActFuture<Router, Result<Reply
         },
     ))
 }
+
+/// `daemon.stop`: the daemon drains and exits.
+pub fn stop(router: &Router) -> Reply {
+    tracing::info!("stop requested by the owner");
+    router.shutdown.notify_one();
+    Reply::ok(json!({ "status": "stopping" }))
+}
+
+/// The owner's relay and phone operations, answered by the relay link.
+pub fn to_relay_link(router: &Router, request: loopsy_transports::wire::Request) -> super::Work {
+    let relay = router.services.relay.clone();
+    super::Work::Later(Box::pin(actix::fut::wrap_future(async move {
+        relay
+            .send(crate::phone::RelayRequest(request))
+            .await
+            .map_err(|_| ApiError::unavailable("the relay link stopped; restart the daemon"))?
+    })))
+}

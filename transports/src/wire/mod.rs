@@ -195,9 +195,51 @@ pub mod method {
     pub const PHONES_REVOKE: &str = "phones.revoke";
     pub const RELAY_CONFIGURE: &str = "relay.configure";
     pub const RELAY_STATUS: &str = "relay.status";
+
+    /// Every method above (the daemon's table of operations is checked against it).
+    pub const ALL: &[&str] = &[
+        HEALTH,
+        IDENTITY,
+        STATUS,
+        DAEMON_STOP,
+        KEY_SHOW,
+        KEY_ROTATE,
+        CONTEXT_SET,
+        CONTEXT_GET,
+        CONTEXT_DELETE,
+        CONTEXT_LIST,
+        EXEC_RUN,
+        EXEC_STREAM,
+        EXEC_JOBS,
+        EXEC_CANCEL,
+        TRANSFER_LIST,
+        TRANSFER_PULL,
+        TRANSFER_PUSH,
+        SESSION_START,
+        SESSION_LIST,
+        SESSION_ATTACH,
+        SESSION_DETACH,
+        SESSION_INPUT,
+        SESSION_RESIZE,
+        SESSION_SIGNAL,
+        SESSION_STOP,
+        SESSION_REMOVE,
+        SESSION_AGENTS,
+        COMMANDS_ADD,
+        COMMANDS_UPDATE,
+        COMMANDS_REMOVE,
+        GRANTS_AUTO_APPROVE,
+        MOBILE_PAIR,
+        MOBILE_PAIR_STATUS,
+        PHONES_LIST,
+        PHONES_REVOKE,
+        RELAY_CONFIGURE,
+        RELAY_STATUS,
+    ];
 }
 
-/// Operation families, each with its own rate limit (config `rateLimits.*`).
+/// Operation families, each with its own rate limit (config `rateLimits.*`); the
+/// daemon's table of operations gives each operation its family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RateFamily {
     Execute,
@@ -385,9 +427,6 @@ impl Request {
             Self::TransferPush { .. } => method::TRANSFER_PUSH,
             Self::TransferPull { .. } => method::TRANSFER_PULL,
             Self::TransferList { .. } => method::TRANSFER_LIST,
-            Self::SessionStart(params) if params.auto_approve == Some(true) => {
-                "session.start.auto-approve"
-            }
             Self::SessionStart(_) => method::SESSION_START,
             Self::SessionList => method::SESSION_LIST,
             Self::SessionAttach { .. } => method::SESSION_ATTACH,
@@ -410,54 +449,6 @@ impl Request {
             Self::Unknown { .. } => "unknown",
             Self::Malformed { op, .. } => op,
         }
-    }
-
-    pub fn family(&self) -> RateFamily {
-        match self {
-            Self::Health => RateFamily::Unmetered,
-            Self::ContextSet { .. }
-            | Self::ContextGet { .. }
-            | Self::ContextDelete { .. }
-            | Self::ContextList { .. } => RateFamily::Context,
-            Self::Execute { .. } => RateFamily::Execute,
-            Self::SessionStart(_) => RateFamily::Session,
-            Self::TransferPush { .. } | Self::TransferPull { .. } | Self::TransferList { .. } => {
-                RateFamily::Transfer
-            }
-            _ => RateFamily::Default,
-        }
-    }
-
-    /// Operations that may run without credentials.
-    pub fn is_public(&self) -> bool {
-        matches!(self, Self::Health)
-    }
-
-    /// What a paired phone may ask: its terminal sessions, the picker and its
-    /// custom commands, and the daemon's identity and status. Nothing that runs
-    /// a command outside a session, moves files or changes keys.
-    pub fn for_phones(&self) -> bool {
-        matches!(
-            self,
-            Self::Health
-                | Self::Identity
-                | Self::Status
-                | Self::SessionStart(_)
-                | Self::SessionList
-                | Self::SessionAttach { .. }
-                | Self::SessionInput { .. }
-                | Self::SessionResize { .. }
-                | Self::SessionSignal { .. }
-                | Self::SessionStop { .. }
-                | Self::SessionRemove { .. }
-                | Self::SessionAgents
-                | Self::CommandAdd(_)
-                | Self::CommandUpdate(_)
-                | Self::CommandRemove { .. }
-                // Answered with what was wrong, like any caller's.
-                | Self::Unknown { .. }
-                | Self::Malformed { .. }
-        )
     }
 }
 
@@ -542,6 +533,8 @@ pub struct HttpEvidence {
     pub origin: Option<String>,
     /// `Sec-Fetch-Site` header as sent by browsers.
     pub fetch_site: Option<String>,
+    /// Came as JSON-RPC at `POST /rpc` (which cannot carry a stream), not a REST route.
+    pub json_rpc: bool,
 }
 
 impl Evidence {

@@ -1,0 +1,482 @@
+//! Every operation, declared once. One entry gives an operation's JSON-RPC
+//! method, its REST route, its rate family, who may ask it, the capability it
+//! needs, its guards, what its audit line records, which transports may carry
+//! its streaming form, and its handler. Admission, rate limiting, dispatch, the
+//! audit label and the list in `docs/architecture.md` all come from here.
+//!
+//! Adding an operation: a `Request` variant and its parsing in
+//! `loopsy_transports::wire` (the wire vocabulary), then one entry below and its
+//! handler. The tests check that every method the wire parses has an entry and
+//! that the architecture doc lists them all.
+
+use loopsy_transports::error::ApiError;
+use loopsy_transports::wire::{Evidence, RateFamily, Request, TransportKind, method};
+
+use super::capabilities::{Capability, Need};
+use super::{Principal, Router, Work};
+use super::{context_ops, exec_ops, ops, picker_ops, session_ops, transfer_ops};
+
+/// Who may ask, before capabilities are looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, with or without credentials.
+    Public,
+    /// Any authenticated principal (then capabilities decide).
+    Authenticated,
+    /// The owner on the Unix socket only.
+    Owner,
+    /// The owner, or the owner's key over HTTP.
+    OwnerOrOwnerKey,
+    /// The owner and the owner's phones.
+    OwnerOrPhones,
+}
+
+/// A check an operation passes beyond admission (documented here, applied by its handler).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// `execution.denylist`/`allowlist` on the command line.
+    Command,
+    /// `transfer.allowedPaths`/`deniedPaths`, hard links, regular files.
+    Path,
+    /// `session.maxSessions`, `session.maxSessionsPerPrincipal`.
+    SessionCap,
+    /// `execution.maxConcurrent` / `transfer.maxConcurrentPerPrincipal`.
+    Concurrency,
+}
+
+/// What the operation's audit line records besides who, what, outcome and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audited {
+    Outcome,
+    /// Also the program and arguments it starts (never typed input).
+    CommandLine,
+}
+
+/// The doors a request comes in by, as far as streaming goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    Unix,
+    LanRest,
+    LanRpc,
+    Relay,
+}
+
+impl Carrier {
+    pub fn of(evidence: &Evidence) -> Self {
+        match (evidence.transport(), evidence) {
+            (_, Evidence::LanHttp(http)) if http.json_rpc => Self::LanRpc,
+            (TransportKind::LanHttp, _) => Self::LanRest,
+            (TransportKind::UnixSocket, _) => Self::Unix,
+            (TransportKind::Relay, _) => Self::Relay,
+        }
+    }
+}
+
+type Handler = fn(&mut Router, Request, &Principal) -> Work;
+
+#[derive(Clone, Copy)]
+pub struct Operation {
+    pub method: &'static str,
+    pub rest: Option<&'static str>,
+    pub family: RateFamily,
+    pub access: Access,
+    /// Offered to phones (within `access`).
+    pub phones: bool,
+    pub need: Need,
+    /// Read by the handlers' own checks; listed in the architecture doc.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub guards: &'static [Guard],
+    pub audit: Audited,
+    /// For an operation that streams: the carriers that can take its stream.
+    pub streams_over: Option<&'static [Carrier]>,
+    pub(super) handler: Handler,
+}
+
+/// The defaults most entries share.
+const fn op(method: &'static str, handler: Handler) -> Operation {
+    Operation {
+        method,
+        rest: None,
+        family: RateFamily::Default,
+        access: Access::Authenticated,
+        phones: false,
+        need: Need::Nothing,
+        guards: &[],
+        audit: Audited::Outcome,
+        streams_over: None,
+        handler,
+    }
+}
+
+impl Operation {
+    const fn rest(self, route: &'static str) -> Self {
+        Self {
+            rest: Some(route),
+            ..self
+        }
+    }
+    const fn family(self, family: RateFamily) -> Self {
+        Self { family, ..self }
+    }
+    const fn access(self, access: Access) -> Self {
+        Self { access, ..self }
+    }
+    const fn phones(self) -> Self {
+        Self {
+            phones: true,
+            ..self
+        }
+    }
+    const fn needs(self, need: Need) -> Self {
+        Self { need, ..self }
+    }
+    const fn guards(self, guards: &'static [Guard]) -> Self {
+        Self { guards, ..self }
+    }
+    const fn audits_command_line(self) -> Self {
+        Self {
+            audit: Audited::CommandLine,
+            ..self
+        }
+    }
+    const fn streams_over(self, carriers: &'static [Carrier]) -> Self {
+        Self {
+            streams_over: Some(carriers),
+            ..self
+        }
+    }
+}
+
+const CONTEXT: Need = Need::One(Capability::Context);
+const EXEC: Need = Need::One(Capability::Exec);
+const TRANSFER: Need = Need::One(Capability::Transfer);
+const SESSIONS: Need = Need::Sessions;
+
+fn context(r: &mut Router, q: Request, _: &Principal) -> Work {
+    context_ops::run(r, q)
+}
+fn exec(r: &mut Router, q: Request, p: &Principal) -> Work {
+    exec_ops::run(r, q, p)
+}
+fn transfer(r: &mut Router, q: Request, p: &Principal) -> Work {
+    transfer_ops::run(r, q, p)
+}
+fn session(r: &mut Router, q: Request, p: &Principal) -> Work {
+    session_ops::run(r, q, p)
+}
+fn commands(r: &mut Router, q: Request, _: &Principal) -> Work {
+    picker_ops::edit_commands(r, q)
+}
+fn grant(r: &mut Router, q: Request, _: &Principal) -> Work {
+    match q {
+        Request::GrantAutoApprove { peer, allow } => picker_ops::grant_auto_approve(r, peer, allow),
+        other => not_mine(other),
+    }
+}
+fn relay(r: &mut Router, q: Request, _: &Principal) -> Work {
+    ops::to_relay_link(r, q)
+}
+fn health(r: &mut Router, _: Request, _: &Principal) -> Work {
+    Work::Done(Ok(ops::health(r)))
+}
+fn identity(r: &mut Router, _: Request, _: &Principal) -> Work {
+    Work::Done(Ok(ops::identity(r)))
+}
+fn status(r: &mut Router, _: Request, _: &Principal) -> Work {
+    Work::Done(Ok(ops::status(r)))
+}
+fn key_show(r: &mut Router, _: Request, _: &Principal) -> Work {
+    Work::Done(Ok(ops::key_show(r)))
+}
+fn key_rotate(r: &mut Router, _: Request, _: &Principal) -> Work {
+    Work::Later(ops::key_rotate(r))
+}
+fn daemon_stop(r: &mut Router, _: Request, _: &Principal) -> Work {
+    Work::Done(Ok(ops::stop(r)))
+}
+fn answered_by_admission(_: &mut Router, q: Request, _: &Principal) -> Work {
+    match q {
+        Request::Unknown { method, path } => {
+            Work::Done(Err(ApiError::route_not_found(&method, &path)))
+        }
+        Request::Malformed { error, .. } => Work::Done(Err(error)),
+        other => not_mine(other),
+    }
+}
+
+fn not_mine(request: Request) -> Work {
+    Work::Done(Err(ApiError::internal(format!(
+        "'{}' reached the wrong handler",
+        request.op()
+    ))))
+}
+
+/// Carriers of a stream of events or terminal bytes.
+const UNIX_REST_RELAY: &[Carrier] = &[Carrier::Unix, Carrier::LanRest, Carrier::Relay];
+/// Files move over the socket's binary frames and the REST routes.
+const UNIX_REST: &[Carrier] = &[Carrier::Unix, Carrier::LanRest];
+const UNIX_RELAY: &[Carrier] = &[Carrier::Unix, Carrier::Relay];
+
+/// Unknown routes and methods: answered 404 after authentication.
+pub const UNKNOWN: &str = "unknown";
+/// Requests the transport could not parse (when no operation is named).
+pub const MALFORMED: &str = "rpc";
+
+pub static OPERATIONS: &[Operation] = &[
+    op(method::HEALTH, health)
+        .rest("GET /api/v1/health")
+        .family(RateFamily::Unmetered)
+        .access(Access::Public)
+        .phones(),
+    op(method::IDENTITY, identity)
+        .rest("GET /api/v1/identity")
+        .phones(),
+    op(method::STATUS, status)
+        .rest("GET /api/v1/status")
+        .phones(),
+    op(method::DAEMON_STOP, daemon_stop).access(Access::OwnerOrOwnerKey),
+    op(method::KEY_SHOW, key_show).access(Access::Owner),
+    op(method::KEY_ROTATE, key_rotate).access(Access::Owner),
+    op(method::CONTEXT_SET, context)
+        .rest("PUT /api/v1/context/:key")
+        .family(RateFamily::Context)
+        .needs(CONTEXT),
+    op(method::CONTEXT_GET, context)
+        .rest("GET /api/v1/context/:key")
+        .family(RateFamily::Context)
+        .needs(CONTEXT),
+    op(method::CONTEXT_DELETE, context)
+        .rest("DELETE /api/v1/context/:key")
+        .family(RateFamily::Context)
+        .needs(CONTEXT),
+    op(method::CONTEXT_LIST, context)
+        .rest("GET /api/v1/context?prefix=")
+        .family(RateFamily::Context)
+        .needs(CONTEXT),
+    op(method::EXEC_RUN, exec)
+        .rest("POST /api/v1/execute")
+        .family(RateFamily::Execute)
+        .needs(EXEC)
+        .guards(&[Guard::Command, Guard::Concurrency])
+        .audits_command_line(),
+    op(method::EXEC_STREAM, exec)
+        .rest("POST /api/v1/execute/stream")
+        .family(RateFamily::Execute)
+        .needs(EXEC)
+        .guards(&[Guard::Command, Guard::Concurrency])
+        .audits_command_line()
+        .streams_over(UNIX_REST_RELAY),
+    op(method::EXEC_JOBS, exec)
+        .rest("GET /api/v1/execute/jobs")
+        .needs(EXEC),
+    op(method::EXEC_CANCEL, exec)
+        .rest("DELETE /api/v1/execute/:jobId")
+        .needs(EXEC),
+    op(method::TRANSFER_PUSH, transfer)
+        .rest("POST /api/v1/transfer/push")
+        .family(RateFamily::Transfer)
+        .needs(TRANSFER)
+        .guards(&[Guard::Path, Guard::Concurrency])
+        .streams_over(UNIX_REST),
+    op(method::TRANSFER_PULL, transfer)
+        .rest("POST /api/v1/transfer/pull")
+        .family(RateFamily::Transfer)
+        .needs(TRANSFER)
+        .guards(&[Guard::Path, Guard::Concurrency])
+        .streams_over(UNIX_REST),
+    op(method::TRANSFER_LIST, transfer)
+        .rest("POST /api/v1/transfer/list")
+        .family(RateFamily::Transfer)
+        .needs(TRANSFER)
+        .guards(&[Guard::Path, Guard::Concurrency]),
+    op(method::SESSION_START, session)
+        .family(RateFamily::Session)
+        .phones()
+        .needs(SESSIONS)
+        .guards(&[Guard::Command, Guard::SessionCap])
+        .audits_command_line(),
+    op(method::SESSION_LIST, session).phones().needs(SESSIONS),
+    op(method::SESSION_ATTACH, session)
+        .phones()
+        .needs(SESSIONS)
+        .streams_over(UNIX_RELAY),
+    op(method::SESSION_INPUT, session).phones().needs(SESSIONS),
+    op(method::SESSION_RESIZE, session).phones().needs(SESSIONS),
+    op(method::SESSION_SIGNAL, session).phones().needs(SESSIONS),
+    op(method::SESSION_STOP, session).phones().needs(SESSIONS),
+    op(method::SESSION_REMOVE, session).phones().needs(SESSIONS),
+    op(method::SESSION_AGENTS, session).phones().needs(SESSIONS),
+    op(method::COMMANDS_ADD, commands)
+        .access(Access::OwnerOrPhones)
+        .phones(),
+    op(method::COMMANDS_UPDATE, commands)
+        .access(Access::OwnerOrPhones)
+        .phones(),
+    op(method::COMMANDS_REMOVE, commands)
+        .access(Access::OwnerOrPhones)
+        .phones(),
+    op(method::GRANTS_AUTO_APPROVE, grant).access(Access::Owner),
+    op(method::MOBILE_PAIR, relay)
+        .family(RateFamily::Pair)
+        .access(Access::Owner),
+    op(method::MOBILE_PAIR_STATUS, relay).access(Access::Owner),
+    op(method::PHONES_LIST, relay).access(Access::Owner),
+    op(method::PHONES_REVOKE, relay).access(Access::Owner),
+    op(method::RELAY_CONFIGURE, relay).access(Access::Owner),
+    op(method::RELAY_STATUS, relay).access(Access::Owner),
+    op(UNKNOWN, answered_by_admission).phones(),
+    MALFORMED_ENTRY,
+];
+
+/// What an unparseable request is admitted as: authenticated, no capability.
+const MALFORMED_ENTRY: Operation = op(MALFORMED, answered_by_admission).phones();
+
+/// The entry of `name` (a request's `op()`); a name without one is admitted as
+/// malformed, never as anything more.
+pub fn named(name: &str) -> &'static Operation {
+    OPERATIONS
+        .iter()
+        .find(|o| o.method == name)
+        .unwrap_or(&MALFORMED_ENTRY)
+}
+
+/// The entry that admits and runs `request`.
+pub fn of(request: &Request) -> &'static Operation {
+    named(request.op())
+}
+
+/// The handler that answers `request`: the entry's, except that a request the
+/// transport could not parse, or an unknown one, is answered with what is wrong
+/// whichever operation it names.
+pub(super) fn handler_of(operation: &Operation, request: &Request) -> Handler {
+    match request {
+        Request::Malformed { .. } | Request::Unknown { .. } => answered_by_admission,
+        _ => operation.handler,
+    }
+}
+
+/// The operation's name in its audit line: `session.start.auto-approve` marks a
+/// start that asked for the agent's act-without-asking flag.
+pub fn audit_label(operation: &Operation, request: &Request) -> &'static str {
+    match request {
+        Request::SessionStart(params) if params.auto_approve == Some(true) => {
+            "session.start.auto-approve"
+        }
+        _ => operation.method,
+    }
+}
+
+/// Whether `principal` passes `access`.
+pub fn grants(access: Access, principal: &Principal) -> bool {
+    match access {
+        Access::Public | Access::Authenticated => true,
+        Access::Owner => *principal == Principal::Owner,
+        Access::OwnerOrOwnerKey => {
+            matches!(principal, Principal::Owner | Principal::OwnerKey { .. })
+        }
+        Access::OwnerOrPhones => matches!(principal, Principal::Owner | Principal::Phone { .. }),
+    }
+}
+
+/// A streaming operation asked over a carrier that cannot take its stream.
+pub fn carrier_refusal(operation: &Operation, evidence: &Evidence) -> Option<ApiError> {
+    let carriers = operation.streams_over?;
+    let carrier = Carrier::of(evidence);
+    if carriers.contains(&carrier) {
+        return None;
+    }
+    Some(ApiError::invalid_request(format!(
+        "'{}' streams, which {} cannot carry; use {}",
+        operation.method,
+        match carrier {
+            Carrier::LanRpc => "JSON-RPC over HTTP",
+            Carrier::LanRest => "the REST API",
+            Carrier::Unix => "the Unix socket",
+            Carrier::Relay => "the phone channel",
+        },
+        match operation.rest {
+            Some(route) if carriers.contains(&Carrier::LanRest) => {
+                format!("its REST route ({route}) or the Unix socket")
+            }
+            _ => "the Unix socket".to_owned(),
+        }
+    )))
+}
+
+/// The operations as `docs/architecture.md` lists them (checked by a test).
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| method | REST route | family | who | capability | guards | audit | streams over |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for o in OPERATIONS {
+        let need = match o.need {
+            Need::Nothing => "—".to_owned(),
+            Need::One(capability) => format!("`{}`", capability.name()),
+            Need::Sessions => "`sessions:*`".to_owned(),
+        };
+        let who = format!(
+            "{:?}{}",
+            o.access,
+            if o.phones && o.access != Access::OwnerOrPhones {
+                ", phones"
+            } else {
+                ""
+            }
+        );
+        let list = |items: Vec<String>| {
+            if items.is_empty() {
+                "—".to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {:?} | {who} | {need} | {} | {:?} | {} |\n",
+            o.method,
+            o.rest.map_or("—".to_owned(), |r| format!("`{r}`")),
+            o.family,
+            list(o.guards.iter().map(|g| format!("{g:?}")).collect()),
+            o.audit,
+            list(
+                o.streams_over
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| format!("{c:?}"))
+                    .collect()
+            ),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_the_wire_parses_has_one_entry() {
+        for name in method::ALL {
+            let entries = OPERATIONS.iter().filter(|o| o.method == *name).count();
+            // `session.detach` ends an attach inside the framed connection and
+            // is no request of its own.
+            let expected = usize::from(*name != method::SESSION_DETACH);
+            assert_eq!(entries, expected, "{name}");
+        }
+        for operation in OPERATIONS {
+            let known = method::ALL.contains(&operation.method)
+                || [UNKNOWN, MALFORMED].contains(&operation.method);
+            assert!(known, "{} is not a wire method", operation.method);
+        }
+    }
+
+    #[test]
+    fn the_architecture_doc_lists_every_operation() {
+        let doc = include_str!("../../../docs/architecture.md");
+        assert!(
+            doc.contains(&markdown_table()),
+            "docs/architecture.md must contain, verbatim:\n{}",
+            markdown_table()
+        );
+    }
+}
