@@ -423,8 +423,10 @@ fn main() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    // `LOOPSY_BENCH_ONLY=pty` runs just the terminal-session figures.
+    // `LOOPSY_BENCH_ONLY=pty` runs just the terminal-session figures, `=flood`
+    // just the answers under a flooding session.
     let only_pty = std::env::var("LOOPSY_BENCH_ONLY").is_ok_and(|v| v == "pty");
+    let only_flood = std::env::var("LOOPSY_BENCH_ONLY").is_ok_and(|v| v == "flood");
     let data = tmp.path().join("data");
     assert!(
         loopsy(&data)
@@ -445,6 +447,11 @@ fn main() {
             &daemon.data.join("loopsyd.sock"),
             daemon.child.id(),
         );
+        return;
+    }
+    if only_flood {
+        let (daemon, _) = start_daemon(&data);
+        support::flood::status_under_flood(&daemon.data.join("loopsyd.sock"));
         return;
     }
 
@@ -534,6 +541,8 @@ fn main() {
         percentile(&latencies, 0.5).as_secs_f64() / percentile(&echo_latencies, 0.5).as_secs_f64(),
         rate / echo_rate
     );
+
+    support::flood::status_under_flood(&daemon.data.join("loopsyd.sock"));
 
     // LAN HTTP throughput.
     let port = daemon.port;

@@ -4,10 +4,43 @@
 
 use serde_json::{Value, json};
 
-/// Numeric error codes of the original Loopsy (spec §1.3), kept for wire compatibility.
+/// Every numeric error code, in one place: the original Loopsy's (spec §1.3, kept
+/// for wire compatibility: 1xxx auth, 3xxx exec, 4xxx transfer, 5xxx context,
+/// 9xxx general) and loopsy's own (7xxx sessions, 71xx phones).
 pub mod code {
     pub const MISSING_KEY: u32 = 1001;
     pub const INVALID_KEY: u32 = 1002;
+
+    pub const EXEC_DENIED: u32 = 3001;
+    pub const EXEC_MAX_CONCURRENT: u32 = 3003;
+    pub const EXEC_FAILED: u32 = 3004;
+    pub const JOB_NOT_FOUND: u32 = 3006;
+
+    pub const PATH_DENIED: u32 = 4001;
+    pub const FILE_NOT_FOUND: u32 = 4002;
+    pub const FILE_TOO_LARGE: u32 = 4003;
+    pub const CHECKSUM_MISMATCH: u32 = 4004;
+    pub const TRANSFER_FAILED: u32 = 4005;
+    /// Too many transfers in flight for this principal.
+    pub const TRANSFER_BUSY: u32 = 4006;
+
+    pub const CONTEXT_NOT_FOUND: u32 = 5001;
+    pub const CONTEXT_TOO_LARGE: u32 = 5002;
+    pub const CONTEXT_FULL: u32 = 5003;
+
+    pub const SESSION_NOT_FOUND: u32 = 7001;
+    pub const SESSION_AMBIGUOUS: u32 = 7002;
+    pub const SESSION_EXITED: u32 = 7003;
+    pub const AGENT_MISSING: u32 = 7004;
+    pub const SESSION_START_FAILED: u32 = 7005;
+    pub const SESSION_FORBIDDEN: u32 = 7006;
+    pub const COMMAND_NOT_FOUND: u32 = 7007;
+    /// `session.maxSessions` or `session.maxSessionsPerPrincipal` reached.
+    pub const SESSION_LIMIT: u32 = 7008;
+
+    pub const PHONE_NOT_FOUND: u32 = 7101;
+    pub const PAIRING_WINDOW_NOT_FOUND: u32 = 7102;
+
     pub const INTERNAL: u32 = 9001;
     pub const RATE_LIMITED: u32 = 9002;
     pub const INVALID_REQUEST: u32 = 9003;

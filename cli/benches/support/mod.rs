@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod flood;
+
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -319,17 +321,17 @@ pub fn read_any_timeout(stream: &mut impl Read) -> Option<(u8, Vec<u8>)> {
 }
 
 /// Starts `sh` as a session and attaches a second connection to it.
+/// Starts a session with `params` on `control`; its id.
+pub fn start_session(control: &mut UnixStream, params: &str) -> String {
+    rpc(control, 1, "session.start", params);
+    let (_, answer) = read_any(control);
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    answer["result"]["id"].as_str().unwrap().to_owned()
+}
+
 pub fn session_with_client(socket: &Path) -> (String, UnixStream) {
     let mut control = UnixStream::connect(socket).unwrap();
-    rpc(
-        &mut control,
-        1,
-        "session.start",
-        r#"{"command":"sh","env":{"PS1":"$ "}}"#,
-    );
-    let (_, answer) = read_any(&mut control);
-    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
-    let id = answer["result"]["id"].as_str().unwrap().to_owned();
+    let id = start_session(&mut control, r#"{"command":"sh","env":{"PS1":"$ "}}"#);
     let mut client = UnixStream::connect(socket).unwrap();
     rpc(
         &mut client,

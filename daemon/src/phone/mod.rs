@@ -1,12 +1,18 @@
 //! The phone path on the daemon's side (DESIGN §5, `docs/security.md`): the
-//! `RelayLink` actor (`link`) to the relay with every phone channel on it, its
-//! half-open detection (`liveness`) and audit lines (`events`), pairing windows
-//! (`pairing`), and what is kept on disk (`store`).
+//! `RelayLink` actor (`link`: the socket to the relay and the phone channels on
+//! it), the channels' state machine (`channels`), the owner's operations
+//! (`owner_ops`), the relay's HTTP side (`relay_client`), half-open detection
+//! (`liveness`), audit lines (`events`), pairing windows (`pairing`), and what
+//! is kept on disk (`store`).
 
+pub mod channels;
 pub mod events;
 pub mod link;
 pub mod liveness;
+pub mod owner_ops;
 pub mod pairing;
+pub mod relay_client;
 pub mod store;
 
-pub use link::{RelayLink, RelayRequest};
+pub use link::RelayLink;
+pub use owner_ops::RelayRequest;

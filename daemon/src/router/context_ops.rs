@@ -8,10 +8,9 @@ use serde_json::json;
 use super::{Router, Work};
 use crate::services::context::{self, Answer, ContextError};
 
-/// Error codes of spec §1.3.
-const NOT_FOUND: u32 = 5001;
-const TOO_LARGE: u32 = 5002;
-const FULL: u32 = 5003;
+use loopsy_transports::error::code::{
+    CONTEXT_FULL as FULL, CONTEXT_NOT_FOUND as NOT_FOUND, CONTEXT_TOO_LARGE as TOO_LARGE,
+};
 
 impl From<ContextError> for ApiError {
     fn from(error: ContextError) -> Self {

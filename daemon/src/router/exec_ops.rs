@@ -20,11 +20,10 @@ use crate::policy::command_guard::CommandGuard;
 use crate::secrets;
 use crate::services::exec::{self, JobOutput, JobSpec};
 
-/// Error codes of spec §1.3.
-const DENIED: u32 = 3001;
-const MAX_CONCURRENT: u32 = 3003;
-const FAILED: u32 = 3004;
-const JOB_NOT_FOUND: u32 = 3006;
+use loopsy_transports::error::code::{
+    EXEC_DENIED as DENIED, EXEC_FAILED as FAILED, EXEC_MAX_CONCURRENT as MAX_CONCURRENT,
+    JOB_NOT_FOUND,
+};
 /// Events buffered toward a streaming client before the job waits for it.
 const STREAM_BUFFER: usize = 64;
 

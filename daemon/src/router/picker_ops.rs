@@ -7,8 +7,8 @@ use loopsy_transports::error::ApiError;
 use loopsy_transports::wire::{Reply, Request};
 use serde_json::json;
 
-use super::session_ops::{COMMAND_NOT_FOUND, NOT_FOUND};
 use super::{Router, Work};
+use loopsy_transports::error::code::{COMMAND_NOT_FOUND, PHONE_NOT_FOUND};
 
 /// `commands.add|update|remove`: validated, written to `config.yaml` by the daemon
 /// (the single writer), then in effect at once.
@@ -127,7 +127,7 @@ fn grant_phone(router: &Router, phone_id: String, allow: bool) -> Work {
                 json!({ "phoneId": phone_id, "autoApprove": allow }),
             )),
             Ok(Ok(false)) => Err(ApiError::new(
-                NOT_FOUND,
+                PHONE_NOT_FOUND,
                 404,
                 format!("No paired phone '{phone_id}'; `loopsy phone list` shows them"),
             )),

@@ -17,16 +17,11 @@ use super::{Principal, Router, Work};
 use crate::sessions::pty::{self, ATTACH_QUEUE, Size};
 use crate::sessions::{ListSessions, RemoveSession, Resolve, Scope, SessionError};
 
-/// Session error codes (the original had none on the LAN; these are loopsy's).
-pub(super) const NOT_FOUND: u32 = 7001;
-const AMBIGUOUS: u32 = 7002;
-const EXITED: u32 = 7003;
-const AGENT_MISSING: u32 = 7004;
-const START_FAILED: u32 = 7005;
-pub(super) const FORBIDDEN: u32 = 7006;
-pub(super) const COMMAND_NOT_FOUND: u32 = 7007;
-/// `session.maxSessions` or `session.maxSessionsPerPrincipal` reached.
-const SESSION_LIMIT: u32 = 7008;
+pub(super) use loopsy_transports::error::code::{
+    AGENT_MISSING, COMMAND_NOT_FOUND, SESSION_AMBIGUOUS as AMBIGUOUS, SESSION_EXITED as EXITED,
+    SESSION_FORBIDDEN as FORBIDDEN, SESSION_LIMIT, SESSION_NOT_FOUND as NOT_FOUND,
+    SESSION_START_FAILED as START_FAILED,
+};
 
 impl From<SessionError> for ApiError {
     fn from(error: SessionError) -> Self {

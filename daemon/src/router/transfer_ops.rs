@@ -21,14 +21,10 @@ use super::{Principal, Router, Work};
 use crate::policy::path_guard::{PathGuard, PathRefusal};
 use crate::services::transfer::{self, TransferError};
 
-/// Error codes of spec §1.3.
-const PATH_DENIED: u32 = 4001;
-const NOT_FOUND: u32 = 4002;
-const TOO_LARGE: u32 = 4003;
-const CHECKSUM: u32 = 4004;
-const FAILED: u32 = 4005;
-/// Too many transfers in flight for this principal.
-const BUSY: u32 = 4006;
+use loopsy_transports::error::code::{
+    CHECKSUM_MISMATCH as CHECKSUM, FILE_NOT_FOUND as NOT_FOUND, FILE_TOO_LARGE as TOO_LARGE,
+    PATH_DENIED, TRANSFER_BUSY as BUSY, TRANSFER_FAILED as FAILED,
+};
 
 /// Transfers in flight, per principal (the owner is not counted).
 #[derive(Default)]
