@@ -2,6 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
+/// `~` and `~/…` against the home directory; anything else as given.
+pub fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix('~'), std::env::home_dir()) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            home.join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(path),
+    }
+}
+
 /// The data-dir layout (DESIGN §6). Every file the daemon or CLI touches is named here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {

@@ -124,43 +124,64 @@ async fn serve(
             source: io::Error::other(e.to_string()),
         })?;
     let session_config = &settings.config.session;
+    // Sessions run on arbiters of their own, one per core: a session flooding
+    // output shares no thread with the connections, the Router or the relay link.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let session_arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
     let sessions = SessionManager::new(SessionSettings {
         ring_bytes: session_config.ring_bytes as usize,
         scrollback_lines: session_config.scrollback_lines as usize,
         idle_timeout: Duration::from_secs(settings.config.relay.session_idle_timeout_sec),
         exited_retention: Duration::from_secs(session_config.exited_retention),
     })
+    .with_pool(session_arbiters.iter().map(Arbiter::handle).collect())
     .start();
     // Kept for the daemon's life: the thread exec jobs start and run on.
     let exec_arbiter = Arbiter::new();
-    // The relay link and the Router know each other: make the link's address first.
-    let relay_context = actix::Context::<RelayLink>::new();
-    let relay = relay_context.address();
     let hostname = settings.hostname.clone();
-    let settings_ping = settings.config.relay.ping_interval_sec;
-    // The Router has a thread of its own: sessions, the relay link and connections
-    // never delay its decisions, and a panic in it is told apart (see `crash`).
+    let ping_every = Duration::from_secs(settings.config.relay.ping_interval_sec);
+    // The Router and the relay link have a thread each: sessions and connections
+    // never delay their work, and a panic in either is told apart (see `crash`).
     let router_arbiter = Arbiter::new();
-    let router = Router::new(RouterSetup {
-        services: Services {
-            context,
-            sessions: sessions.clone(),
-            exec: exec_arbiter.handle(),
-            relay,
-        },
+    let relay_arbiter = Arbiter::new();
+    let relay_handle = relay_arbiter.handle();
+    let connections = Arbiter::current();
+    let link_data_dir = data_dir.clone();
+    let link_audit = audit.clone();
+    let services = (context, sessions.clone(), exec_arbiter.handle());
+    let setup = (
         settings,
         overrides,
         identity,
-        audit: audit.clone(),
-        shutdown: shutdown.clone(),
-    });
-    let router = Router::start_in_arbiter(&router_arbiter.handle(), move |_| router);
-    let ping_every = Duration::from_secs(settings_ping);
-    relay_context.run(
-        RelayLink::new(data_dir.clone(), router.clone().recipient(), hostname)
-            .with_ping_interval(ping_every)
-            .with_audit(audit.clone()),
+        audit.clone(),
+        shutdown.clone(),
     );
+    // The two know each other: the link is started from inside the Router's
+    // start, where the Router's address exists.
+    let router = Router::start_in_arbiter(&router_arbiter.handle(), move |ctx| {
+        let router = ctx.address().recipient();
+        let relay = RelayLink::start_in_arbiter(&relay_handle, move |_| {
+            RelayLink::new(link_data_dir, router, hostname)
+                .with_ping_interval(ping_every)
+                .with_audit(link_audit)
+                .with_connections_on(connections)
+        });
+        let (context, sessions, exec) = services;
+        let (settings, overrides, identity, audit, shutdown) = setup;
+        Router::new(RouterSetup {
+            services: Services {
+                context,
+                sessions,
+                exec,
+                relay,
+            },
+            settings,
+            overrides,
+            identity,
+            audit,
+            shutdown,
+        })
+    });
 
     let socket_path = data_dir.socket();
     let unix = UnixSocket::bind(&socket_path, router.clone().recipient())

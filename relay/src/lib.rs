@@ -37,12 +37,7 @@ use crate::rooms::Rooms;
 use crate::state::RelayState;
 use crate::store::{SqliteStore, Store};
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use loopsy_transports::clock::now_ms;
 
 /// How a relay runs.
 #[derive(Debug, Clone)]

@@ -18,6 +18,7 @@
 //! Transports decide nothing: they translate bytes into requests and answers back.
 
 pub mod client;
+pub mod clock;
 pub mod e2e;
 pub mod error;
 pub mod framed_connection;

@@ -69,6 +69,8 @@ pub struct RelayLink {
     /// Stops reading the current socket when it is given up on.
     reading: Option<futures_util::stream::AbortHandle>,
     events: PhoneEvents,
+    /// Where phones' `FramedConnection`s run (`None`: the link's own arbiter).
+    connections: Option<actix_rt::ArbiterHandle>,
 }
 
 impl RelayLink {
@@ -102,7 +104,14 @@ impl RelayLink {
             liveness: Liveness::new(DEFAULT_PING_EVERY),
             reading: None,
             events: PhoneEvents::default(),
+            connections: None,
         }
+    }
+
+    /// Serves phones' connections on `arbiter`, apart from the link's own thread.
+    pub fn with_connections_on(mut self, arbiter: actix_rt::ArbiterHandle) -> Self {
+        self.connections = Some(arbiter);
+        self
     }
 
     /// Pings every `every` (`relay.pingIntervalSec`), and gives the link up when
@@ -398,14 +407,26 @@ impl RelayLink {
             |mut queue| async move { queue.recv().await.map(|frame| (frame, queue)) },
         ));
         let sealer = crypto.clone();
-        FramedConnection::start(
-            incoming,
-            move |queue| seal_toward_phone(queue, sealer, id, outbound),
-            self.router.clone(),
-            Evidence::Phone {
-                phone_id: phone_id.clone(),
-            },
-        );
+        let router = self.router.clone();
+        let evidence = Evidence::Phone {
+            phone_id: phone_id.clone(),
+        };
+        // Served on the connections' arbiter, not the link's: what a phone sends
+        // is handled beside the daemon's other connections.
+        let serve = move || {
+            FramedConnection::start(
+                incoming,
+                move |queue| seal_toward_phone(queue, sealer, id, outbound),
+                router,
+                evidence,
+            );
+        };
+        match &self.connections {
+            Some(arbiter) => {
+                arbiter.spawn_fn(serve);
+            }
+            None => serve(),
+        }
         tracing::info!(phone = %phone_id, "a phone connected");
         self.events
             .record("phone.connect", format!("phone:{phone_id}"), "ok", 200);
@@ -514,6 +535,11 @@ impl Actor for RelayLink {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // Phones reach nothing without the link: if it dies, the process must end
+        // (see `crash`). It runs on an arbiter of its own, phones' connections elsewhere.
+        if self.connections.is_some() {
+            crate::crash::mark_critical("RelayLink");
+        }
         ctx.set_mailbox_capacity(1024);
         ctx.run_interval(self.liveness.check_every(), |link, ctx| {
             link.check_liveness(ctx)

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use actix::prelude::*;
 use loopsy_transports::error::ApiError;
@@ -16,9 +15,11 @@ use std::pin::Pin;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{Principal, Router, Work};
+use crate::paths::expand_home;
 use crate::policy::command_guard::CommandGuard;
 use crate::secrets;
 use crate::services::exec::{self, JobOutput, JobSpec};
+use loopsy_transports::clock::now_ms;
 
 use loopsy_transports::error::code::{
     EXEC_DENIED as DENIED, EXEC_FAILED as FAILED, EXEC_MAX_CONCURRENT as MAX_CONCURRENT,
@@ -54,21 +55,6 @@ impl JobTable {
     }
     pub(super) fn total(&self) -> u64 {
         self.total
-    }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix('~'), std::env::home_dir()) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-            home.join(rest.trim_start_matches('/'))
-        }
-        _ => PathBuf::from(path),
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use loopsy_transports::wire::StreamItem;
 use rustix::process::{Pid, Signal, kill_process_group};
@@ -179,11 +179,7 @@ impl Utf8Chunks {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use loopsy_transports::clock::now_ms;
 
 fn event(kind: &str, data: &str, job_id: &str) -> StreamItem {
     StreamItem::Event(json!({ "type": kind, "data": data, "jobId": job_id, "timestamp": now_ms() }))

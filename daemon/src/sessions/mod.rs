@@ -10,18 +10,18 @@ mod input;
 mod pace;
 pub mod pty;
 mod ring;
+mod spawn;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use actix::prelude::*;
+use actix_rt::ArbiterHandle;
 use futures_util::future::join_all;
-use portable_pty::{CommandBuilder, PtySize};
 use serde_json::Value;
 
-use crate::services::exec::child_env;
 use pty::{PtySession, Size, Spawned};
+pub use spawn::{available_agents, which};
 
 /// Default terminal size (spec §3.2).
 pub const DEFAULT_SIZE: Size = Size {
@@ -72,11 +72,7 @@ pub fn validate_custom(command: &crate::config::CustomCommand) -> Result<(), Ses
 /// Longest session name.
 const MAX_NAME: usize = 64;
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use loopsy_transports::clock::now_ms;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
@@ -160,46 +156,11 @@ struct Entry {
 pub struct SessionManager {
     settings: SessionSettings,
     sessions: HashMap<String, Entry>,
-}
-
-/// A program on PATH (or a path), resolved in-process, never through a shell.
-pub fn which(program: &str) -> Option<PathBuf> {
-    let executable = |path: &Path| {
-        use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        let path = PathBuf::from(program);
-        return executable(&path).then_some(path);
-    }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| executable(path))
-}
-
-/// Agents available on this machine: the shell plus those found on PATH.
-pub fn available_agents() -> Vec<String> {
-    let mut agents = vec!["shell".to_owned()];
-    agents.extend(
-        AGENTS
-            .iter()
-            .filter(|a| which(a).is_some())
-            .map(|a| (*a).to_owned()),
-    );
-    agents
-}
-
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix('~'), std::env::home_dir()) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-            home.join(rest.trim_start_matches('/'))
-        }
-        _ => PathBuf::from(path),
-    }
+    /// Sessions forked whose actor is starting on a pool arbiter.
+    starting: HashMap<String, Reserved>,
+    /// The arbiters sessions run on, in turn; empty: the manager's own.
+    pool: Vec<ArbiterHandle>,
+    next_arbiter: usize,
 }
 
 impl SessionManager {
@@ -207,7 +168,18 @@ impl SessionManager {
         Self {
             settings,
             sessions: HashMap::new(),
+            starting: HashMap::new(),
+            pool: Vec::new(),
+            next_arbiter: 0,
         }
+    }
+
+    /// Runs sessions on these arbiters, in turn, rather than on the manager's
+    /// own: a session flooding output then shares no thread with the daemon's
+    /// connections, and sessions spread over the cores.
+    pub fn with_pool(mut self, pool: Vec<ArbiterHandle>) -> Self {
+        self.pool = pool;
+        self
     }
 
     /// A session by id, unique name or unique id prefix, among those `scope` sees:
@@ -247,7 +219,12 @@ impl SessionManager {
         Err(SessionError::NotFound(target.to_owned()))
     }
 
-    fn spawn(&mut self, spec: StartSpec, ctx: &mut Context<Self>) -> Result<Value, SessionError> {
+    /// Checks the name and the caps (counting sessions still starting), then forks.
+    fn prepare(
+        &mut self,
+        spec: StartSpec,
+        ctx: &mut Context<Self>,
+    ) -> Result<Prepared, SessionError> {
         let name = spec
             .name
             .as_deref()
@@ -260,10 +237,15 @@ impl SessionManager {
                     "A session name is 1 to {MAX_NAME} printable characters"
                 )));
             }
-            if let Some((id, _)) = self
+            let running = self
                 .sessions
                 .iter()
-                .find(|(_, e)| e.alive && e.name.as_deref() == Some(name))
+                .filter(|(_, e)| e.alive)
+                .map(|(id, e)| (id, &e.name))
+                .chain(self.starting.iter().map(|(id, r)| (id, &r.name)));
+            if let Some((id, _)) = running
+                .into_iter()
+                .find(|(_, n)| n.as_deref() == Some(name))
             {
                 return Err(SessionError::Invalid(format!(
                     "A session named '{name}' is already running (id {id})"
@@ -271,10 +253,17 @@ impl SessionManager {
             }
         }
         let live = |owner: Option<&str>| {
-            self.sessions
+            let running = self
+                .sessions
                 .values()
                 .filter(|e| e.alive && owner.is_none_or(|o| e.owner == o))
-                .count()
+                .count();
+            let starting = self
+                .starting
+                .values()
+                .filter(|r| owner.is_none_or(|o| r.owner == o))
+                .count();
+            running + starting
         };
         if live(None) >= spec.max_total {
             return Err(SessionError::Limit(format!(
@@ -290,105 +279,49 @@ impl SessionManager {
                 spec.owner
             )));
         }
-        let agent = spec.agent.clone().unwrap_or_else(|| {
-            if spec.command.is_some() {
-                "custom".into()
-            } else {
-                "shell".into()
-            }
-        });
-        let (program, mut args) = match (agent.as_str(), &spec.command) {
-            (_, Some(command)) => {
-                let path = which(command).ok_or_else(|| {
-                    SessionError::Failed(format!("'{command}' was not found on PATH"))
-                })?;
-                (path, Vec::new())
-            }
-            ("shell", None) => {
-                let shell = std::env::var("SHELL")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "/bin/sh".into());
-                let path = which(&shell).unwrap_or_else(|| PathBuf::from("/bin/sh"));
-                (path, vec!["-l".to_owned()])
-            }
-            (name, None) if AGENTS.contains(&name) => {
-                let path =
-                    which(name).ok_or_else(|| SessionError::AgentNotInstalled(name.to_owned()))?;
-                (path, Vec::new())
-            }
-            (other, None) => {
-                return Err(SessionError::Invalid(format!(
-                    "Unknown agent '{other}'; use shell, {}, or a command",
-                    AGENTS.join(", ")
-                )));
-            }
-        };
-        args.extend(spec.args.iter().cloned());
-        let cwd = match &spec.cwd {
-            Some(cwd) => expand_home(cwd),
-            None => std::env::home_dir().unwrap_or_else(|| PathBuf::from("/")),
-        };
-        if !cwd.is_dir() {
-            return Err(SessionError::Invalid(format!(
-                "{} is not a directory",
-                cwd.display()
-            )));
-        }
-        let size = spec.size.unwrap_or(DEFAULT_SIZE);
-        let pair = portable_pty::native_pty_system()
-            .openpty(PtySize {
-                rows: size.rows,
-                cols: size.cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .map_err(|e| SessionError::Failed(e.to_string()))?;
-        let mut command = CommandBuilder::new(&program);
-        command.args(&args);
-        command.cwd(&cwd);
-        command.env_clear();
-        for (key, value) in child_env(&spec.env) {
-            command.env(key, value);
-        }
-        if !spec.env.iter().any(|(k, _)| k == "TERM") {
-            command.env("TERM", "xterm-256color");
-        }
-        let child = pair
-            .slave
-            .spawn_command(command)
-            .map_err(|e| SessionError::Failed(e.to_string()))?;
-        // The slave must close in this process, or the PTY never reports the child's end.
-        drop(pair.slave);
         let id = new_id()?;
-        let session = PtySession::new(Spawned {
-            id: id.clone(),
-            name: name.clone(),
-            agent,
-            command: program.display().to_string(),
-            cwd: cwd.display().to_string(),
-            size,
-            master: pair.master,
-            child,
-            ring_bytes: self.settings.ring_bytes,
-            scrollback_lines: self.settings.scrollback_lines,
-            idle_timeout: self.settings.idle_timeout,
-            manager: ctx.address().recipient(),
-            initial_input: spec.initial_input,
-        })?;
-        let info = session.info();
-        let addr = session.start();
-        self.sessions.insert(
+        let spawned = spawn::fork(
+            &spec,
+            &self.settings,
+            id.clone(),
+            name.clone(),
+            ctx.address().recipient(),
+        )?;
+        Ok(Prepared {
             id,
+            name,
+            owner: spec.owner,
+            spawned,
+        })
+    }
+
+    /// Registers a started session.
+    fn register(&mut self, prepared: Reserved, addr: Addr<PtySession>) {
+        self.sessions.insert(
+            prepared.id,
             Entry {
                 addr,
-                name,
+                name: prepared.name,
                 alive: true,
-                owner: spec.owner,
+                owner: prepared.owner,
             },
         );
-        Ok(info)
     }
+}
+
+/// A session forked and ready to be started as an actor.
+struct Prepared {
+    id: String,
+    name: Option<String>,
+    owner: String,
+    spawned: Spawned,
+}
+
+/// What stays with the manager while a session's actor starts on its arbiter.
+struct Reserved {
+    id: String,
+    name: Option<String>,
+    owner: String,
 }
 
 fn new_id() -> Result<String, SessionError> {
@@ -409,9 +342,61 @@ impl Actor for SessionManager {
 pub struct StartSession(pub StartSpec);
 
 impl Handler<StartSession> for SessionManager {
-    type Result = Result<Value, SessionError>;
+    type Result = ResponseActFuture<Self, Result<Value, SessionError>>;
     fn handle(&mut self, msg: StartSession, ctx: &mut Self::Context) -> Self::Result {
-        self.spawn(msg.0, ctx)
+        let prepared = match self.prepare(msg.0, ctx) {
+            Ok(prepared) => prepared,
+            Err(error) => return Box::pin(actix::fut::ready(Err(error))),
+        };
+        let Prepared {
+            id,
+            name,
+            owner,
+            spawned,
+        } = prepared;
+        let reserved = Reserved {
+            id: id.clone(),
+            name,
+            owner,
+        };
+        let Some(arbiter) = self
+            .pool
+            .get(self.next_arbiter % self.pool.len().max(1))
+            .cloned()
+        else {
+            // No pool (tests): the session runs on the manager's arbiter.
+            let started = PtySession::new(spawned).map(|session| {
+                let info = session.info();
+                (info, session.start())
+            });
+            return Box::pin(actix::fut::ready(started.map(|(info, addr)| {
+                self.register(reserved, addr);
+                info
+            })));
+        };
+        self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        self.starting.insert(id.clone(), reserved);
+        // The actor is made on its arbiter's thread: its PTY descriptor registers
+        // with that thread's reactor.
+        let (sender, started) = tokio::sync::oneshot::channel();
+        arbiter.spawn(async move {
+            let started_here = PtySession::new(spawned).map(|session| {
+                let info = session.info();
+                (info, session.start())
+            });
+            let _ = sender.send(started_here);
+        });
+        Box::pin(
+            actix::fut::wrap_future::<_, Self>(started).map(move |started, manager, _ctx| {
+                let reserved = manager.starting.remove(&id);
+                let (info, addr) = started
+                    .map_err(|_| SessionError::Failed("the session's arbiter stopped".into()))??;
+                if let Some(reserved) = reserved {
+                    manager.register(reserved, addr);
+                }
+                Ok(info)
+            }),
+        )
     }
 }
 
