@@ -36,23 +36,14 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn read_frame(stream: &mut impl Read, buf: &mut Vec<u8>) {
-    let mut header = [0u8; 5];
-    stream.read_exact(&mut header).unwrap();
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
-    buf.resize(len, 0);
-    stream.read_exact(buf).unwrap();
-}
-
 /// Sequential round trips on one connection: latencies and calls per second.
 fn round_trips(stream: &mut UnixStream, request: &[u8], calls: usize) -> (Vec<Duration>, f64) {
-    let mut buf = Vec::new();
     let mut latencies = Vec::with_capacity(calls);
     let began = Instant::now();
     for _ in 0..calls {
         let t = Instant::now();
         stream.write_all(request).unwrap();
-        read_frame(stream, &mut buf);
+        read_frame_blocking(stream, usize::MAX).unwrap();
         latencies.push(t.elapsed());
     }
     let rate = calls as f64 / began.elapsed().as_secs_f64();

@@ -56,14 +56,8 @@ pub fn status_under_flood(socket: &Path) {
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         while !done.load(Ordering::Relaxed) {
-            let mut header = [0u8; 5];
-            if std::io::Read::read_exact(&mut watcher, &mut header).is_err() {
-                continue;
-            }
-            let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
-            let mut payload = vec![0u8; len];
-            if std::io::Read::read_exact(&mut watcher, &mut payload).is_ok() {
-                count.fetch_add(len as u64, Ordering::Relaxed);
+            if let Some((_, payload)) = super::read_any_timeout(&mut watcher) {
+                count.fetch_add(payload.len() as u64, Ordering::Relaxed);
             }
         }
     });

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use loopsy_transports::framing::{Frame, read_frame_blocking, write_frame_blocking};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_loopsy");
 
 pub struct Daemon {
@@ -282,28 +284,25 @@ pub fn direct_pty(command: &str) -> DirectPty {
     }
 }
 
+/// A JSON frame's bytes, encoded by the daemon's own framing.
 pub fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
-    out.push(1);
-    out.extend_from_slice(payload);
+    let mut out = Vec::new();
+    write_frame_blocking(
+        &mut out,
+        Frame::Json(bytes::Bytes::copy_from_slice(payload)),
+    )
+    .unwrap();
     out
 }
 
 /// A frame of any type from the daemon: (type, payload).
 pub fn read_any(stream: &mut impl Read) -> (u8, Vec<u8>) {
-    let mut header = [0u8; 5];
-    stream.read_exact(&mut header).unwrap();
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).unwrap();
-    (header[4], payload)
+    read_any_timeout(stream).expect("a frame from the daemon")
 }
 
 pub fn write_binary(stream: &mut UnixStream, bytes: &[u8]) {
-    let mut frame = ((bytes.len() + 1) as u32).to_be_bytes().to_vec();
-    frame.push(2);
-    frame.extend_from_slice(bytes);
-    stream.write_all(&frame).unwrap();
+    let frame = Frame::Binary(bytes::Bytes::copy_from_slice(bytes));
+    write_frame_blocking(stream, frame).unwrap();
 }
 
 pub fn rpc(stream: &mut UnixStream, id: u64, method: &str, params: &str) {
@@ -311,13 +310,12 @@ pub fn rpc(stream: &mut UnixStream, id: u64, method: &str, params: &str) {
     stream.write_all(&frame(body.as_bytes())).unwrap();
 }
 
+/// The next frame as (1 JSON or 2 binary, payload), or `None` on a timeout or end.
 pub fn read_any_timeout(stream: &mut impl Read) -> Option<(u8, Vec<u8>)> {
-    let mut header = [0u8; 5];
-    stream.read_exact(&mut header).ok()?;
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).ok()?;
-    Some((header[4], payload))
+    match read_frame_blocking(stream, usize::MAX).ok()? {
+        Frame::Json(payload) => Some((1, payload.to_vec())),
+        Frame::Binary(payload) => Some((2, payload.to_vec())),
+    }
 }
 
 /// Starts `sh` as a session and attaches a second connection to it.

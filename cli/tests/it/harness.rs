@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use loopsy_transports::framing::{Frame, read_frame_blocking, write_frame_blocking};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_loopsy");
@@ -265,24 +266,22 @@ impl Socket {
         Self { stream, next_id: 1 }
     }
 
+    /// A JSON (`kind` 1) or binary (2) frame, encoded by the daemon's own framing.
     pub fn send(&mut self, kind: u8, payload: &[u8]) {
-        use std::io::Write;
-        let mut frame = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
-        frame.push(kind);
-        frame.extend_from_slice(payload);
-        self.stream.write_all(&frame).expect("write frame");
+        let payload = bytes::Bytes::copy_from_slice(payload);
+        let frame = match kind {
+            1 => Frame::Json(payload),
+            _ => Frame::Binary(payload),
+        };
+        write_frame_blocking(&mut self.stream, frame).expect("write frame");
     }
 
     pub fn receive(&mut self) -> Received {
-        use std::io::Read;
-        let mut header = [0u8; 5];
-        self.stream.read_exact(&mut header).expect("frame header");
-        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize - 1;
-        let mut payload = vec![0u8; len];
-        self.stream.read_exact(&mut payload).expect("frame payload");
-        match header[4] {
-            1 => Received::Json(serde_json::from_slice(&payload).expect("JSON frame")),
-            _ => Received::Binary(payload),
+        match read_frame_blocking(&mut self.stream, usize::MAX).expect("a frame") {
+            Frame::Json(payload) => {
+                Received::Json(serde_json::from_slice(&payload).expect("JSON frame"))
+            }
+            Frame::Binary(payload) => Received::Binary(payload.to_vec()),
         }
     }
 
