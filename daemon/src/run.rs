@@ -140,6 +140,7 @@ async fn serve(
     let exec_arbiter = Arbiter::new();
     let hostname = settings.hostname.clone();
     let ping_every = Duration::from_secs(settings.config.relay.ping_interval_sec);
+    let pairing_limit = settings.config.rate_limits.clone();
     // The Router and the relay link have a thread each: sessions and connections
     // never delay their work, and a panic in either is told apart (see `crash`).
     let router_arbiter = Arbiter::new();
@@ -165,6 +166,7 @@ async fn serve(
                 .with_ping_interval(ping_every)
                 .with_audit(link_audit)
                 .with_connections_on(connections)
+                .with_pairing_limit(pairing_limit)
         });
         let (context, sessions, exec) = services;
         let (settings, overrides, identity, audit, shutdown) = setup;

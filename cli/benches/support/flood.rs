@@ -70,12 +70,13 @@ pub fn status_under_flood(socket: &Path) {
     let began = drained.load(Ordering::Relaxed);
     let mut flood_time = Duration::ZERO;
     for _ in 0..BLOCKS {
+        // The flood's time runs from CONT to TSTP, as the watcher's bytes do.
+        let t = Instant::now();
         signal(&mut control, &id, "CONT");
         std::thread::sleep(SETTLE);
-        let t = Instant::now();
         flood.extend((0..PER_BLOCK).map(|_| status_round(&mut asker, &request)));
-        flood_time += t.elapsed();
         signal(&mut control, &id, "TSTP");
+        flood_time += t.elapsed();
         std::thread::sleep(SETTLE);
         idle.extend((0..PER_BLOCK).map(|_| status_round(&mut asker, &request)));
     }

@@ -149,10 +149,7 @@ fn bad_input_gets_the_right_codes() {
 
 #[test]
 fn entry_cap_and_expiry() {
-    let loopsy = Loopsy::new();
-    loopsy.ok(&["init"]);
-    loopsy.write_config(|text| text.replace("maxEntries: 1000", "maxEntries: 3"));
-    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let loopsy = Loopsy::started_with(|text| text.replace("maxEntries: 1000", "maxEntries: 3"));
     for key in ["a", "b", "c"] {
         assert_eq!(put(&loopsy, key, &json!({"value": "1"})).status, 200);
     }

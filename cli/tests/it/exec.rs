@@ -167,10 +167,9 @@ fn malformed_runs_get_clear_errors() {
 
 #[test]
 fn timeout_and_output_cap() {
-    let loopsy = Loopsy::new();
-    loopsy.ok(&["init"]);
-    loopsy.write_config(|text| text.replace("maxOutputBytes: 10485760", "maxOutputBytes: 1024"));
-    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let loopsy = Loopsy::started_with(|text| {
+        text.replace("maxOutputBytes: 10485760", "maxOutputBytes: 1024")
+    });
     let began = Instant::now();
     let result = post(
         &loopsy,

@@ -22,10 +22,7 @@ fn serving(loopsy: &Loopsy) -> bool {
 
 #[test]
 fn a_huge_timeout_is_a_400_on_every_route_and_the_daemon_keeps_serving() {
-    let loopsy = Loopsy::new();
-    loopsy.ok(&["init"]);
-    loopsy.write_config(|text| with_peers(text, &[("peer", FUZZ_KEY)]));
-    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let loopsy = Loopsy::started_with(|text| with_peers(text, &[("peer", FUZZ_KEY)]));
     let bearer = format!("Bearer {FUZZ_KEY}");
     let auth = [
         ("Authorization", bearer.as_str()),
@@ -328,9 +325,7 @@ const METHODS: &[&str] = &[
 
 #[test]
 fn random_and_extreme_json_to_every_operation_leaves_the_daemon_serving() {
-    let loopsy = Loopsy::new();
-    loopsy.ok(&["init"]);
-    loopsy.write_config(|text| {
+    let loopsy = Loopsy::started_with(|text| {
         with_capable_peers(
             text,
             &[(
@@ -341,7 +336,6 @@ fn random_and_extreme_json_to_every_operation_leaves_the_daemon_serving() {
         )
         .replace("maxConcurrent: 10", "maxConcurrent: 4")
     });
-    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
     let mut cases = Cases(0x5eed_1e55_c0ff_ee00);
     let bearer = format!("Bearer {FUZZ_KEY}");
     for round in 0..12 {

@@ -82,6 +82,15 @@ impl Loopsy {
         }
     }
 
+    /// A daemon with a config from `init` changed by `edit`, already started.
+    pub fn started_with(edit: impl FnOnce(&str) -> String) -> Self {
+        let loopsy = Self::new();
+        loopsy.ok(&["init"]);
+        loopsy.write_config(edit);
+        loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+        loopsy
+    }
+
     /// A daemon with a config from `init`, already started.
     pub fn started() -> Self {
         let loopsy = Self::new();

@@ -279,6 +279,27 @@ fn five_wrong_codes_close_the_pairing_for_good() {
     });
 }
 
+#[test]
+fn pairing_attempts_beyond_rate_limits_pair_are_refused_and_audited() {
+    let loopsy = Loopsy::started_with(|t| t.replace("  pair: 10", "  pair: 2"));
+    let stack = stack_of(loopsy, str::to_owned);
+    let (url, _code) = open_window(&stack.loopsy);
+    let answered = actix_rt::System::new().block_on(async {
+        let mut answered = Vec::new();
+        for _ in 0..3 {
+            answered.push(crate::test_phone::pairing_answered(&url).await);
+        }
+        answered
+    });
+    assert_eq!(answered, vec![true, true, false]);
+    wait_until("the refusal to be audited", || {
+        std::fs::read_to_string(stack.loopsy.path("logs/audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("\"op\":\"phone.pair.open\"") && l.contains("rate-limited"))
+    });
+}
+
 /// Reads and keeps output until the channel closes, or gives up after `patience`.
 async fn drain(connection: &mut crate::test_phone::Connection, into: &mut Vec<u8>) {
     let _ = tokio::time::timeout(patience(), connection.output_until("\u{0}never", into)).await;
@@ -286,10 +307,7 @@ async fn drain(connection: &mut crate::test_phone::Connection, into: &mut Vec<u8
 
 #[test]
 fn a_frozen_relay_is_noticed_and_phones_resume_once_it_is_back() {
-    let loopsy = Loopsy::new();
-    loopsy.ok(&["init"]);
-    loopsy.write_config(|t| t.replace("pingIntervalSec: 25", "pingIntervalSec: 1"));
-    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let loopsy = Loopsy::started_with(|t| t.replace("pingIntervalSec: 25", "pingIntervalSec: 1"));
     let stack = stack_of(loopsy, str::to_owned);
     let relay_pid = stack.relay.0.id();
     let phone = paired(&stack.loopsy);

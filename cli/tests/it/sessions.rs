@@ -316,13 +316,10 @@ fn a_slow_client_never_holds_back_the_session_or_a_fast_one() {
 
 #[test]
 fn idle_sessions_are_reaped_and_exited_ones_forgotten() {
-    let loopsy = Loopsy::new();
-    loopsy.ok(&["init"]);
-    loopsy.write_config(|text| {
+    let loopsy = Loopsy::started_with(|text| {
         text.replace("sessionIdleTimeoutSec: 3600", "sessionIdleTimeoutSec: 1")
             .replace("exitedRetention: 600", "exitedRetention: 1")
     });
-    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
     let mut socket = Socket::connect(&loopsy);
     shell(&mut socket, json!({}));
     let sessions = |socket: &mut Socket| {

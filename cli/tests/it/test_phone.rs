@@ -136,6 +136,34 @@ pub enum PairingEnd {
     Refused(Vec<Value>),
 }
 
+/// Opens a pairing socket and sends the first handshake message: whether the
+/// daemon answered it (a refused attempt is closed instead).
+pub async fn pairing_answered(url: &PairingUrl) -> bool {
+    let key = StaticKey::generate().unwrap();
+    let Ok(mut socket) = socket(
+        format!("{}/pair/connect/{}", url.relay, url.device_id),
+        &url.token,
+    )
+    .await
+    else {
+        return false;
+    };
+    let prologue = pairing_prologue(&url.device_id, &url.token_id);
+    let mut handshake =
+        Handshake::pairing_phone(&key, &PairingSecret(url.secret), &prologue).unwrap();
+    let first = handshake.write(b"").unwrap();
+    if socket.send(Message::Binary(first.into())).await.is_err() {
+        return false;
+    }
+    loop {
+        match next(&mut socket).await {
+            Got::Binary(_) => return true,
+            Got::Text(_) => {}
+            Got::Closed(_) => return false,
+        }
+    }
+}
+
 /// Pairs through the relay, typing each of `codes` in turn until one works.
 pub async fn pair(url: &PairingUrl, codes: &[&str]) -> PairingEnd {
     let key = StaticKey::generate().unwrap();

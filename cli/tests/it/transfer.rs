@@ -172,10 +172,8 @@ fn path_escapes_are_refused_and_nothing_is_read_or_written() {
 
 #[test]
 fn interrupted_and_oversized_pushes_leave_nothing() {
-    let loopsy = Loopsy::new();
-    loopsy.ok(&["init"]);
-    loopsy.write_config(|text| text.replace("maxFileSize: 1073741824", "maxFileSize: 100000"));
-    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
+    let loopsy =
+        Loopsy::started_with(|text| text.replace("maxFileSize: 1073741824", "maxFileSize: 100000"));
     let home = home(&loopsy);
     std::fs::create_dir_all(home.join("drop")).expect("drop");
 
@@ -310,14 +308,11 @@ const PEER: &str = "7a7a7a7a7a7a7a7a6b6b6b6b6b6b6b6b5c5c5c5c5c5c5c5c4d4d4d4d4d4d
 /// normal pull never wait behind any of it.
 #[test]
 fn fifos_and_stalled_pushes_hold_nothing_the_owner_needs() {
-    let loopsy = Loopsy::new();
-    loopsy.ok(&["init"]);
-    loopsy.write_config(|text| {
+    let loopsy = Loopsy::started_with(|text| {
         with_peers(text, &[("peer", PEER)])
             .replace("idleTimeoutSec: 30", "idleTimeoutSec: 2")
             .replace("transfer: 10", "transfer: 600")
     });
-    loopsy.ok(&["start", "--port", &loopsy.port.to_string()]);
     let home = home(&loopsy);
     std::fs::create_dir_all(home.join("drop")).expect("drop");
     let fifo = home.join("drop/fifo");

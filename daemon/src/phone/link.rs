@@ -71,6 +71,8 @@ pub struct RelayLink {
     events: PhoneEvents,
     /// Where phones' `FramedConnection`s run (`None`: the link's own arbiter).
     connections: Option<actix_rt::ArbiterHandle>,
+    /// `rateLimits.pair`: pairing channels opened per minute, each a handshake.
+    pairing_limit: Option<crate::router::rate_limit::RateLimiter>,
 }
 
 impl RelayLink {
@@ -105,7 +107,15 @@ impl RelayLink {
             reading: None,
             events: PhoneEvents::default(),
             connections: None,
+            pairing_limit: None,
         }
+    }
+
+    /// Limits pairing attempts (channels opened on a pairing token) to
+    /// `rateLimits.pair` a minute for this device, whoever opens them.
+    pub fn with_pairing_limit(mut self, limits: crate::config::RateLimitsConfig) -> Self {
+        self.pairing_limit = Some(crate::router::rate_limit::RateLimiter::new(limits));
+        self
     }
 
     /// Serves phones' connections on `arbiter`, apart from the link's own thread.
@@ -324,6 +334,19 @@ impl RelayLink {
     }
 
     fn on_open(&mut self, channel: u32, kind: ChannelKind) {
+        if let (ChannelKind::Pairing { token_id }, Some(limit)) = (&kind, &mut self.pairing_limit) {
+            let family = loopsy_transports::wire::RateFamily::Pair;
+            if limit
+                .check("pairing", family, std::time::Instant::now())
+                .is_err()
+            {
+                tracing::warn!("pairing attempts beyond rateLimits.pair; refusing one");
+                let principal = format!("pairing:{token_id}");
+                self.events
+                    .record("phone.pair.open", principal, "rate-limited", 429);
+                return self.close_channel(channel);
+            }
+        }
         self.run_step(channel, |cx| channels::open(cx, kind));
     }
 

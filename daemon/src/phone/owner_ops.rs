@@ -19,14 +19,16 @@ use super::store::{PhoneBook, RelayCredentials, save_relay};
 /// An owner's request about the relay and phones (from the Router).
 #[derive(Message)]
 #[rtype(result = "Result<Reply, ApiError>")]
-pub struct RelayRequest(pub Request);
+pub struct RelayRequest {
+    pub request: Request,
+}
 
 impl Handler<RelayRequest> for RelayLink {
     type Result = ResponseActFuture<Self, Result<Reply, ApiError>>;
 
     fn handle(
         &mut self,
-        RelayRequest(request): RelayRequest,
+        RelayRequest { request }: RelayRequest,
         ctx: &mut Self::Context,
     ) -> Self::Result {
         let ready = |result| Box::pin(actix::fut::ready(result)) as Self::Result;

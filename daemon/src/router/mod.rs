@@ -11,7 +11,7 @@ mod operations;
 mod ops;
 mod origin_policy;
 mod picker_ops;
-mod rate_limit;
+pub(crate) mod rate_limit;
 mod session_ops;
 mod session_start;
 mod transfer_ops;
@@ -111,8 +111,10 @@ enum Work {
     Later(ResponseActFuture<Router, Result<Reply, ApiError>>),
 }
 
-fn config_mtime(settings: &Settings) -> Option<SystemTime> {
-    std::fs::metadata(settings.data_dir.config())
+/// Modification time of `config.yaml`: a stat, so called off the Router's thread
+/// (except once, at start).
+pub(super) fn config_mtime(data_dir: &crate::paths::DataDir) -> Option<SystemTime> {
+    std::fs::metadata(data_dir.config())
         .and_then(|m| m.modified())
         .ok()
 }
@@ -143,7 +145,7 @@ impl Router {
                 &settings.config.server.allowed_hosts,
             ),
             limiter: RateLimiter::new(settings.config.rate_limits.clone()),
-            config_mtime: config_mtime(&settings),
+            config_mtime: config_mtime(&settings.data_dir),
             settings,
             overrides: setup.overrides,
             identity: setup.identity,
@@ -290,8 +292,9 @@ impl Router {
         }
     }
 
-    /// Applies a freshly loaded configuration's keys and limits.
-    fn apply(&mut self, settings: Settings) {
+    /// Applies a freshly loaded or written configuration's keys and limits;
+    /// `mtime` is the file's modification time as that load or write left it.
+    fn apply(&mut self, settings: Settings, mtime: Option<SystemTime>) {
         self.auth = AuthTable::from_config(&settings.config.auth);
         self.limiter.set_limits(settings.config.rate_limits.clone());
         self.origin_policy = OriginPolicy::new(
@@ -299,30 +302,36 @@ impl Router {
             &settings.hostname,
             &settings.config.server.allowed_hosts,
         );
-        self.config_mtime = config_mtime(&settings);
+        self.config_mtime = mtime;
         self.settings = settings;
         self.path_guard = transfer_ops::guard(self);
     }
 
-    /// Picks up hand edits of `config.yaml` (keys, limits) without a restart.
+    /// Picks up hand edits of `config.yaml` (keys, limits) without a restart. The
+    /// stat and the load run off the Router's thread.
     fn poll_config(&mut self, ctx: &mut Context<Self>) {
-        if self.reloading || config_mtime(&self.settings) == self.config_mtime {
+        if self.reloading {
             return;
         }
         self.reloading = true;
         let data_dir = self.settings.data_dir.clone();
         let overrides = self.overrides.clone();
-        let load = actix_rt::task::spawn_blocking(move || Settings::load(data_dir, &overrides));
+        let known = self.config_mtime;
+        let load = actix_rt::task::spawn_blocking(move || {
+            let mtime = config_mtime(&data_dir);
+            (mtime != known).then(|| (mtime, Settings::load(data_dir, &overrides)))
+        });
         ctx.spawn(actix::fut::wrap_future::<_, Self>(load).map(|loaded, act, _ctx| {
             act.reloading = false;
             match loaded {
-                Ok(Ok(settings)) => {
+                Ok(None) => {}
+                Ok(Some((mtime, Ok(settings)))) => {
                     tracing::info!("config.yaml changed; keys and rate limits reloaded");
-                    act.apply(settings);
+                    act.apply(settings, mtime);
                 }
-                Ok(Err(error)) => {
+                Ok(Some((mtime, Err(error)))) => {
                     tracing::warn!(%error, "config.yaml changed but does not load; keeping the previous keys and limits");
-                    act.config_mtime = config_mtime(&act.settings);
+                    act.config_mtime = mtime;
                 }
                 Err(error) => tracing::error!(%error, "config reload task failed"),
             }

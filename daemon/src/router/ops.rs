@@ -82,17 +82,17 @@ pub fn key_rotate(router: &mut Router) -> ResponseActFuture<Router, Result<Reply
         return Box::pin(actix::fut::ready(Err(error)));
     }
     let data_dir = router.settings.data_dir.clone();
-    let write = actix_rt::task::spawn_blocking(move || -> Result<String, String> {
+    let write = actix_rt::task::spawn_blocking(move || -> Result<_, String> {
         let key = secrets::generate_api_key().map_err(|e| e.to_string())?;
         config::set_api_key(&data_dir, &key).map_err(|e| e.to_string())?;
-        Ok(key)
+        Ok((key, super::config_mtime(&data_dir)))
     });
     Box::pin(actix::fut::wrap_future::<_, Router>(write).map(
         |written, router, _ctx| match written {
-            Ok(Ok(key)) => {
+            Ok(Ok((key, mtime))) => {
                 let mut settings = router.settings.clone();
                 settings.config.auth.api_key = key.clone();
-                router.apply(settings);
+                router.apply(settings, mtime);
                 tracing::info!("API key rotated; the previous key no longer works");
                 Ok(Reply::ok(json!({ "apiKey": key })))
             }
@@ -118,7 +118,7 @@ pub fn to_relay_link(router: &Router, request: loopsy_transports::wire::Request)
     let relay = router.services.relay.clone();
     super::Work::Later(Box::pin(actix::fut::wrap_future(async move {
         relay
-            .send(crate::phone::RelayRequest(request))
+            .send(crate::phone::RelayRequest { request })
             .await
             .map_err(|_| ApiError::unavailable("the relay link stopped; restart the daemon"))?
     })))

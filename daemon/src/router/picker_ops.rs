@@ -91,14 +91,15 @@ pub(super) fn edit_commands(router: &Router, request: Request) -> Work {
     let to_write = commands.clone();
     let write = actix_rt::task::spawn_blocking(move || {
         crate::config::set_custom_commands(&data_dir, &to_write)
+            .map(|()| super::config_mtime(&data_dir))
     });
     Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(write).map(
         move |written, router, _ctx| match written {
-            Ok(Ok(())) => {
+            Ok(Ok(mtime)) => {
                 let mut settings = router.settings.clone();
                 settings.config.custom_commands = commands;
                 let list = json!({ "customCommands": settings.config.custom_commands });
-                router.apply(settings);
+                router.apply(settings, mtime);
                 Ok(Reply::ok(list))
             }
             Ok(Err(error)) => Err(ApiError::internal(format!(
@@ -170,14 +171,15 @@ pub(super) fn grant_auto_approve(router: &Router, peer: String, allow: bool) -> 
     let to_write = peers.clone();
     let write = actix_rt::task::spawn_blocking(move || {
         crate::config::set_auto_approve_for(&data_dir, &to_write)
+            .map(|()| super::config_mtime(&data_dir))
     });
     Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(write).map(
         move |written, router, _ctx| match written {
-            Ok(Ok(())) => {
+            Ok(Ok(mtime)) => {
                 let mut settings = router.settings.clone();
                 settings.config.session.auto_approve_for = peers;
                 let list = json!({ "autoApproveFor": settings.config.session.auto_approve_for });
-                router.apply(settings);
+                router.apply(settings, mtime);
                 Ok(Reply::ok(list))
             }
             Ok(Err(error)) => Err(ApiError::internal(format!(

@@ -167,7 +167,7 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
         }
         Request::SessionStart(params) => super::session_start::start(router, params, principal),
         Request::SessionList => later(async move {
-            let sessions = manager.send(ListSessions(scope)).await.map_err(gone)?;
+            let sessions = manager.send(ListSessions { scope }).await.map_err(gone)?;
             Ok(Reply::ok(json!({ "sessions": sessions })))
         }),
         Request::SessionAttach {

@@ -104,7 +104,7 @@ pub(super) fn start(
     later(async move {
         let args = final_args(&params, granted.await)?;
         let spec = StartSpec { args, ..spec };
-        let info = manager.send(StartSession(spec)).await.map_err(gone)??;
+        let info = manager.send(StartSession { spec }).await.map_err(gone)??;
         Ok(Reply::ok(info))
     })
 }

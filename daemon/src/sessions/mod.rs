@@ -339,12 +339,14 @@ impl Actor for SessionManager {
 /// Start a session.
 #[derive(Message)]
 #[rtype(result = "Result<Value, SessionError>")]
-pub struct StartSession(pub StartSpec);
+pub struct StartSession {
+    pub spec: StartSpec,
+}
 
 impl Handler<StartSession> for SessionManager {
     type Result = ResponseActFuture<Self, Result<Value, SessionError>>;
     fn handle(&mut self, msg: StartSession, ctx: &mut Self::Context) -> Self::Result {
-        let prepared = match self.prepare(msg.0, ctx) {
+        let prepared = match self.prepare(msg.spec, ctx) {
             Ok(prepared) => prepared,
             Err(error) => return Box::pin(actix::fut::ready(Err(error))),
         };
@@ -403,7 +405,9 @@ impl Handler<StartSession> for SessionManager {
 /// The sessions a scope sees, live and recently exited.
 #[derive(Message)]
 #[rtype(result = "Vec<Value>")]
-pub struct ListSessions(pub Scope);
+pub struct ListSessions {
+    pub scope: Scope,
+}
 
 impl Handler<ListSessions> for SessionManager {
     type Result = ResponseFuture<Vec<Value>>;
@@ -411,7 +415,7 @@ impl Handler<ListSessions> for SessionManager {
         let asks: Vec<_> = self
             .sessions
             .values()
-            .filter(|e| msg.0.admits(&e.owner))
+            .filter(|e| msg.scope.admits(&e.owner))
             .map(|e| e.addr.send(pty::GetInfo))
             .collect();
         Box::pin(async move {
