@@ -145,6 +145,10 @@ async fn serve(
     // never delay their work, and a panic in either is told apart (see `crash`).
     let router_arbiter = Arbiter::new();
     let relay_arbiter = Arbiter::new();
+    // Nothing is served without the Router, and phones reach nothing without the
+    // link: a panic on either thread ends the process (see `crash`).
+    router_arbiter.spawn_fn(|| crate::crash::mark_critical("Router"));
+    relay_arbiter.spawn_fn(|| crate::crash::mark_critical("RelayLink"));
     let relay_handle = relay_arbiter.handle();
     let connections = Arbiter::current();
     let link_data_dir = data_dir.clone();

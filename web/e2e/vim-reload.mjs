@@ -9,7 +9,8 @@ const [url, code, shots] = process.argv.slice(2);
 const { browser, page, failures, shot } = await phoneBrowser(shots);
 try {
   await pairAndOpenShell(page, shot, url, code);
-  await page.keyboard.type("vim -u NONE -N /tmp/loopsy-e2e-vim.txt\n");
+  // -n: no swap file, so a run killed mid-edit leaves nothing that stops the next.
+  await page.keyboard.type("vim -u NONE -N -n /tmp/loopsy-e2e-vim.txt\n");
   await screenHas(page, "loopsy-e2e-vim.txt");
   await page.keyboard.type("iwritten in vim before the reload");
   await page.keyboard.press("Escape");

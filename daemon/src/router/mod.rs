@@ -343,8 +343,6 @@ impl Actor for Router {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // Nothing is served without the Router: if it dies, the process must end.
-        crate::crash::mark_critical("Router");
         // Requests from every transport queue here; the default of 16 would make
         // busy transports wait on mailbox capacity instead of on work.
         ctx.set_mailbox_capacity(4096);
