@@ -12,6 +12,7 @@ mod ops;
 mod origin_policy;
 mod picker_ops;
 pub(crate) mod rate_limit;
+mod rpc_params;
 mod session_ops;
 mod session_start;
 mod transfer_ops;
@@ -357,6 +358,11 @@ impl Handler<Inbound> for Router {
         let started = Instant::now();
         let request_id = self.request_id();
         let Inbound { request, evidence } = inbound;
+        // A JSON-RPC call is parsed here, by the entry of the method it names.
+        let request = match request {
+            Request::Call { method, params } => operations::parse_call(&method, params.as_ref()),
+            other => other,
+        };
         let operation = operations::of(&request);
         let op = operations::audit_label(operation, &request);
         #[cfg(debug_assertions)]

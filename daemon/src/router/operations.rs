@@ -1,18 +1,20 @@
 //! Every operation, declared once. One entry gives an operation's JSON-RPC
-//! method, its REST route, its rate family, who may ask it, the capability it
+//! method and the parser of its params, its REST route, its rate family, who may ask it, the capability it
 //! needs, its guards, what its audit line records, which transports may carry
 //! its streaming form, and its handler. Admission, rate limiting, dispatch, the
-//! audit label and the list in `docs/architecture.md` all come from here.
+//! audit label, JSON-RPC parsing and the list in `docs/architecture.md` all come
+//! from here.
 //!
-//! Adding an operation: a `Request` variant and its parsing in
-//! `loopsy_transports::wire` (the wire vocabulary), then one entry below and its
-//! handler. The tests check that every method the wire parses has an entry and
+//! Adding an operation: a `Request` variant (and its params type) in
+//! `loopsy_transports::wire` (the wire vocabulary), its parser in `rpc_params`,
+//! then one entry below and its handler. The tests check that every method the wire parses has an entry and
 //! that the architecture doc lists them all.
 
 use loopsy_transports::error::ApiError;
 use loopsy_transports::wire::{Evidence, RateFamily, Request, TransportKind, method};
 
 use super::capabilities::{Capability, Need};
+use super::rpc_params::{self as rpc, Parse};
 use super::{Principal, Router, Work};
 use super::{context_ops, exec_ops, ops, picker_ops, session_ops, transfer_ops};
 
@@ -77,6 +79,8 @@ type Handler = fn(&mut Router, Request, &Principal) -> Work;
 #[derive(Clone, Copy)]
 pub struct Operation {
     pub method: &'static str,
+    /// Its JSON-RPC params into the request.
+    pub(super) parse: Parse,
     pub rest: Option<&'static str>,
     pub family: RateFamily,
     pub access: Access,
@@ -93,9 +97,10 @@ pub struct Operation {
 }
 
 /// The defaults most entries share.
-const fn op(method: &'static str, handler: Handler) -> Operation {
+const fn op(method: &'static str, parse: Parse, handler: Handler) -> Operation {
     Operation {
         method,
+        parse,
         rest: None,
         family: RateFamily::Default,
         access: Access::Authenticated,
@@ -223,113 +228,127 @@ pub const UNKNOWN: &str = "unknown";
 pub const MALFORMED: &str = "rpc";
 
 pub static OPERATIONS: &[Operation] = &[
-    op(method::HEALTH, health)
+    op(method::HEALTH, rpc::health, health)
         .rest("GET /api/v1/health")
         .family(RateFamily::Unmetered)
         .access(Access::Public)
         .phones(),
-    op(method::IDENTITY, identity)
+    op(method::IDENTITY, rpc::identity, identity)
         .rest("GET /api/v1/identity")
         .phones(),
-    op(method::STATUS, status)
+    op(method::STATUS, rpc::status, status)
         .rest("GET /api/v1/status")
         .phones(),
-    op(method::DAEMON_STOP, daemon_stop).access(Access::OwnerOrOwnerKey),
-    op(method::KEY_SHOW, key_show).access(Access::Owner),
-    op(method::KEY_ROTATE, key_rotate).access(Access::Owner),
-    op(method::CONTEXT_SET, context)
+    op(method::DAEMON_STOP, rpc::daemon_stop, daemon_stop).access(Access::OwnerOrOwnerKey),
+    op(method::KEY_SHOW, rpc::key_show, key_show).access(Access::Owner),
+    op(method::KEY_ROTATE, rpc::key_rotate, key_rotate).access(Access::Owner),
+    op(method::CONTEXT_SET, rpc::context_set, context)
         .rest("PUT /api/v1/context/:key")
         .family(RateFamily::Context)
         .needs(CONTEXT),
-    op(method::CONTEXT_GET, context)
+    op(method::CONTEXT_GET, rpc::context_get, context)
         .rest("GET /api/v1/context/:key")
         .family(RateFamily::Context)
         .needs(CONTEXT),
-    op(method::CONTEXT_DELETE, context)
+    op(method::CONTEXT_DELETE, rpc::context_delete, context)
         .rest("DELETE /api/v1/context/:key")
         .family(RateFamily::Context)
         .needs(CONTEXT),
-    op(method::CONTEXT_LIST, context)
+    op(method::CONTEXT_LIST, rpc::context_list, context)
         .rest("GET /api/v1/context?prefix=")
         .family(RateFamily::Context)
         .needs(CONTEXT),
-    op(method::EXEC_RUN, exec)
+    op(method::EXEC_RUN, rpc::exec_run, exec)
         .rest("POST /api/v1/execute")
         .family(RateFamily::Execute)
         .needs(EXEC)
         .guards(&[Guard::Command, Guard::Concurrency])
         .audits_command_line(),
-    op(method::EXEC_STREAM, exec)
+    op(method::EXEC_STREAM, rpc::exec_stream, exec)
         .rest("POST /api/v1/execute/stream")
         .family(RateFamily::Execute)
         .needs(EXEC)
         .guards(&[Guard::Command, Guard::Concurrency])
         .audits_command_line()
         .streams_over(UNIX_REST_RELAY),
-    op(method::EXEC_JOBS, exec)
+    op(method::EXEC_JOBS, rpc::exec_jobs, exec)
         .rest("GET /api/v1/execute/jobs")
         .needs(EXEC),
-    op(method::EXEC_CANCEL, exec)
+    op(method::EXEC_CANCEL, rpc::exec_cancel, exec)
         .rest("DELETE /api/v1/execute/:jobId")
         .needs(EXEC),
-    op(method::TRANSFER_PUSH, transfer)
+    op(method::TRANSFER_PUSH, rpc::binary_only, transfer)
         .rest("POST /api/v1/transfer/push")
         .family(RateFamily::Transfer)
         .needs(TRANSFER)
         .guards(&[Guard::Path, Guard::Concurrency])
         .streams_over(UNIX_REST),
-    op(method::TRANSFER_PULL, transfer)
+    op(method::TRANSFER_PULL, rpc::transfer_pull, transfer)
         .rest("POST /api/v1/transfer/pull")
         .family(RateFamily::Transfer)
         .needs(TRANSFER)
         .guards(&[Guard::Path, Guard::Concurrency])
         .streams_over(UNIX_REST),
-    op(method::TRANSFER_LIST, transfer)
+    op(method::TRANSFER_LIST, rpc::transfer_list, transfer)
         .rest("POST /api/v1/transfer/list")
         .family(RateFamily::Transfer)
         .needs(TRANSFER)
         .guards(&[Guard::Path, Guard::Concurrency]),
-    op(method::SESSION_START, session)
+    op(method::SESSION_START, rpc::session_start, session)
         .family(RateFamily::Session)
         .phones()
         .needs(SESSIONS)
         .guards(&[Guard::Command, Guard::SessionCap])
         .audits_command_line(),
-    op(method::SESSION_LIST, session).phones().needs(SESSIONS),
-    op(method::SESSION_ATTACH, session)
+    op(method::SESSION_LIST, rpc::session_list, session)
+        .phones()
+        .needs(SESSIONS),
+    op(method::SESSION_ATTACH, rpc::binary_only, session)
         .phones()
         .needs(SESSIONS)
         .streams_over(UNIX_RELAY),
-    op(method::SESSION_INPUT, session).phones().needs(SESSIONS),
-    op(method::SESSION_RESIZE, session).phones().needs(SESSIONS),
-    op(method::SESSION_SIGNAL, session).phones().needs(SESSIONS),
-    op(method::SESSION_STOP, session).phones().needs(SESSIONS),
-    op(method::SESSION_REMOVE, session).phones().needs(SESSIONS),
-    op(method::SESSION_AGENTS, session).phones().needs(SESSIONS),
-    op(method::COMMANDS_ADD, commands)
+    op(method::SESSION_INPUT, rpc::session_input, session)
+        .phones()
+        .needs(SESSIONS),
+    op(method::SESSION_RESIZE, rpc::session_resize, session)
+        .phones()
+        .needs(SESSIONS),
+    op(method::SESSION_SIGNAL, rpc::session_signal, session)
+        .phones()
+        .needs(SESSIONS),
+    op(method::SESSION_STOP, rpc::session_stop, session)
+        .phones()
+        .needs(SESSIONS),
+    op(method::SESSION_REMOVE, rpc::session_remove, session)
+        .phones()
+        .needs(SESSIONS),
+    op(method::SESSION_AGENTS, rpc::session_agents, session)
+        .phones()
+        .needs(SESSIONS),
+    op(method::COMMANDS_ADD, rpc::commands_add, commands)
         .access(Access::OwnerOrPhones)
         .phones(),
-    op(method::COMMANDS_UPDATE, commands)
+    op(method::COMMANDS_UPDATE, rpc::commands_update, commands)
         .access(Access::OwnerOrPhones)
         .phones(),
-    op(method::COMMANDS_REMOVE, commands)
+    op(method::COMMANDS_REMOVE, rpc::commands_remove, commands)
         .access(Access::OwnerOrPhones)
         .phones(),
-    op(method::GRANTS_AUTO_APPROVE, grant).access(Access::Owner),
-    op(method::MOBILE_PAIR, relay)
+    op(method::GRANTS_AUTO_APPROVE, rpc::grants_auto_approve, grant).access(Access::Owner),
+    op(method::MOBILE_PAIR, rpc::mobile_pair, relay)
         .family(RateFamily::Pair)
         .access(Access::Owner),
-    op(method::MOBILE_PAIR_STATUS, relay).access(Access::Owner),
-    op(method::PHONES_LIST, relay).access(Access::Owner),
-    op(method::PHONES_REVOKE, relay).access(Access::Owner),
-    op(method::RELAY_CONFIGURE, relay).access(Access::Owner),
-    op(method::RELAY_STATUS, relay).access(Access::Owner),
-    op(UNKNOWN, answered_by_admission).phones(),
+    op(method::MOBILE_PAIR_STATUS, rpc::mobile_pair_status, relay).access(Access::Owner),
+    op(method::PHONES_LIST, rpc::phones_list, relay).access(Access::Owner),
+    op(method::PHONES_REVOKE, rpc::phones_revoke, relay).access(Access::Owner),
+    op(method::RELAY_CONFIGURE, rpc::relay_configure, relay).access(Access::Owner),
+    op(method::RELAY_STATUS, rpc::relay_status, relay).access(Access::Owner),
+    op(UNKNOWN, rpc::not_a_method, answered_by_admission).phones(),
     MALFORMED_ENTRY,
 ];
 
 /// What an unparseable request is admitted as: authenticated, no capability.
-const MALFORMED_ENTRY: Operation = op(MALFORMED, answered_by_admission).phones();
+const MALFORMED_ENTRY: Operation = op(MALFORMED, rpc::not_a_method, answered_by_admission).phones();
 
 /// The entry of `name` (a request's `op()`); a name without one is admitted as
 /// malformed, never as anything more.
@@ -338,6 +357,27 @@ pub fn named(name: &str) -> &'static Operation {
         .iter()
         .find(|o| o.method == name)
         .unwrap_or(&MALFORMED_ENTRY)
+}
+
+/// A JSON-RPC call parsed by the entry of the method it names; a method with no
+/// entry is answered as unknown (`rpc`, method not found).
+pub fn parse_call(method: &str, params: Option<&serde_json::Value>) -> Request {
+    let parsed = match OPERATIONS
+        .iter()
+        .find(|o| o.method == method && ![UNKNOWN, MALFORMED].contains(&method))
+    {
+        Some(operation) => (operation.parse)(method, params),
+        // `session.detach` ends an attach inside a framed connection.
+        None if method == method::SESSION_DETACH => rpc::binary_only(method, params),
+        None => Err(ApiError::method_not_found(method)),
+    };
+    parsed.unwrap_or_else(|error| Request::Malformed {
+        op: OPERATIONS
+            .iter()
+            .find(|o| o.method == method)
+            .map_or(MALFORMED, |o| o.method),
+        error,
+    })
 }
 
 /// The entry that admits and runs `request`.

@@ -5,6 +5,7 @@
 
 mod coalesce;
 mod emulator;
+mod fanout;
 mod fd;
 mod input;
 mod pace;

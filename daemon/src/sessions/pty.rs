@@ -7,7 +7,6 @@
 //! left the ring. Input is written to the PTY directly (`input`), so it never
 //! waits behind output.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -15,28 +14,28 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
-use loopsy_transports::wire::StreamItem;
 use portable_pty::{MasterPty, PtySize};
 use rustix::process::{Pid, Signal, kill_process_group};
 use serde_json::{Value, json};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::mpsc;
+
+mod attach;
+pub use attach::{ATTACH_QUEUE, AttachClient};
 
 use super::emulator::{Emulator, Slot};
+use super::fanout::Clients;
 use super::fd::PtyFd;
 use super::input::PtyInput;
 use super::pace::Pace;
-use super::ring::{Gap, OutputRing};
+use super::ring::OutputRing;
 use super::{SessionError, SessionExited, now_ms};
 
-/// Most bytes handed on at once from the PTY, and per binary frame to a client.
+/// Most bytes handed on at once from the PTY.
 const CHUNK: usize = 64 * 1024;
 /// One read from the PTY (the kernel rarely has more at a time).
 const READ_SIZE: usize = 16 * 1024;
 /// A read shorter than this means the PTY has nothing more for now.
 const SHORT_READ: usize = 1024;
-/// Output items buffered per client before it counts as lagging.
-const CLIENT_QUEUE: usize = 256;
 /// How often lagging clients are offered what they missed.
 const CATCH_UP_EVERY: Duration = Duration::from_millis(50);
 /// How long a little output may wait before the emulator gets it.
@@ -76,13 +75,6 @@ pub struct Exit {
     pub code: Option<u32>,
     pub signal: Option<String>,
     pub at: u64,
-}
-
-struct Client {
-    sink: mpsc::Sender<StreamItem>,
-    /// Offset of the next byte this client should receive.
-    next: u64,
-    lagging: bool,
 }
 
 /// Everything a new session starts from.
@@ -128,8 +120,7 @@ pub struct PtySession {
     catch_up_scheduled: bool,
     /// A snapshot for lagging clients is being made.
     resyncing: bool,
-    clients: HashMap<u64, Client>,
-    next_client: u64,
+    clients: Clients,
     exit: Option<Exit>,
     idle_timeout: Duration,
     idle_timer: Option<SpawnHandle>,
@@ -188,8 +179,7 @@ impl PtySession {
             pace: Arc::default(),
             catch_up_scheduled: false,
             resyncing: false,
-            clients: HashMap::new(),
-            next_client: 0,
+            clients: Clients::default(),
             exit: None,
             idle_timeout: spawned.idle_timeout,
             idle_timer: None,
@@ -219,59 +209,19 @@ impl PtySession {
         })
     }
 
-    /// Queues `bytes` to a client in frame-sized pieces; false if it has no room.
-    fn offer(client: &mut Client, bytes: &Bytes) -> bool {
-        let mut rest = bytes.clone();
-        while !rest.is_empty() {
-            let piece = rest.split_to(rest.len().min(CHUNK));
-            if client.sink.try_send(StreamItem::Binary(piece)).is_err() {
-                return false;
-            }
-        }
-        true
-    }
-
     fn on_output(&mut self, chunk: Bytes) {
         self.last_activity = now_ms();
         let start = self.ring.end();
         self.ring.push(&chunk);
         let end = self.ring.end();
-        self.clients.retain(|_, client| !client.sink.is_closed());
-        let mut fell_behind = false;
-        for client in self.clients.values_mut() {
-            // A client already holds everything up to `next` (e.g. from a snapshot
-            // the emulator made slightly ahead of the ring): send only what follows.
-            if client.lagging || client.next >= end {
-                continue;
-            }
-            if client.next < start {
-                client.lagging = true;
-                fell_behind = true;
-                continue;
-            }
-            let piece = chunk.slice((client.next - start) as usize..);
-            match client.sink.try_send(StreamItem::Binary(piece)) {
-                Ok(()) => client.next = end,
-                Err(_) => {
-                    client.lagging = true;
-                    fell_behind = true;
-                }
-            }
-        }
-        if fell_behind {
+        if self.clients.on_output(&chunk, start, end) {
             self.publish_pace();
         }
     }
 
     /// Tells the PTY reader which clients are keeping up now.
     fn publish_pace(&self) {
-        let keeping_up = self
-            .clients
-            .values()
-            .filter(|c| !c.lagging)
-            .map(|c| c.sink.clone())
-            .collect();
-        self.pace.publish(keeping_up);
+        self.pace.publish(self.clients.keeping_up());
     }
 
     fn feed_emulator(&mut self) {
@@ -283,25 +233,8 @@ impl PtySession {
     /// Offers lagging clients what they missed: the ring's bytes, or (for a gap
     /// that left the ring) a snapshot from the emulator.
     fn catch_up(&mut self, ctx: &mut Context<Self>) {
-        let end = self.ring.end();
-        let mut needs_snapshot = false;
-        let mut caught_up = false;
-        for client in self.clients.values_mut().filter(|c| c.lagging) {
-            if client.sink.capacity() < CLIENT_QUEUE / 2 {
-                continue;
-            }
-            match self.ring.since(client.next.min(end)) {
-                Ok(bytes) => {
-                    if Self::offer(client, &bytes) {
-                        client.next = client.next.max(end);
-                        client.lagging = false;
-                        caught_up = true;
-                    }
-                }
-                Err(_) => needs_snapshot = true,
-            }
-        }
-        if needs_snapshot && !self.resyncing {
+        let found = self.clients.catch_up_from(&self.ring);
+        if found.needs_snapshot && !self.resyncing {
             self.resyncing = true;
             self.feed_emulator();
             let snapshot = self.emulator.snapshot();
@@ -309,25 +242,13 @@ impl PtySession {
                 actix::fut::wrap_future::<_, Self>(snapshot).map(|snapshot, act, ctx| {
                     act.resyncing = false;
                     let Ok(snapshot) = snapshot else { return };
-                    for client in act.clients.values_mut().filter(|c| c.lagging) {
-                        if act.ring.since(client.next) != Err(Gap::Evicted)
-                            || client.sink.capacity() < CLIENT_QUEUE / 2
-                        {
-                            continue;
-                        }
-                        let _ = client.sink.try_send(StreamItem::Event(
-                            json!({ "type": "resync", "offset": snapshot.offset }),
-                        ));
-                        if Self::offer(client, &snapshot.bytes) {
-                            client.next = snapshot.offset;
-                            // Whatever followed the snapshot comes from the ring next time.
-                        }
-                    }
+                    act.clients
+                        .resync(&act.ring, &snapshot.bytes, snapshot.offset);
                     act.schedule_catch_up(ctx);
                 }),
             );
         }
-        if caught_up {
+        if found.caught_up {
             self.publish_pace();
         }
         self.schedule_catch_up(ctx);
@@ -336,13 +257,13 @@ impl PtySession {
     /// Lagging clients get another offer a little later (a timer only while
     /// someone lags: an idle session never wakes the daemon).
     fn schedule_catch_up(&mut self, ctx: &mut Context<Self>) {
-        if self.catch_up_scheduled || !self.clients.values().any(|c| c.lagging) {
+        if self.catch_up_scheduled || !self.clients.any_lagging() {
             return;
         }
         self.catch_up_scheduled = true;
         ctx.run_later(CATCH_UP_EVERY, |act, ctx| {
             act.catch_up_scheduled = false;
-            if act.clients.values().any(|c| c.lagging) {
+            if act.clients.any_lagging() {
                 act.catch_up(ctx);
             }
         });
@@ -416,13 +337,7 @@ impl PtySession {
                 tracing::info!(session = %self.id, code = ?exit.code, signal = ?exit.signal, "session exited");
                 let event = json!({ "type": "exit", "exitCode": exit.code, "signal": exit.signal, "offset": self.ring.end() });
                 let end = json!({ "id": self.id, "exitCode": exit.code, "signal": exit.signal });
-                for (_, client) in self.clients.drain() {
-                    let (event, end) = (event.clone(), end.clone());
-                    actix_rt::spawn(async move {
-                        let _ = client.sink.send(StreamItem::Event(event)).await;
-                        let _ = client.sink.send(StreamItem::End(Ok(end))).await;
-                    });
-                }
+                self.clients.end_all(&event, &end);
                 // The reader must not keep the clients' queues (and their streams) open.
                 self.publish_pace();
                 self.manager.do_send(SessionExited {
@@ -502,7 +417,7 @@ impl Actor for PtySession {
 impl StreamHandler<(Bytes, Slot)> for PtySession {
     fn handle(&mut self, (chunk, slot): (Bytes, Slot), ctx: &mut Self::Context) {
         self.on_output(chunk.clone());
-        if self.clients.values().any(|c| c.lagging) {
+        if self.clients.any_lagging() {
             self.catch_up(ctx);
         }
         // Output in bulk goes to the emulator at once. A few bytes (an echoed
@@ -533,156 +448,6 @@ impl Handler<GetInfo> for PtySession {
     type Result = MessageResult<GetInfo>;
     fn handle(&mut self, _msg: GetInfo, _ctx: &mut Self::Context) -> Self::Result {
         MessageResult(self.info())
-    }
-}
-
-/// Attach a client. Output goes to `sink`; bytes from `input` go to the PTY;
-/// when `input` closes the client is detached.
-#[derive(Message)]
-#[rtype(result = "Result<Value, SessionError>")]
-pub struct AttachClient {
-    pub from_offset: Option<u64>,
-    pub size: Option<Size>,
-    pub sink: mpsc::Sender<StreamItem>,
-    pub input: mpsc::Receiver<Bytes>,
-}
-
-/// Capacity of an attached client's output queue.
-pub const ATTACH_QUEUE: usize = CLIENT_QUEUE;
-
-impl PtySession {
-    /// Registers an attached client whose next byte is `next`, having sent it `catch_up`.
-    fn register(
-        &mut self,
-        sink: mpsc::Sender<StreamItem>,
-        input: mpsc::Receiver<Bytes>,
-        catch_up: &Bytes,
-        next: u64,
-        resynced: bool,
-        ctx: &mut Context<Self>,
-    ) -> Result<Value, SessionError> {
-        let mut client = Client {
-            sink,
-            next,
-            lagging: false,
-        };
-        if !Self::offer(&mut client, catch_up) {
-            return Err(SessionError::Failed(
-                "the client's queue is too small for the catch-up".into(),
-            ));
-        }
-        // Output that arrived while a snapshot was being made comes from the ring.
-        if let Ok(rest) = self.ring.since(next.min(self.ring.end()))
-            && next < self.ring.end()
-            && Self::offer(&mut client, &rest)
-        {
-            client.next = self.ring.end();
-        }
-        let end = self.ring.end();
-        if let Some(exit) = &self.exit {
-            let event = json!({ "type": "exit", "exitCode": exit.code, "signal": exit.signal, "offset": end });
-            let end = json!({ "id": self.id, "exitCode": exit.code, "signal": exit.signal });
-            let sink = client.sink.clone();
-            actix_rt::spawn(async move {
-                let _ = sink.send(StreamItem::Event(event)).await;
-                let _ = sink.send(StreamItem::End(Ok(end))).await;
-            });
-        } else {
-            let client_id = self.next_client;
-            self.next_client += 1;
-            self.clients.insert(client_id, client);
-            self.publish_pace();
-            let me = ctx.address();
-            let mut input = input;
-            // Keystrokes go straight to the PTY's writer task, not through this
-            // actor's mailbox: typing never waits behind output handling.
-            let pty_input = self.input.clone();
-            actix_rt::spawn(async move {
-                while let Some(bytes) = input.recv().await {
-                    if pty_input.send(bytes).is_err() {
-                        break;
-                    }
-                }
-                me.do_send(Detach { client_id });
-            });
-            self.update_idle_timer(ctx);
-        }
-        let mut info = self.info();
-        // Where the client stands: after a snapshot of `snapshotBytes` bytes its
-        // position is `offset`; when catching up from the ring, the first byte
-        // it receives is at `offset`. Either way, position = offset + bytes
-        // received − snapshotBytes, which is what it resumes from next time.
-        let snapshot_bytes = if resynced { catch_up.len() } else { 0 };
-        let first = if resynced {
-            next
-        } else {
-            next - catch_up.len() as u64
-        };
-        info["offset"] = json!(first);
-        info["snapshotBytes"] = json!(snapshot_bytes);
-        info["resynced"] = json!(resynced);
-        Ok(info)
-    }
-}
-
-impl Handler<AttachClient> for PtySession {
-    type Result = ResponseActFuture<Self, Result<Value, SessionError>>;
-
-    fn handle(&mut self, msg: AttachClient, ctx: &mut Self::Context) -> Self::Result {
-        let end = self.ring.end();
-        if let Some(offset) = msg.from_offset
-            && offset > end
-        {
-            return Box::pin(actix::fut::ready(Err(SessionError::Invalid(format!(
-                "fromOffset {offset} is beyond the session's output ({end} bytes so far)"
-            )))));
-        }
-        // The most recently attached interactive client sets the size, before the
-        // snapshot is taken so that it wraps at that client's width.
-        if let Some(size) = msg.size {
-            self.pending_size = None;
-            self.apply_size(size);
-        }
-        if let Some(Ok(bytes)) = msg.from_offset.map(|o| self.ring.since(o)) {
-            let result = self.register(msg.sink, msg.input, &bytes, end, false, ctx);
-            return Box::pin(actix::fut::ready(result));
-        }
-        self.feed_emulator();
-        let snapshot = self.emulator.snapshot();
-        Box::pin(
-            actix::fut::wrap_future::<_, Self>(snapshot).map(move |snapshot, act, ctx| {
-                let snapshot = snapshot
-                    .map_err(|_| SessionError::Failed("the terminal emulator stopped".into()))?;
-                act.register(
-                    msg.sink,
-                    msg.input,
-                    &snapshot.bytes,
-                    snapshot.offset,
-                    true,
-                    ctx,
-                )
-            }),
-        )
-    }
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Detach {
-    client_id: u64,
-}
-
-impl Handler<Detach> for PtySession {
-    type Result = ();
-    fn handle(&mut self, msg: Detach, ctx: &mut Self::Context) {
-        if let Some(client) = self.clients.remove(&msg.client_id) {
-            self.publish_pace();
-            let end = json!({ "id": self.id, "detached": true, "offset": self.ring.end() });
-            actix_rt::spawn(async move {
-                let _ = client.sink.send(StreamItem::End(Ok(end))).await;
-            });
-        }
-        self.update_idle_timer(ctx);
     }
 }
 

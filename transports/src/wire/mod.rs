@@ -148,6 +148,12 @@ pub enum Request {
         method: String,
         path: String,
     },
+    /// A JSON-RPC call as it arrived: the daemon's table of operations parses its
+    /// params into the request it names (calls carrying binary frames excepted).
+    Call {
+        method: String,
+        params: Option<Value>,
+    },
     /// The transport could not turn the bytes into a request (garbled JSON, too large);
     /// carried to the Router so that it is authenticated, audited and answered like any other.
     Malformed {
@@ -255,158 +261,6 @@ pub enum RateFamily {
 }
 
 impl Request {
-    /// Builds a request from a JSON-RPC method name and its params.
-    pub fn from_rpc(method_name: &str, params: Option<&Value>) -> Result<Self, ApiError> {
-        let no_params = |request: Self| match params {
-            None | Some(Value::Null) => Ok(request),
-            Some(Value::Object(map)) if map.is_empty() => Ok(request),
-            Some(Value::Array(items)) if items.is_empty() => Ok(request),
-            Some(_) => Err(ApiError::bad_request(format!(
-                "Method '{method_name}' takes no params; send none or {{}}"
-            ))),
-        };
-        match method_name {
-            method::HEALTH => no_params(Self::Health),
-            method::IDENTITY => no_params(Self::Identity),
-            method::STATUS => no_params(Self::Status),
-            method::DAEMON_STOP => no_params(Self::DaemonStop),
-            method::KEY_SHOW => no_params(Self::KeyShow),
-            method::KEY_ROTATE => no_params(Self::KeyRotate),
-            method::CONTEXT_SET => {
-                let p: ContextSetParams = parse_params(method_name, params)?;
-                let body = ContextPutBody {
-                    value: p.value,
-                    ttl: p.ttl,
-                };
-                body.into_request(p.key, None)
-            }
-            method::CONTEXT_GET => {
-                let p: ContextKeyParams = parse_params(method_name, params)?;
-                Ok(Self::ContextGet { key: p.key })
-            }
-            method::CONTEXT_DELETE => {
-                let p: ContextKeyParams = parse_params(method_name, params)?;
-                Ok(Self::ContextDelete { key: p.key })
-            }
-            method::CONTEXT_LIST => {
-                let p: ContextListParams = match params {
-                    None | Some(Value::Null) => ContextListParams::default(),
-                    _ => parse_params(method_name, params)?,
-                };
-                Ok(Self::ContextList {
-                    prefix: p.prefix.unwrap_or_default(),
-                })
-            }
-            method::EXEC_RUN | method::EXEC_STREAM => {
-                let params: ExecParams = parse_params(method_name, params)?;
-                params.check()?;
-                Ok(Self::Execute {
-                    params,
-                    stream: method_name == method::EXEC_STREAM,
-                    from_node_id: None,
-                })
-            }
-            method::EXEC_JOBS => no_params(Self::ExecJobs),
-            method::TRANSFER_PULL => {
-                let p: PullParams = parse_params(method_name, params)?;
-                Ok(Self::TransferPull {
-                    source_path: p.source_path,
-                })
-            }
-            method::TRANSFER_PUSH => Err(ApiError::invalid_request(
-                "transfer.push sends its bytes as binary frames on the Unix socket; over HTTP use POST /api/v1/transfer/push",
-            )),
-            method::SESSION_START => Ok(Self::SessionStart(parse_params(method_name, params)?)),
-            method::SESSION_LIST => no_params(Self::SessionList),
-            method::SESSION_AGENTS => no_params(Self::SessionAgents),
-            method::COMMANDS_ADD => Ok(Self::CommandAdd(parse_params(method_name, params)?)),
-            method::COMMANDS_UPDATE => Ok(Self::CommandUpdate(parse_params(method_name, params)?)),
-            method::GRANTS_AUTO_APPROVE => {
-                let p: GrantParams = parse_params(method_name, params)?;
-                Ok(Self::GrantAutoApprove {
-                    peer: p.peer,
-                    allow: p.allow,
-                })
-            }
-            method::COMMANDS_REMOVE => {
-                let p: SessionTargetParams = parse_params(method_name, params)?;
-                Ok(Self::CommandRemove { id: p.id })
-            }
-            method::MOBILE_PAIR => {
-                let p: MobilePairParams = parse_params(method_name, params)?;
-                Ok(Self::MobilePair {
-                    ttl_seconds: p.ttl_seconds,
-                })
-            }
-            method::MOBILE_PAIR_STATUS => {
-                let p: PairStatusParams = parse_params(method_name, params)?;
-                Ok(Self::MobilePairStatus {
-                    token_id: p.token_id,
-                })
-            }
-            method::PHONES_LIST => no_params(Self::PhonesList),
-            method::PHONES_REVOKE => {
-                let p: PhoneParams = parse_params(method_name, params)?;
-                Ok(Self::PhonesRevoke {
-                    phone_id: p.phone_id,
-                })
-            }
-            method::RELAY_CONFIGURE => {
-                let p: RelayConfigureParams = parse_params(method_name, params)?;
-                Ok(Self::RelayConfigure {
-                    url: p.url,
-                    force: p.force,
-                    ca_file: p.ca_file,
-                })
-            }
-            method::RELAY_STATUS => no_params(Self::RelayStatus),
-            method::SESSION_ATTACH | method::SESSION_DETACH => {
-                Err(ApiError::invalid_request(format!(
-                    "{method_name} streams terminal bytes as binary frames: use the Unix socket"
-                )))
-            }
-            method::SESSION_INPUT => {
-                let p: SessionInputParams = parse_params(method_name, params)?;
-                Ok(Self::SessionInput {
-                    target: p.id,
-                    data: p.data,
-                })
-            }
-            method::SESSION_RESIZE => {
-                let p: SessionResizeParams = parse_params(method_name, params)?;
-                Ok(Self::SessionResize {
-                    target: p.id,
-                    cols: p.cols,
-                    rows: p.rows,
-                })
-            }
-            method::SESSION_SIGNAL => {
-                let p: SessionSignalParams = parse_params(method_name, params)?;
-                Ok(Self::SessionSignal {
-                    target: p.id,
-                    signal: p.signal.unwrap_or_else(|| "INT".to_owned()),
-                })
-            }
-            method::SESSION_STOP => {
-                let p: SessionTargetParams = parse_params(method_name, params)?;
-                Ok(Self::SessionStop { target: p.id })
-            }
-            method::SESSION_REMOVE => {
-                let p: SessionTargetParams = parse_params(method_name, params)?;
-                Ok(Self::SessionRemove { target: p.id })
-            }
-            method::TRANSFER_LIST => {
-                let p: PathParams = parse_params(method_name, params)?;
-                Ok(Self::TransferList { path: p.path })
-            }
-            method::EXEC_CANCEL => {
-                let p: JobIdParams = parse_params(method_name, params)?;
-                Ok(Self::ExecCancel { job_id: p.job_id })
-            }
-            other => Err(ApiError::method_not_found(other)),
-        }
-    }
-
     /// Stable operation name for the audit log and rate-limit keys.
     pub fn op(&self) -> &'static str {
         match self {
@@ -447,6 +301,7 @@ impl Request {
             Self::RelayConfigure { .. } => method::RELAY_CONFIGURE,
             Self::RelayStatus => method::RELAY_STATUS,
             Self::Unknown { .. } => "unknown",
+            Self::Call { .. } => "rpc",
             Self::Malformed { op, .. } => op,
         }
     }
@@ -698,23 +553,5 @@ mod tests {
     fn bearer_debug_is_redacted() {
         let token = BearerToken::new("s3cret");
         assert!(!format!("{token:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn rpc_params_are_checked() {
-        assert!(matches!(
-            Request::from_rpc("status", None),
-            Ok(Request::Status)
-        ));
-        assert!(matches!(
-            Request::from_rpc("status", Some(&serde_json::json!({}))),
-            Ok(Request::Status)
-        ));
-        assert!(Request::from_rpc("status", Some(&serde_json::json!({"x": 1}))).is_err());
-        let err = Request::from_rpc("nope", None).err();
-        assert_eq!(
-            err.map(|e| e.rpc_code),
-            Some(crate::error::rpc_code::METHOD_NOT_FOUND)
-        );
     }
 }
