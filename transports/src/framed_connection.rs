@@ -30,8 +30,6 @@ const OUTBOUND_FRAMES: usize = 64;
 /// Answers held back while the writer is full; a client that lets more pile up
 /// is not reading its answers and is disconnected.
 const MAX_BACKLOG: usize = 1024;
-/// How long a download waits for its client to take the next piece.
-const DOWNLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Bytes per binary frame of a download.
 const DOWNLOAD_CHUNK: usize = 256 * 1024;
 /// Upload chunks queued toward the transfer service before reading pauses.
@@ -449,7 +447,7 @@ async fn forward_download(
         return;
     }
     let mut file = tokio::fs::File::from_std(download.file);
-    let _held = download.held;
+    let (_held, idle) = (download.held, download.idle);
     loop {
         let mut chunk = BytesMut::with_capacity(DOWNLOAD_CHUNK);
         let read = tokio::select! {
@@ -461,11 +459,8 @@ async fn forward_download(
             Ok(_) => {
                 // A client that takes nothing for this long has stalled: the
                 // download ends (without its end frame) and frees the file.
-                let sent = tokio::time::timeout(
-                    DOWNLOAD_IDLE,
-                    outbound.send(Frame::Binary(chunk.freeze())),
-                )
-                .await;
+                let sent =
+                    tokio::time::timeout(idle, outbound.send(Frame::Binary(chunk.freeze()))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     return;
                 }

@@ -219,11 +219,24 @@ fn send_file(mut builder: actix_web::HttpResponseBuilder, download: FileDownload
         })
         .collect();
     let file = tokio::fs::File::from_std(download.file);
-    let held = download.held;
-    // The stream owns `held`: it is dropped when the body is done or abandoned.
-    let chunks = tokio_util::io::ReaderStream::with_capacity(file, DOWNLOAD_CHUNK).map(move |c| {
-        let _ = &held;
-        c
+    let (held, idle) = (download.held, download.idle);
+    // A task reads the file into a small queue the body drains: when the client
+    // stops taking bytes for `idle`, the task ends, dropping the file and `held`,
+    // and the body ends short of its length.
+    let (pieces, queue) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(4);
+    actix_rt::spawn(async move {
+        let _held = held;
+        let mut chunks = tokio_util::io::ReaderStream::with_capacity(file, DOWNLOAD_CHUNK);
+        while let Some(chunk) = chunks.next().await {
+            let failed = chunk.is_err();
+            let sent = tokio::time::timeout(idle, pieces.send(chunk)).await;
+            if failed || !matches!(sent, Ok(Ok(()))) {
+                return;
+            }
+        }
+    });
+    let chunks = futures_util::stream::unfold(queue, |mut queue| async move {
+        queue.recv().await.map(|chunk| (chunk, queue))
     });
     builder
         .content_type("application/octet-stream")

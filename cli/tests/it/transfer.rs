@@ -448,3 +448,49 @@ fn links_and_long_names() {
     );
     assert!(temp_files(&home.join("work")).is_empty());
 }
+
+/// A client that asks for a file and then reads nothing holds neither the file
+/// nor its share of transfers past the idle timeout.
+#[test]
+fn a_stalled_download_ends_after_the_idle_timeout() {
+    let loopsy = Loopsy::started_with(|text| {
+        with_peers(text, &[("peer", PEER)])
+            .replace("idleTimeoutSec: 30", "idleTimeoutSec: 1")
+            .replace(
+                "maxConcurrentPerPrincipal: 4",
+                "maxConcurrentPerPrincipal: 1",
+            )
+            .replace("transfer: 10", "transfer: 600")
+    });
+    let home = home(&loopsy);
+    // Far more than the socket buffers hold, so the sender must wait for the reader.
+    std::fs::write(home.join("big"), vec![7u8; 64 << 20]).expect("big file");
+    let body = json!({ "sourcePath": "~/big" }).to_string();
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", loopsy.port)).expect("connect");
+    write!(
+        stalled,
+        "POST /api/v1/transfer/pull HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {PEER}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let peer = format!("Bearer {PEER}");
+    let pull_as_peer = || {
+        loopsy.http(
+            "POST",
+            "/api/v1/transfer/pull",
+            &[
+                ("Authorization", &peer),
+                ("Content-Type", "application/json"),
+            ],
+            Some(json!({ "sourcePath": "~/small" }).to_string().as_bytes()),
+        )
+    };
+    std::fs::write(home.join("small"), "small").expect("small file");
+    wait_until("the stalled download to hold the peer's one slot", || {
+        pull_as_peer().status == 429
+    });
+    wait_until("the stalled download to end and free the slot", || {
+        pull_as_peer().status == 200
+    });
+    drop(stalled);
+}

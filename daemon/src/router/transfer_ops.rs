@@ -149,6 +149,7 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
     let config = &router.settings.config.transfer;
     let max_size = config.max_file_size;
     let allow_hardlinks = config.allow_hardlinks;
+    let idle = Duration::from_secs(config.idle_timeout_sec);
     let permit = match router
         .transfers
         .take(principal, config.max_concurrent_per_principal as usize)
@@ -162,7 +163,7 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
                 transfer::open_for_pull(&guard.check(&source_path)?, max_size, allow_hardlinks)
                     .map(|download| (download, permit))
             },
-            |(download, permit)| {
+            move |(download, permit)| {
                 let body = json!({ "name": download.name, "size": download.size });
                 Reply::download(
                     body,
@@ -171,6 +172,7 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
                         size: download.size,
                         name: download.name,
                         held: Held(permit.map(|p| Box::new(p) as Box<dyn Send + Sync>)),
+                        idle,
                     },
                 )
             },
@@ -189,7 +191,6 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
             expected_sha256,
             body,
         } => {
-            let idle = Duration::from_secs(router.settings.config.transfer.idle_timeout_sec);
             let body = with_idle_timeout(body, &router.services.exec, idle);
             let journal = router.settings.data_dir.transfers();
             blocking(

@@ -448,6 +448,9 @@ pub struct FileDownload {
     /// Kept until the download ends, whichever way (the Router's count of a
     /// principal's transfers in flight).
     pub held: Held,
+    /// A client that takes nothing for this long has stalled: the download ends
+    /// (short of its length) and frees the file and `held`.
+    pub idle: std::time::Duration,
 }
 
 /// Something the daemon keeps alive for as long as a transport uses the thing it
