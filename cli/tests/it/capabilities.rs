@@ -176,6 +176,18 @@ fn a_peer_sees_and_drives_only_its_own_sessions() {
             assert_eq!(code(&answer), 7001, "{method} {target}: {answer}");
         }
     }
+    // A name already taken says so, without describing the other's session.
+    let clash = rpc(
+        &loopsy,
+        SHELL,
+        "session.start",
+        json!({ "command": "sleep", "args": ["30"], "name": "owners" }),
+    );
+    let message = clash["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("already running") && !message.contains(&owners[..8]),
+        "{clash}"
+    );
     let still = socket.request("session.list", json!({}));
     assert!(still.to_string().contains(&owners));
     // sessions:all sees both.
@@ -264,6 +276,10 @@ fn no_spelling_of_auto_approve_gets_through_without_the_grant() {
         json!({ "agent": "gemini", "args": ["-yd"] }),
         json!({ "agent": "gemini", "args": ["--yolo=true"] }),
         json!({ "agent": "gemini", "args": ["-y"] }),
+        json!({ "agent": "gemini", "args": ["-i", "--yolo"] }),
+        json!({ "agent": "opencode", "args": ["-p", "--dangerously-skip-permissions"] }),
+        json!({ "command": "sh", "args": ["-c", "claude>/dev/null --dangerously-skip-permissions"] }),
+        json!({ "command": "script", "args": ["-qc", "claude --dangerously-skip-permissions", "/dev/null"] }),
         json!({ "agent": "codex", "args": ["-a", "never", "-s", "danger-full-access"] }),
         json!({ "agent": "codex", "args": ["-c", "approval_policy=\"never\""] }),
         json!({ "agent": "codex", "args": ["--full-auto"] }),

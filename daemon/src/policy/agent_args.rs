@@ -225,6 +225,10 @@ fn take_next(takes: Takes, flag: &str, next: Option<&String>) -> Result<usize, S
         (Takes::Nothing, _) => Ok(0),
         (Takes::MaybeWord, Some(next)) => Ok(usize::from(word_ok(next))),
         (Takes::MaybeWord, None) => Ok(0),
+        // A separate value that looks like a flag would be read as one (`-i --yolo`).
+        (_, Some(next)) if next.starts_with('-') => {
+            Err(format!("{flag} needs a value, not '{next}'"))
+        }
         (takes, Some(next)) => check_value(takes, flag, next).map(|()| 1),
         (_, None) => Err(format!("{flag} needs a value")),
     }
@@ -275,6 +279,9 @@ mod tests {
             &["codex", "--model=x", "resume"],
             &["opencode", "run", "do it"],
             &["opencode", "-p"],
+            &["gemini", "-i", "--yolo"],
+            &["gemini", "--prompt-interactive", "--approval-mode=yolo"],
+            &["opencode", "-p", "--dangerously-skip-permissions"],
         ];
         for attempt in attempts {
             assert!(vet_line(attempt).is_err(), "{attempt:?} was let through");

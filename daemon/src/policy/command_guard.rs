@@ -27,7 +27,7 @@ impl std::fmt::Display for Refusal {
 }
 
 /// Shells whose `-c SCRIPT` runs another command line.
-const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "ash", "fish"];
+const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "script"];
 /// Interpreters whose inline code is scanned token by token (as the original does).
 /// Each has its code flags: short letters (also inside clusters such as `-Ic`,
 /// `-we`, `-pe`) and long names (also as `--eval=CODE`).
@@ -272,7 +272,24 @@ fn redirection(word: &str) -> Option<bool> {
 /// Splits a shell command line into simple commands (program + words).
 fn split_command_line(script: &str) -> Vec<(String, Vec<String>)> {
     let mut commands = Vec::new();
-    for segment in script.split([';', '&', '|', '\n', '(', ')', '{', '}', '`']) {
+    // Line continuations join words; `>&`, `<&` and `&>` are redirections, not `&`;
+    // a redirection stuck to a word (`rm>/dev/null`) is a word of its own.
+    let script = script
+        .replace("\\\n", "")
+        .replace(">&", ">")
+        .replace("<&", "<")
+        .replace("&>", ">");
+    let mut spaced = String::with_capacity(script.len());
+    let mut previous = ' ';
+    for c in script.chars() {
+        let joined = matches!(previous, '<' | '>' | ' ' | '\t') || previous.is_ascii_digit();
+        if matches!(c, '<' | '>') && !joined {
+            spaced.push(' ');
+        }
+        spaced.push(c);
+        previous = c;
+    }
+    for segment in spaced.split([';', '&', '|', '\n', '(', ')', '{', '}', '`']) {
         let segment = segment.replace("$(", " ");
         let mut words: Vec<String> = Vec::new();
         let mut skip_target = false;
@@ -560,6 +577,17 @@ mod tests {
                 "wrappers nested",
                 &["sudo", "env", "-i", "nice", "sh", "-c", "exec rm f"],
             ),
+            (
+                "redirection stuck to the name",
+                &["sh", "-c", "rm>/dev/null f"],
+            ),
+            (
+                "input redirection stuck to the name",
+                &["sh", "-c", "rm</dev/null f"],
+            ),
+            ("fd duplication before the name", &["sh", "-c", "2>&1 rm f"]),
+            ("line continuation", &["sh", "-c", "r\\\nm f"]),
+            ("script -qc", &["script", "-qc", "rm f", "/dev/null"]),
         ];
         for (form, line) in claimed {
             assert!(check(line).is_err(), "{form}: {line:?} was let through");

@@ -242,14 +242,21 @@ impl SessionManager {
                 .sessions
                 .iter()
                 .filter(|(_, e)| e.alive)
-                .map(|(id, e)| (id, &e.name))
-                .chain(self.starting.iter().map(|(id, r)| (id, &r.name)));
-            if let Some((id, _)) = running
+                .map(|(id, e)| (id, &e.name, &e.owner))
+                .chain(self.starting.iter().map(|(id, r)| (id, &r.name, &r.owner)));
+            if let Some((id, _, owner)) = running
                 .into_iter()
-                .find(|(_, n)| n.as_deref() == Some(name))
+                .find(|(_, n, _)| n.as_deref() == Some(name))
             {
+                // Names are unique across principals, but another's session
+                // is not described, not even by its id.
+                let which = if *owner == spec.owner {
+                    format!(" (id {id})")
+                } else {
+                    String::new()
+                };
                 return Err(SessionError::Invalid(format!(
-                    "A session named '{name}' is already running (id {id})"
+                    "A session named '{name}' is already running{which}; choose another name"
                 )));
             }
         }
