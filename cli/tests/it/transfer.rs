@@ -23,6 +23,21 @@ fn pull(loopsy: &Loopsy, source: &str) -> Http {
     )
 }
 
+/// The `files` of a listing with the owner's key.
+fn list(loopsy: &Loopsy, path: &str) -> Value {
+    let auth = bearer(loopsy);
+    let listed = loopsy.http(
+        "POST",
+        "/api/v1/transfer/list",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        Some(json!({ "path": path }).to_string().as_bytes()),
+    );
+    listed.json()["files"].clone()
+}
+
 fn multipart(dest: &str, content: &[u8]) -> (String, Vec<u8>) {
     let boundary = "XyZboundary";
     let mut body = format!(
@@ -89,17 +104,7 @@ fn push_pull_list_round_trip() {
             .is_some_and(|d| d.contains("file.bin"))
     );
 
-    let auth = bearer(&loopsy);
-    let listed = loopsy.http(
-        "POST",
-        "/api/v1/transfer/list",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/json"),
-        ],
-        Some(json!({"path": "~/inbox/deep"}).to_string().as_bytes()),
-    );
-    let files = listed.json()["files"].clone();
+    let files = list(&loopsy, "~/inbox/deep");
     assert_eq!(files[0]["name"], "file.bin");
     assert_eq!(files[0]["type"], "file");
     assert_eq!(files[0]["size"], content.len());
@@ -417,17 +422,7 @@ fn links_and_long_names() {
     symlink(outside.path().join("big"), home.join("work/out")).expect("link out");
     std::fs::write(home.join("work/inside"), vec![0u8; 777]).expect("inside");
     symlink(home.join("work/inside"), home.join("work/in")).expect("link in");
-    let auth = bearer(&loopsy);
-    let listed = loopsy.http(
-        "POST",
-        "/api/v1/transfer/list",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/json"),
-        ],
-        Some(json!({"path": "~/work"}).to_string().as_bytes()),
-    );
-    let files = listed.json()["files"].clone();
+    let files = list(&loopsy, "~/work");
     let entry = |name: &str| {
         files
             .as_array()
