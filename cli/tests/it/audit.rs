@@ -29,6 +29,8 @@ fn every_request_is_audited_without_secrets() {
     loopsy.get("/api/v1/status", Some("wrong-key-123"));
     loopsy.get("/api/v1/nope", Some(&key));
     loopsy.ok(&["status"]);
+    // A key passed on a command line is redacted from the audit line that records it.
+    loopsy.ok(&["exec", "--", "echo", &format!("--token={key}")]);
     // Lines are written by the audit thread after the answers: wait for the last one.
     wait_until("the socket request's audit line", || {
         audit_lines(&loopsy)
@@ -58,6 +60,11 @@ fn every_request_is_audited_without_secrets() {
     let text = std::fs::read_to_string(loopsy.path("logs/audit.jsonl")).expect("audit");
     assert!(!text.contains(&key), "the key never reaches the audit log");
     assert!(!text.contains("wrong-key-123"), "nor does a wrong key");
+    let exec = lines
+        .iter()
+        .find(|l| l["op"].as_str().is_some_and(|op| op.starts_with("exec.")))
+        .unwrap_or_else(|| panic!("no exec line in {lines:?}"));
+    assert_eq!(exec["started"]["args"][0], "--token=[key]", "{exec}");
     assert_eq!(mode(&loopsy.path("logs/audit.jsonl")), 0o600);
 
     let outcomes: Vec<(&str, &str, &str)> = lines

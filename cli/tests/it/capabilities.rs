@@ -261,6 +261,52 @@ fn the_command_guard_holds_for_sessions_and_starts_are_audited() {
     });
 }
 
+/// A peer that may only start agents picks their directory only inside the
+/// path policy: not the data dir, not a denied path, not outside the roots.
+#[test]
+fn a_session_cwd_outside_the_paths_is_refused() {
+    let loopsy = daemon(|t| t);
+    let home = std::fs::canonicalize(loopsy.dir.path()).expect("home");
+    std::fs::create_dir_all(home.join(".ssh")).expect(".ssh");
+    std::fs::create_dir_all(home.join("project")).expect("project");
+    for cwd in [
+        loopsy.path("").display().to_string(),
+        "~/data".to_owned(),
+        "~/.ssh".to_owned(),
+        "/etc".to_owned(),
+        "~/project/../..".to_owned(),
+    ] {
+        let answer = rpc(
+            &loopsy,
+            AGENTS,
+            "session.start",
+            json!({ "agent": "claude", "cwd": cwd }),
+        );
+        assert_eq!(code(&answer), 7006, "{cwd}: {answer}");
+        assert_eq!(status(&answer), 403, "{cwd}: {answer}");
+    }
+    let inside = rpc(
+        &loopsy,
+        AGENTS,
+        "session.start",
+        json!({ "agent": "claude", "cwd": "~/project" }),
+    );
+    assert_eq!(inside["result"]["alive"], true, "{inside}");
+    assert_eq!(
+        inside["result"]["cwd"],
+        home.join("project").display().to_string(),
+        "{inside}"
+    );
+    // A shell can cd anywhere, so whoever may start one is not held to the paths.
+    let shell = rpc(
+        &loopsy,
+        SHELL,
+        "session.start",
+        json!({ "command": "sleep", "args": ["30"], "cwd": "/etc" }),
+    );
+    assert_eq!(shell["result"]["alive"], true, "{shell}");
+}
+
 /// Every spelling a review got past the old literal-string check, over the real API,
 /// from a peer that may start agents and shells but was not granted auto-approve.
 #[test]

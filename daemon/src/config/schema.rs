@@ -156,11 +156,48 @@ pub struct TransferConfig {
     pub idle_timeout_sec: u64,
 }
 
+/// Refused by default even inside `~`: credentials, and the files a shell, the
+/// desktop or a coding agent reads and obeys when it starts (writing one runs code
+/// as you). A guard rail: a peer that may write into `~` can still plant code
+/// elsewhere (a repository's `.git/config`, a `Makefile`); narrow `allowedPaths`
+/// for peers trusted with less than a shell.
+pub const DEFAULT_DENIED_PATHS: &[&str] = &[
+    "~/.ssh",
+    "~/.gnupg",
+    "~/.aws",
+    "~/.kube",
+    "~/.docker",
+    "~/.netrc",
+    "~/.git-credentials",
+    "~/.gitconfig",
+    "~/.config/git",
+    "~/.config/gcloud",
+    "~/.bashrc",
+    "~/.bash_profile",
+    "~/.bash_login",
+    "~/.profile",
+    "~/.zshrc",
+    "~/.zshenv",
+    "~/.zprofile",
+    "~/.config/fish",
+    "~/.config/autostart",
+    "~/.config/systemd",
+    "~/Library/LaunchAgents",
+    "~/.claude",
+    "~/.claude.json",
+    "~/.codex",
+    "~/.gemini",
+    "~/.config/opencode",
+];
+
 impl Default for TransferConfig {
     fn default() -> Self {
         Self {
             allowed_paths: vec!["~".to_owned()],
-            denied_paths: vec!["~/.ssh".to_owned(), "~/.gnupg".to_owned()],
+            denied_paths: DEFAULT_DENIED_PATHS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
             max_file_size: 1024 * 1024 * 1024,
             allow_hardlinks: false,
             max_concurrent_per_principal: 4,

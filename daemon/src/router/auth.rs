@@ -104,6 +104,37 @@ impl AuthTable {
         }
         found
     }
+
+    /// `text` with every known key in it (the owner's or a peer's) replaced by
+    /// `[key]`, so a key passed on a command line never reaches the audit log.
+    /// Candidates are the words between separators a shell or a flag uses
+    /// (`--key=…`, `Authorization: Bearer …`, `a,b`, quotes); each is compared
+    /// with every key digest in constant time.
+    pub fn redact_keys(&self, text: &str) -> String {
+        let is_separator = |c: char| {
+            c.is_whitespace() || matches!(c, '=' | ':' | ',' | ';' | '"' | '\'' | '&' | '?')
+        };
+        let mut redacted = String::with_capacity(text.len());
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String| {
+            if !word.is_empty() && self.identify(&BearerToken::new(word.as_str())).is_some() {
+                out.push_str("[key]");
+            } else {
+                out.push_str(word);
+            }
+            word.clear();
+        };
+        for c in text.chars() {
+            if is_separator(c) {
+                flush(&mut word, &mut redacted);
+                redacted.push(c);
+            } else {
+                word.push(c);
+            }
+        }
+        flush(&mut word, &mut redacted);
+        redacted
+    }
 }
 
 #[cfg(test)]
@@ -148,5 +179,33 @@ mod tests {
         );
         assert_eq!(table.identify(&BearerToken::new("own ")), None);
         assert_eq!(table.identify(&BearerToken::new("")), None);
+    }
+
+    #[test]
+    fn keys_in_command_lines_are_redacted_wherever_they_stand() {
+        let mut auth = AuthConfig {
+            api_key: "owner-secret-0123456789".into(),
+            ..Default::default()
+        };
+        auth.allowed_keys
+            .insert("laptop".into(), "peer-secret-abcdef".into());
+        let table = AuthTable::from_config(&auth);
+        for (arg, expected) in [
+            ("owner-secret-0123456789", "[key]"),
+            ("--api-key=peer-secret-abcdef", "--api-key=[key]"),
+            (
+                "curl -H 'Authorization: Bearer owner-secret-0123456789' x",
+                "curl -H 'Authorization: Bearer [key]' x",
+            ),
+            ("KEY=\"peer-secret-abcdef\";echo", "KEY=\"[key]\";echo"),
+            (
+                "http://h/?k=peer-secret-abcdef&x=1",
+                "http://h/?k=[key]&x=1",
+            ),
+            ("owner-secret-01234567890", "owner-secret-01234567890"),
+            ("no secrets here", "no secrets here"),
+        ] {
+            assert_eq!(table.redact_keys(arg), expected, "{arg}");
+        }
     }
 }

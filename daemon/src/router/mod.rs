@@ -266,12 +266,16 @@ impl Router {
     }
 
     /// What a job or session is started with, for its audit line.
+    /// What the audit line records about a job's or session's command line, with
+    /// any key in it replaced by `[key]`.
     fn started_with(&self, request: &Request) -> Option<serde_json::Value> {
+        let redact = |program: Option<&str>, args: &[String]| {
+            let program = program.map(|p| self.auth.redact_keys(p));
+            let args: Vec<String> = args.iter().map(|a| self.auth.redact_keys(a)).collect();
+            crate::audit::started_with(program.as_deref(), &args)
+        };
         match request {
-            Request::Execute { params, .. } => Some(crate::audit::started_with(
-                Some(&params.command),
-                &params.args,
-            )),
+            Request::Execute { params, .. } => Some(redact(Some(&params.command), &params.args)),
             Request::SessionStart(params) => {
                 let custom = params.custom_command_id.as_ref().and_then(|id| {
                     let commands = &self.settings.config.custom_commands;
@@ -284,7 +288,7 @@ impl Router {
                     ),
                     None => (params.command.as_deref(), params.args.clone()),
                 };
-                let mut started = crate::audit::started_with(program, &args);
+                let mut started = redact(program, &args);
                 started["agent"] = serde_json::json!(params.agent);
                 started["customCommandId"] = serde_json::json!(params.custom_command_id);
                 Some(started)

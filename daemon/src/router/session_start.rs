@@ -33,6 +33,13 @@ pub(super) fn start(
 ) -> Work {
     let capabilities = principal.capabilities();
     let shell_right = capabilities.has(Capability::SessionsShell);
+    // A shell can `cd` anywhere; whoever may only start agents starts them only
+    // where the path policy admits (never the data dir or a denied path).
+    let cwd_to_check = params
+        .cwd
+        .clone()
+        .filter(|_| !shell_right)
+        .map(|cwd| (router.path_guard.clone(), cwd));
     if let Some(id) = params.custom_command_id.take() {
         let Some(entry) = router
             .settings
@@ -103,10 +110,33 @@ pub(super) fn start(
     let manager = router.services.sessions.clone();
     later(async move {
         let args = final_args(&params, granted.await)?;
-        let spec = StartSpec { args, ..spec };
+        let cwd = match cwd_to_check {
+            Some((guard, cwd)) => Some(admitted_cwd(guard, cwd).await?),
+            None => spec.cwd.clone(),
+        };
+        let spec = StartSpec { args, cwd, ..spec };
         let info = manager.send(StartSession { spec }).await.map_err(gone)??;
         Ok(Reply::ok(info))
     })
+}
+
+/// `cwd` resolved and checked by the path policy (off the Router's thread: it
+/// reads the disk), as the canonical path the session will start in.
+async fn admitted_cwd(
+    guard: std::sync::Arc<crate::policy::path_guard::PathGuard>,
+    cwd: String,
+) -> Result<String, ApiError> {
+    let checked = actix_rt::task::spawn_blocking(move || guard.check(&cwd))
+        .await
+        .map_err(|_| ApiError::internal("The working-directory check failed; see the daemon log"))?
+        .map_err(|refusal| {
+            forbidden(format!(
+                "{refusal}; without the sessions:shell capability a session starts only inside transfer.allowedPaths"
+            ))
+        })?;
+    // A missing directory is reported by the spawn, as for everyone.
+    let path = checked.full();
+    Ok(path.display().to_string())
 }
 
 /// The argv after the program: the agent's auto-approve flag when asked for and

@@ -152,32 +152,50 @@ pub fn list(checked: &CheckedPath, admits: impl Fn(&Path) -> bool) -> Result<Val
         if name == "." || name == ".." {
             continue;
         }
-        let kind = match entry.file_type() {
-            rustix::fs::FileType::Directory => "directory",
-            rustix::fs::FileType::Symlink => "symlink",
-            _ => "file",
-        };
         // Size and mtime follow links (as the original's stat did) only into the
         // allowed paths; unreadable entries are skipped.
         let entry_path = path.join(&name);
-        let meta = if kind == "symlink" && admits(&entry_path) {
-            std::fs::metadata(&entry_path)
-        } else {
-            std::fs::symlink_metadata(&entry_path)
-        };
-        let Ok(meta) = meta else {
+        let Ok(own) = std::fs::symlink_metadata(&entry_path) else {
             continue;
         };
+        let (kind, special) = entry_kind(&own.file_type());
+        let meta = match kind {
+            "symlink" if admits(&entry_path) => std::fs::metadata(&entry_path).unwrap_or(own),
+            _ => own,
+        };
         let modified = meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000;
-        files.push(json!({
+        let mut file = json!({
             "name": name,
             "path": path.join(&name).display().to_string(),
             "type": kind,
             "size": meta.len(),
             "modified": modified,
-        }));
+        });
+        if let Some(special) = special {
+            file["special"] = json!(special);
+        }
+        files.push(file);
     }
     Ok(json!({ "files": files }))
+}
+
+/// A listing's `type` (the original's three values) and, for anything a pull
+/// refuses that is not a directory or link, what it is.
+fn entry_kind(file_type: &std::fs::FileType) -> (&'static str, Option<&'static str>) {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        ("directory", None)
+    } else if file_type.is_symlink() {
+        ("symlink", None)
+    } else if file_type.is_file() {
+        ("file", None)
+    } else if file_type.is_fifo() {
+        ("file", Some("fifo"))
+    } else if file_type.is_socket() {
+        ("file", Some("socket"))
+    } else {
+        ("file", Some("device"))
+    }
 }
 
 /// One piece of an upload, or why the upload stopped early.
