@@ -140,7 +140,6 @@ async fn serve(
     let exec_arbiter = Arbiter::new();
     let hostname = settings.hostname.clone();
     let ping_every = Duration::from_secs(settings.config.relay.ping_interval_sec);
-    let pairing_limit = settings.config.rate_limits.clone();
     // The Router and the relay link have a thread each: sessions and connections
     // never delay their work, and a panic in either is told apart (see `crash`).
     let router_arbiter = Arbiter::new();
@@ -152,7 +151,6 @@ async fn serve(
     let relay_handle = relay_arbiter.handle();
     let connections = Arbiter::current();
     let link_data_dir = data_dir.clone();
-    let link_audit = audit.clone();
     let services = (context, sessions.clone(), exec_arbiter.handle());
     let setup = (
         settings,
@@ -168,9 +166,7 @@ async fn serve(
         let relay = RelayLink::start_in_arbiter(&relay_handle, move |_| {
             RelayLink::new(link_data_dir, router, hostname)
                 .with_ping_interval(ping_every)
-                .with_audit(link_audit)
                 .with_connections_on(connections)
-                .with_pairing_limit(pairing_limit)
         });
         let (context, sessions, exec) = services;
         let (settings, overrides, identity, audit, shutdown) = setup;

@@ -40,6 +40,9 @@ pub mod code {
 
     pub const PHONE_NOT_FOUND: u32 = 7101;
     pub const PAIRING_WINDOW_NOT_FOUND: u32 = 7102;
+    pub const PAIRING_CODE_WRONG: u32 = 7103;
+    /// Five wrong codes closed the pairing window for good.
+    pub const PAIRING_DEAD: u32 = 7104;
 
     pub const INTERNAL: u32 = 9001;
     pub const RATE_LIMITED: u32 = 9002;

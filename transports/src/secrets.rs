@@ -34,6 +34,21 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// 32 bytes from 64 hex characters (either case); `None` for anything else.
+pub fn from_hex32(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    // `from_str_radix` alone would take a sign ("+f").
+    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// SHA-256 of a secret: what we keep in memory, so that comparisons run on
 /// equal-length digests and never reveal a key's length.
 #[derive(Clone, PartialEq, Eq)]
@@ -71,6 +86,16 @@ impl std::fmt::Debug for KeyDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_round_trips_and_refuses_signs_and_lengths() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| (i * 37) as u8);
+        assert_eq!(from_hex32(&hex(&bytes)), Some(bytes));
+        assert_eq!(from_hex32(&hex(&bytes).to_uppercase()), Some(bytes));
+        assert_eq!(from_hex32(&format!("+f{}", &hex(&bytes)[2..])), None);
+        assert_eq!(from_hex32(&hex(&bytes)[2..]), None);
+        assert_eq!(from_hex32(&"zz".repeat(32)), None);
+    }
 
     #[test]
     fn generated_keys_are_hex_and_distinct() -> Result<(), RandomUnavailable> {

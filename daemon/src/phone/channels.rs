@@ -1,26 +1,42 @@
 //! The phone channels' state machine: what each message on a channel does. A
 //! pairing channel runs `XXpsk3` with the open window's secret, then takes the
 //! 4-digit code; a paired phone's channel runs `KK` with the key stored for its
-//! id, then carries its framed protocol. The machine sends nothing itself: each
-//! step returns the channel's next state and the [`Effect`]s for the link to
-//! carry out (frames, control messages, audit lines, serving a connection), so
-//! it is tested without a socket.
+//! id, then carries its framed protocol.
+//!
+//! Every decision is the Router's: whether a window is open for a token (and
+//! its secret), whether a code is right, storing the phone the relay named, and
+//! whether a connecting phone is paired (and its key). The machine asks with an
+//! [`Effect::Ask`], waits in a state of its own, and goes on from the Router's
+//! answer in [`answered`]. It sends nothing itself: each step returns the
+//! channel's next state and the effects for the link to carry out, so it is
+//! tested without a socket or a Router.
 
 use std::sync::{Arc, Mutex};
 
 use loopsy_transports::e2e::frames::Reassembler;
 use loopsy_transports::e2e::{
-    Channel, Handshake, StaticKey, connection_prologue, pairing_prologue,
+    Channel, Handshake, PairingSecret, StaticKey, connection_prologue, fingerprint,
+    pairing_prologue,
 };
+use loopsy_transports::error::{ApiError, code};
 use loopsy_transports::framing::Frame;
 use loopsy_transports::relay_wire::{ChannelKind, FromLaptop};
+use loopsy_transports::secrets::from_hex32;
+use loopsy_transports::wire::{Reply, Request};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::pairing::{CodeCheck, PairingWindows};
-use super::store::PhoneBook;
+/// Messages a channel may send while the Router is asked about it; they are
+/// handled, in order, once it has answered.
+const MAX_EARLY: usize = 8;
 
 pub enum PhoneChannel {
+    /// Pairing channel opened: is a window open for its token?
+    PairingOpening {
+        token_id: String,
+        asking: u64,
+        early: Vec<Vec<u8>>,
+    },
     /// Pairing, waiting for the phone's next handshake message.
     PairingHandshake {
         token_id: String,
@@ -33,12 +49,32 @@ pub enum PhoneChannel {
         phone_key: [u8; 32],
         label: Option<String>,
     },
+    /// The phone's code is with the Router.
+    PairingChecking {
+        token_id: String,
+        asking: u64,
+        channel: Channel,
+        phone_key: [u8; 32],
+        label: Option<String>,
+    },
     /// Code accepted; waiting for the relay to mint the phone's id.
     PairingAccepted {
         token_id: String,
         channel: Channel,
         phone_key: [u8; 32],
         label: Option<String>,
+    },
+    /// The relay named the phone; the Router is storing it.
+    PairingStoring {
+        asking: u64,
+        channel: Channel,
+        phone_id: String,
+    },
+    /// A paired phone's channel opened: is it paired here, with which key?
+    PhoneOpening {
+        phone_id: String,
+        asking: u64,
+        early: Vec<Vec<u8>>,
     },
     /// A paired phone connecting: waiting for its `KK` message.
     Connecting {
@@ -60,12 +96,12 @@ pub enum Effect {
     Frame(u32, Vec<u8>),
     /// A control message to the relay.
     Control(FromLaptop),
-    /// An audit line of the phone path.
-    Audit {
-        op: &'static str,
-        principal: String,
-        outcome: &'static str,
-        status: u16,
+    /// Ask the Router `request` for this channel, as `subject` (`pairing:<token
+    /// id>`, `phone:<id>`); its answer goes to [`answered`] with `asking`.
+    Ask {
+        subject: String,
+        asking: u64,
+        request: Request,
     },
     /// A paired phone finished its handshake: serve its channel.
     Serve {
@@ -75,10 +111,12 @@ pub enum Effect {
     },
 }
 
-/// A channel's next state (`None`: close it) and what to do.
+/// A channel's next state (`None`: close it), what to do, and messages that
+/// came early, to be handled now in order.
 pub struct Step {
     pub next: Option<PhoneChannel>,
     pub effects: Vec<Effect>,
+    pub replay: Vec<Vec<u8>>,
 }
 
 impl Step {
@@ -86,12 +124,14 @@ impl Step {
         Self {
             next: None,
             effects,
+            replay: Vec::new(),
         }
     }
     fn to(next: PhoneChannel, effects: Vec<Effect>) -> Self {
         Self {
             next: Some(next),
             effects,
+            replay: Vec::new(),
         }
     }
 }
@@ -100,16 +140,23 @@ impl Step {
 pub struct Context<'a> {
     pub key: &'a StaticKey,
     pub device_id: &'a str,
-    pub windows: &'a mut PairingWindows,
-    pub phones: Option<&'a PhoneBook>,
+    /// This machine's name, told to a phone once it is paired.
+    pub device_name: &'a str,
+    /// Numbers the link's questions to the Router, so a late answer for a
+    /// channel since closed (and its id reused) is told apart.
+    pub next_ask: &'a mut u64,
 }
 
-fn audit(op: &'static str, principal: String, outcome: &'static str, status: u16) -> Effect {
-    Effect::Audit {
-        op,
-        principal,
-        outcome,
-        status,
+impl Context<'_> {
+    fn ask(&mut self, subject: String, request: Request) -> (u64, Effect) {
+        *self.next_ask += 1;
+        let asking = *self.next_ask;
+        let effect = Effect::Ask {
+            subject,
+            asking,
+            request,
+        };
+        (asking, effect)
     }
 }
 
@@ -125,62 +172,73 @@ pub fn sealed_json(id: u32, channel: &mut Channel, value: &Value) -> Option<Effe
     }
 }
 
-/// A channel waiting for its first handshake message, or closed when the
-/// handshake could not be set up.
-fn begin<E>(
-    handshake: Result<Handshake, E>,
-    state: impl FnOnce(Handshake) -> PhoneChannel,
-) -> Step {
-    match handshake {
-        Ok(handshake) => Step::to(state(handshake), Vec::new()),
-        Err(_) => Step::close(Vec::new()),
-    }
-}
-
 /// The relay opened a channel: a pairing or a paired phone's connection.
+/// Either way the Router is asked first.
 pub fn open(cx: &mut Context<'_>, kind: ChannelKind) -> Step {
     match kind {
         ChannelKind::Pairing { token_id } => {
-            let Some(secret) = cx.windows.secret(&token_id) else {
-                tracing::info!("a phone tried a pairing token with no open window here");
-                let refused = audit(
-                    "phone.pair.open",
-                    format!("pairing:{token_id}"),
-                    "not-found",
-                    404,
-                );
-                return Step::close(vec![refused]);
+            let request = Request::PhonePairOpen {
+                token_id: token_id.clone(),
             };
-            let prologue = pairing_prologue(cx.device_id, &token_id);
-            let handshake = Handshake::pairing_daemon(cx.key, &secret, &prologue);
-            begin(handshake, |handshake| PhoneChannel::PairingHandshake {
+            let (asking, ask) = cx.ask(format!("pairing:{token_id}"), request);
+            let next = PhoneChannel::PairingOpening {
                 token_id,
-                handshake,
-            })
+                asking,
+                early: Vec::new(),
+            };
+            Step::to(next, vec![ask])
         }
         ChannelKind::Phone { phone_id } => {
-            let phone_key = cx.phones.and_then(|p| p.key_of(&phone_id).ok().flatten());
-            let Some(phone_key) = phone_key else {
-                tracing::info!(phone = %phone_id, "refusing a phone that is not paired here");
-                return Step::close(vec![audit(
-                    "phone.connect",
-                    format!("phone:{phone_id}"),
-                    "denied",
-                    403,
-                )]);
+            let request = Request::PhoneConnect {
+                phone_id: phone_id.clone(),
             };
-            let prologue = connection_prologue(cx.device_id, &phone_id);
-            let handshake = Handshake::connection_daemon(cx.key, &phone_key, &prologue);
-            begin(handshake, |handshake| PhoneChannel::Connecting {
+            let (asking, ask) = cx.ask(format!("phone:{phone_id}"), request);
+            let next = PhoneChannel::PhoneOpening {
                 phone_id,
-                handshake,
-            })
+                asking,
+                early: Vec::new(),
+            };
+            Step::to(next, vec![ask])
+        }
+    }
+}
+
+impl PhoneChannel {
+    /// The messages kept while the Router is asked whether to open this channel.
+    fn early(&mut self) -> Option<&mut Vec<Vec<u8>>> {
+        match self {
+            Self::PairingOpening { early, .. } | Self::PhoneOpening { early, .. } => Some(early),
+            _ => None,
+        }
+    }
+
+    /// The channel of a pairing waiting on the Router or the relay; anything
+    /// the phone sends meanwhile is opened (so the counters stay in step) and dropped.
+    fn waiting_channel(&mut self) -> Option<&mut Channel> {
+        match self {
+            Self::PairingChecking { channel, .. }
+            | Self::PairingAccepted { channel, .. }
+            | Self::PairingStoring { channel, .. } => Some(channel),
+            _ => None,
         }
     }
 }
 
 /// One message on channel `id` in `state`.
-pub fn advance(cx: &mut Context<'_>, id: u32, state: PhoneChannel, payload: &[u8]) -> Step {
+pub fn advance(cx: &mut Context<'_>, id: u32, mut state: PhoneChannel, payload: &[u8]) -> Step {
+    if let Some(early) = state.early() {
+        if early.len() >= MAX_EARLY {
+            return Step::close(Vec::new());
+        }
+        early.push(payload.to_vec());
+        return Step::to(state, Vec::new());
+    }
+    if let Some(channel) = state.waiting_channel() {
+        return match channel.open(payload) {
+            Ok(_) => Step::to(state, Vec::new()),
+            Err(_) => Step::close(Vec::new()),
+        };
+    }
     match state {
         PhoneChannel::PairingHandshake {
             token_id,
@@ -231,56 +289,20 @@ pub fn advance(cx: &mut Context<'_>, id: u32, state: PhoneChannel, payload: &[u8
             let Some(message) = message else {
                 return Step::close(Vec::new());
             };
-            let code = message["code"].as_str().unwrap_or_default();
-            let principal = format!("pairing:{token_id}");
-            match cx.windows.check_code(&token_id, code) {
-                CodeCheck::Right => {
-                    let effects = vec![
-                        audit("phone.pair.code", principal, "ok", 200),
-                        Effect::Control(FromLaptop::PairAccept { channel: id }),
-                    ];
-                    let next = PhoneChannel::PairingAccepted {
-                        token_id,
-                        channel,
-                        phone_key,
-                        label,
-                    };
-                    Step::to(next, effects)
-                }
-                CodeCheck::Wrong { attempts_left } => {
-                    tracing::warn!(attempts_left, "a phone sent a wrong pairing code");
-                    let mut effects = vec![audit("phone.pair.code", principal, "denied", 403)];
-                    effects.extend(sealed_json(
-                        id,
-                        &mut channel,
-                        &json!({ "type": "code-wrong", "attemptsLeft": attempts_left }),
-                    ));
-                    let next = PhoneChannel::PairingCode {
-                        token_id,
-                        channel,
-                        phone_key,
-                        label,
-                    };
-                    Step::to(next, effects)
-                }
-                CodeCheck::Dead => {
-                    tracing::warn!("five wrong pairing codes: the pairing window is closed");
-                    let mut effects = vec![audit("phone.pair.dead", principal, "denied", 403)];
-                    effects.extend(sealed_json(
-                        id,
-                        &mut channel,
-                        &json!({ "type": "pairing-dead" }),
-                    ));
-                    effects.push(Effect::Control(FromLaptop::PairKill { channel: id }));
-                    Step::close(effects)
-                }
-                CodeCheck::Closed => {
-                    let dead = sealed_json(id, &mut channel, &json!({ "type": "pairing-dead" }));
-                    Step::close(dead.into_iter().collect())
-                }
-            }
+            let request = Request::PhonePairCode {
+                token_id: token_id.clone(),
+                code: message["code"].as_str().unwrap_or_default().to_owned(),
+            };
+            let (asking, ask) = cx.ask(format!("pairing:{token_id}"), request);
+            let next = PhoneChannel::PairingChecking {
+                token_id,
+                asking,
+                channel,
+                phone_key,
+                label,
+            };
+            Step::to(next, vec![ask])
         }
-        accepted @ PhoneChannel::PairingAccepted { .. } => Step::to(accepted, Vec::new()),
         PhoneChannel::Connecting {
             phone_id,
             mut handshake,
@@ -293,17 +315,14 @@ pub fn advance(cx: &mut Context<'_>, id: u32, state: PhoneChannel, payload: &[u8
                 return Step::close(Vec::new());
             };
             // The link serves it and keeps the `Open` state.
-            Step {
-                next: None,
-                effects: vec![
-                    Effect::Frame(id, reply),
-                    Effect::Serve {
-                        id,
-                        phone_id,
-                        channel,
-                    },
-                ],
-            }
+            Step::close(vec![
+                Effect::Frame(id, reply),
+                Effect::Serve {
+                    id,
+                    phone_id,
+                    channel,
+                },
+            ])
         }
         PhoneChannel::Open {
             phone_id,
@@ -338,183 +357,170 @@ pub fn advance(cx: &mut Context<'_>, id: u32, state: PhoneChannel, payload: &[u8
             };
             Step::to(next, Vec::new())
         }
+        // Taken by `early` and `waiting_channel` above.
+        waiting @ (PhoneChannel::PairingOpening { .. }
+        | PhoneChannel::PhoneOpening { .. }
+        | PhoneChannel::PairingChecking { .. }
+        | PhoneChannel::PairingAccepted { .. }
+        | PhoneChannel::PairingStoring { .. }) => Step::to(waiting, Vec::new()),
     }
+}
+
+/// The relay minted `phone_id` for the phone on channel `id`: the Router stores it.
+pub fn relay_named(cx: &mut Context<'_>, state: PhoneChannel, phone_id: String) -> Step {
+    let PhoneChannel::PairingAccepted {
+        token_id,
+        channel,
+        phone_key,
+        label,
+    } = state
+    else {
+        return Step::to(state, Vec::new());
+    };
+    let request = Request::PhonePaired {
+        token_id,
+        phone_id: phone_id.clone(),
+        phone_key,
+        label,
+    };
+    let (asking, ask) = cx.ask(format!("phone:{phone_id}"), request);
+    let next = PhoneChannel::PairingStoring {
+        asking,
+        channel,
+        phone_id,
+    };
+    Step::to(next, vec![ask])
+}
+
+/// Tells a phone its pairing failed, then `then` (after the message, so the
+/// relay carries it before acting on a control), then closes.
+fn pairing_dead(id: u32, channel: &mut Channel, then: Vec<Effect>) -> Step {
+    let mut effects: Vec<Effect> = sealed_json(id, channel, &json!({ "type": "pairing-dead" }))
+        .into_iter()
+        .collect();
+    effects.extend(then);
+    Step::close(effects)
+}
+
+/// The Router answered question `asking` about channel `id` in `state`.
+pub fn answered(
+    cx: &mut Context<'_>,
+    id: u32,
+    state: PhoneChannel,
+    asked: u64,
+    answer: Result<Reply, ApiError>,
+) -> Step {
+    match state {
+        PhoneChannel::PairingOpening {
+            token_id,
+            asking,
+            early,
+        } if asking == asked => {
+            let Some(secret) = answer.ok().and_then(|r| key_in(&r, "secret")) else {
+                return Step::close(Vec::new());
+            };
+            let prologue = pairing_prologue(cx.device_id, &token_id);
+            match Handshake::pairing_daemon(cx.key, &PairingSecret(secret), &prologue) {
+                Ok(handshake) => Step {
+                    next: Some(PhoneChannel::PairingHandshake {
+                        token_id,
+                        handshake,
+                    }),
+                    effects: Vec::new(),
+                    replay: early,
+                },
+                Err(_) => Step::close(Vec::new()),
+            }
+        }
+        PhoneChannel::PhoneOpening {
+            phone_id,
+            asking,
+            early,
+        } if asking == asked => {
+            let Some(phone_key) = answer.ok().and_then(|r| key_in(&r, "key")) else {
+                return Step::close(Vec::new());
+            };
+            let prologue = connection_prologue(cx.device_id, &phone_id);
+            match Handshake::connection_daemon(cx.key, &phone_key, &prologue) {
+                Ok(handshake) => Step {
+                    next: Some(PhoneChannel::Connecting {
+                        phone_id,
+                        handshake,
+                    }),
+                    effects: Vec::new(),
+                    replay: early,
+                },
+                Err(_) => Step::close(Vec::new()),
+            }
+        }
+        PhoneChannel::PairingChecking {
+            token_id,
+            asking,
+            mut channel,
+            phone_key,
+            label,
+        } if asking == asked => match answer {
+            Ok(_) => Step::to(
+                PhoneChannel::PairingAccepted {
+                    token_id,
+                    channel,
+                    phone_key,
+                    label,
+                },
+                vec![Effect::Control(FromLaptop::PairAccept { channel: id })],
+            ),
+            Err(error) if error.code == code::PAIRING_CODE_WRONG => {
+                let left = error
+                    .details
+                    .as_ref()
+                    .map_or(json!(null), |d| d["attemptsLeft"].clone());
+                let told = sealed_json(
+                    id,
+                    &mut channel,
+                    &json!({ "type": "code-wrong", "attemptsLeft": left }),
+                );
+                let next = PhoneChannel::PairingCode {
+                    token_id,
+                    channel,
+                    phone_key,
+                    label,
+                };
+                Step::to(next, told.into_iter().collect())
+            }
+            Err(error) if error.code == code::PAIRING_DEAD => pairing_dead(
+                id,
+                &mut channel,
+                vec![Effect::Control(FromLaptop::PairKill { channel: id })],
+            ),
+            Err(_) => pairing_dead(id, &mut channel, Vec::new()),
+        },
+        PhoneChannel::PairingStoring {
+            asking,
+            mut channel,
+            phone_id,
+        } if asking == asked => match answer {
+            Ok(_) => {
+                let paired = json!({
+                    "type": "paired",
+                    "phoneId": phone_id,
+                    "deviceId": cx.device_id,
+                    "deviceName": cx.device_name,
+                    "fingerprint": fingerprint(cx.key.public()),
+                });
+                // The phone connects again with its new credentials; this channel is done.
+                Step::close(sealed_json(id, &mut channel, &paired).into_iter().collect())
+            }
+            Err(_) => pairing_dead(id, &mut channel, Vec::new()),
+        },
+        // An answer to an older question, or for a channel that moved on.
+        other => Step::to(other, Vec::new()),
+    }
+}
+
+/// The 32 bytes (hex) under `field` in an answer of the Router.
+fn key_in(reply: &Reply, field: &str) -> Option<[u8; 32]> {
+    reply.body[field].as_str().and_then(from_hex32)
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    struct Pairing {
-        key: StaticKey,
-        windows: PairingWindows,
-        code: String,
-        phone: Option<Handshake>,
-    }
-
-    fn pairing() -> Pairing {
-        let key = StaticKey::generate().expect("key");
-        let mut windows = PairingWindows::default();
-        let (secret, code) = windows.open("t1", Duration::from_secs(60)).expect("window");
-        let phone_key = StaticKey::generate().expect("phone key");
-        let phone = Handshake::pairing_phone(&phone_key, &secret, &pairing_prologue("d1", "t1"))
-            .expect("phone side");
-        Pairing {
-            key,
-            windows,
-            code,
-            phone: Some(phone),
-        }
-    }
-
-    impl Pairing {
-        /// A context over this pairing's window, and the channel kind naming it.
-        fn context(&mut self) -> (Context<'_>, ChannelKind) {
-            let cx = Context {
-                key: &self.key,
-                device_id: "d1",
-                windows: &mut self.windows,
-                phones: None,
-            };
-            let kind = ChannelKind::Pairing {
-                token_id: "t1".into(),
-            };
-            (cx, kind)
-        }
-    }
-
-    fn frames(effects: &[Effect]) -> Vec<Vec<u8>> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Frame(_, bytes) => Some(bytes.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Runs the pairing handshake with the phone side; returns the daemon's
-    /// state awaiting the code and the phone's channel.
-    fn to_code(p: &mut Pairing) -> (PhoneChannel, Channel) {
-        let mut phone = p.phone.take().expect("the phone's handshake");
-        let (mut cx, kind) = p.context();
-        let mut state = open(&mut cx, kind).next.expect("a pairing state");
-        let first = phone.write(b"").expect("message 1");
-        let step = advance(&mut cx, 7, state, &first);
-        let reply = frames(&step.effects).pop().expect("message 2");
-        state = step.next.expect("still pairing");
-        phone.read(&reply).expect("read message 2");
-        let last = phone
-            .write(br#"{"label":"test phone"}"#)
-            .expect("message 3");
-        let step = advance(&mut cx, 7, state, &last);
-        assert!(step.effects.is_empty(), "nothing before the code");
-        (
-            step.next.expect("awaiting the code"),
-            phone.into_channel().expect("phone channel"),
-        )
-    }
-
-    fn send_code(p: &mut Pairing, state: PhoneChannel, phone: &mut Channel, code: &str) -> Step {
-        let (mut cx, _) = p.context();
-        let sealed = phone
-            .seal(json!({ "code": code }).to_string().as_bytes())
-            .expect("seal");
-        advance(&mut cx, 7, state, &sealed)
-    }
-
-    fn audited(effects: &[Effect]) -> Vec<(&'static str, &'static str)> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Audit { op, outcome, .. } => Some((*op, *outcome)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn the_right_code_accepts_and_is_audited() {
-        let mut p = pairing();
-        let (state, mut phone) = to_code(&mut p);
-        let code = p.code.clone();
-        let step = send_code(&mut p, state, &mut phone, &code);
-        assert_eq!(audited(&step.effects), vec![("phone.pair.code", "ok")]);
-        assert!(
-            step.effects
-                .iter()
-                .any(|e| matches!(e, Effect::Control(FromLaptop::PairAccept { channel: 7 })))
-        );
-        assert!(matches!(
-            step.next,
-            Some(PhoneChannel::PairingAccepted { .. })
-        ));
-    }
-
-    #[test]
-    fn five_wrong_codes_kill_the_token() {
-        let mut p = pairing();
-        let (mut state, mut phone) = to_code(&mut p);
-        let wrong = if p.code == "0000" { "1111" } else { "0000" };
-        for left in (1..=4).rev() {
-            let step = send_code(&mut p, state, &mut phone, wrong);
-            assert_eq!(audited(&step.effects), vec![("phone.pair.code", "denied")]);
-            let answer = phone
-                .open(&frames(&step.effects)[0])
-                .expect("sealed answer");
-            let answer: Value = serde_json::from_slice(&answer).expect("JSON");
-            assert_eq!(answer["attemptsLeft"], left);
-            state = step.next.expect("still waiting for the code");
-        }
-        let step = send_code(&mut p, state, &mut phone, wrong);
-        assert!(step.next.is_none());
-        assert_eq!(audited(&step.effects), vec![("phone.pair.dead", "denied")]);
-        assert!(
-            step.effects
-                .iter()
-                .any(|e| matches!(e, Effect::Control(FromLaptop::PairKill { channel: 7 })))
-        );
-    }
-
-    #[test]
-    fn a_token_without_a_window_and_an_unknown_phone_are_refused() {
-        let key = StaticKey::generate().expect("key");
-        let mut windows = PairingWindows::default();
-        let mut cx = Context {
-            key: &key,
-            device_id: "d1",
-            windows: &mut windows,
-            phones: None,
-        };
-        let step = open(
-            &mut cx,
-            ChannelKind::Pairing {
-                token_id: "nope".into(),
-            },
-        );
-        assert!(step.next.is_none());
-        assert_eq!(
-            audited(&step.effects),
-            vec![("phone.pair.open", "not-found")]
-        );
-        let step = open(
-            &mut cx,
-            ChannelKind::Phone {
-                phone_id: "stranger".into(),
-            },
-        );
-        assert!(step.next.is_none());
-        assert_eq!(audited(&step.effects), vec![("phone.connect", "denied")]);
-    }
-
-    #[test]
-    fn garbage_closes_a_pairing_channel_without_a_word() {
-        let mut p = pairing();
-        let (mut cx, kind) = p.context();
-        let state = open(&mut cx, kind).next.expect("state");
-        let step = advance(&mut cx, 3, state, b"not a handshake message");
-        assert!(step.next.is_none() && step.effects.is_empty());
-    }
-}
+mod tests;

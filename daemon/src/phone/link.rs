@@ -1,8 +1,9 @@
 //! `RelayLink`: the daemon's one outbound WebSocket to its relay, and every
 //! phone channel multiplexed on it. This file holds the socket (connect,
 //! jittered backoff 1 s → 30 s, the writer with its urgent lane, `liveness`),
-//! the carrying out of the channel state machine's effects (`channels` decides),
-//! pairing completion and the serving of established channels by a
+//! the carrying out of the channel state machine's effects (`channels` steps,
+//! the Router decides: its questions go out as requests of principal
+//! `RelayChannel`), and the serving of established channels by a
 //! `FramedConnection` whose requests reach the Router as principal `Phone`.
 //! The owner's operations are in `owner_ops`, the relay's HTTP side in
 //! `relay_client`.
@@ -16,20 +17,18 @@ use awc::ws::{Frame as WsFrame, Message as WsMessage};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use loopsy_transports::e2e::frames::{Reassembler, seal_frame};
-use loopsy_transports::e2e::{Channel, StaticKey, fingerprint};
+use loopsy_transports::e2e::{Channel, StaticKey};
+use loopsy_transports::error::ApiError;
 use loopsy_transports::framed_connection::FramedConnection;
 use loopsy_transports::framing::Frame;
 use loopsy_transports::relay_wire::{
-    ChannelKind, FromLaptop, MAX_FRAME, SUBPROTOCOL, ToLaptop, channel_frame, split_channel_frame,
+    FromLaptop, MAX_FRAME, SUBPROTOCOL, ToLaptop, channel_frame, split_channel_frame,
 };
-use loopsy_transports::wire::{Evidence, Inbound};
-use serde_json::{Value, json};
+use loopsy_transports::wire::{Evidence, Inbound, Reply, Request};
 use tokio::sync::mpsc;
 
 use super::channels::{self, Effect, PhoneChannel};
-use super::events::PhoneEvents;
 use super::liveness::{DEFAULT_PING_EVERY, Liveness};
-use super::pairing::PairingWindows;
 use super::relay_client::{HANDSHAKE_TIMEOUT, relay_client, ws_base};
 use super::store::{PhoneBook, RelayCredentials, load_relay};
 use crate::paths::DataDir;
@@ -64,15 +63,13 @@ pub struct RelayLink {
     /// Bumped on every (re)connection, so a stale stream's end is ignored.
     pub(super) generation: u64,
     pub(super) channels: HashMap<u32, PhoneChannel>,
-    pub(super) windows: PairingWindows,
+    /// Numbers this link's questions to the Router (see `channels::Context`).
+    next_ask: u64,
     liveness: Liveness,
     /// Stops reading the current socket when it is given up on.
     reading: Option<futures_util::stream::AbortHandle>,
-    events: PhoneEvents,
     /// Where phones' `FramedConnection`s run (`None`: the link's own arbiter).
     connections: Option<actix_rt::ArbiterHandle>,
-    /// `rateLimits.pair`: pairing channels opened per minute, each a handshake.
-    pairing_limit: Option<crate::router::rate_limit::RateLimiter>,
 }
 
 impl RelayLink {
@@ -102,20 +99,11 @@ impl RelayLink {
             backoff: BACKOFF_FIRST,
             generation: 0,
             channels: HashMap::new(),
-            windows: PairingWindows::default(),
+            next_ask: 0,
             liveness: Liveness::new(DEFAULT_PING_EVERY),
             reading: None,
-            events: PhoneEvents::default(),
             connections: None,
-            pairing_limit: None,
         }
-    }
-
-    /// Limits pairing attempts (channels opened on a pairing token) to
-    /// `rateLimits.pair` a minute for this device, whoever opens them.
-    pub fn with_pairing_limit(mut self, limits: crate::config::RateLimitsConfig) -> Self {
-        self.pairing_limit = Some(crate::router::rate_limit::RateLimiter::new(limits));
-        self
     }
 
     /// Serves phones' connections on `arbiter`, apart from the link's own thread.
@@ -128,12 +116,6 @@ impl RelayLink {
     /// the relay stays silent past [`Liveness::dead_after`].
     pub fn with_ping_interval(mut self, every: Duration) -> Self {
         self.liveness = Liveness::new(every);
-        self
-    }
-
-    /// Writes pairing attempts, phone connections and revocations to the audit log.
-    pub fn with_audit(mut self, audit: Addr<crate::audit::AuditLog>) -> Self {
-        self.events = PhoneEvents::new(audit);
         self
     }
 
@@ -303,64 +285,52 @@ impl RelayLink {
         }
     }
 
-    fn sealed_json(&self, channel_id: u32, channel: &mut Channel, value: &Value) {
-        if let Some(Effect::Frame(id, sealed)) = channels::sealed_json(channel_id, channel, value) {
-            self.send(WsMessage::Binary(channel_frame(id, &sealed)));
-        }
-    }
-
     fn close_channel(&mut self, channel: u32) {
         self.channels.remove(&channel);
         self.control(&FromLaptop::Close { channel });
     }
 
-    fn on_control(&mut self, message: ToLaptop) {
+    fn on_control(&mut self, message: ToLaptop, ctx: &mut Context<Self>) {
         match message {
-            ToLaptop::Open { channel, kind } => self.on_open(channel, kind),
+            ToLaptop::Open { channel, kind } => {
+                self.run_step(channel, ctx, |cx| channels::open(cx, kind));
+            }
             ToLaptop::Close { channel } => {
                 self.channels.remove(&channel);
             }
-            ToLaptop::Paired { channel, phone_id } => self.on_paired(channel, phone_id),
-            ToLaptop::Revoked { phone_id } => {
-                self.events.record(
-                    "phone.revoked-at-relay",
-                    format!("phone:{phone_id}"),
-                    "ok",
-                    200,
-                );
-                self.forget_phone(&phone_id);
+            ToLaptop::Paired { channel, phone_id } => {
+                let Some(state) = self.channels.remove(&channel) else {
+                    return;
+                };
+                self.run_step(channel, ctx, |cx| {
+                    channels::relay_named(cx, state, phone_id)
+                });
             }
+            ToLaptop::Revoked { phone_id } => self.revoked_at_relay(phone_id, ctx),
         }
     }
 
-    fn on_open(&mut self, channel: u32, kind: ChannelKind) {
-        if let (ChannelKind::Pairing { token_id }, Some(limit)) = (&kind, &mut self.pairing_limit) {
-            let family = loopsy_transports::wire::RateFamily::Pair;
-            if limit
-                .check("pairing", family, std::time::Instant::now())
-                .is_err()
-            {
-                tracing::warn!("pairing attempts beyond rateLimits.pair; refusing one");
-                let principal = format!("pairing:{token_id}");
-                self.events
-                    .record("phone.pair.open", principal, "rate-limited", 429);
-                return self.close_channel(channel);
-            }
-        }
-        self.run_step(channel, |cx| channels::open(cx, kind));
+    /// The relay revoked a phone: the Router forgets it, then its channels close.
+    fn revoked_at_relay(&mut self, phone_id: String, ctx: &mut Context<Self>) {
+        let request = Request::PhoneRevokedAtRelay {
+            phone_id: phone_id.clone(),
+        };
+        let asked = self.ask_router("relay".to_owned(), request);
+        ctx.spawn(asked.map(move |_, link, _| link.close_channels_of(&phone_id)));
     }
 
-    fn on_bytes(&mut self, id: u32, payload: &[u8]) {
+    fn on_bytes(&mut self, id: u32, payload: &[u8], ctx: &mut Context<Self>) {
         let Some(state) = self.channels.remove(&id) else {
             return;
         };
-        self.run_step(id, |cx| channels::advance(cx, id, state, payload));
+        self.run_step(id, ctx, |cx| channels::advance(cx, id, state, payload));
     }
 
     /// One step of the channel state machine on channel `id`, then its effects.
     fn run_step(
         &mut self,
         id: u32,
+        ctx: &mut Context<Self>,
         step: impl FnOnce(&mut channels::Context<'_>) -> channels::Step,
     ) {
         let device_id = self.device_id();
@@ -370,16 +340,35 @@ impl RelayLink {
         let mut cx = channels::Context {
             key: &key,
             device_id: &device_id,
-            windows: &mut self.windows,
-            phones: self.phones.as_ref(),
+            device_name: &self.hostname,
+            next_ask: &mut self.next_ask,
         };
         let step = step(&mut cx);
-        self.apply(id, step);
+        self.apply(id, step, ctx);
+    }
+
+    /// `request` to the Router for a phone channel, as `subject`.
+    fn ask_router(
+        &self,
+        subject: String,
+        request: Request,
+    ) -> impl ActorFuture<Self, Output = Result<Reply, ApiError>> + 'static {
+        let asked = self.router.send(Inbound {
+            request,
+            evidence: Evidence::RelayChannel { subject },
+        });
+        actix::fut::wrap_future(async move {
+            match asked.await {
+                Ok(handled) => handled.outcome,
+                Err(_) => Err(ApiError::unavailable("the Router stopped")),
+            }
+        })
     }
 
     /// Carries out a step of the channel state machine: its effects, then its
-    /// next state (or the channel's close, unless it is now being served).
-    fn apply(&mut self, id: u32, step: channels::Step) {
+    /// next state (or the channel's close, unless it is now being served), then
+    /// the messages that came early.
+    fn apply(&mut self, id: u32, step: channels::Step, ctx: &mut Context<Self>) {
         let mut served = false;
         for effect in step.effects {
             match effect {
@@ -387,12 +376,21 @@ impl RelayLink {
                     self.send(WsMessage::Binary(channel_frame(channel, &bytes)));
                 }
                 Effect::Control(message) => self.control(&message),
-                Effect::Audit {
-                    op,
-                    principal,
-                    outcome,
-                    status,
-                } => self.events.record(op, principal, outcome, status),
+                Effect::Ask {
+                    subject,
+                    asking,
+                    request,
+                } => {
+                    let asked = self.ask_router(subject, request);
+                    ctx.spawn(asked.map(move |answer, link, ctx| {
+                        let Some(state) = link.channels.remove(&id) else {
+                            return;
+                        };
+                        link.run_step(id, ctx, |cx| {
+                            channels::answered(cx, id, state, asking, answer)
+                        });
+                    }));
+                }
                 Effect::Serve {
                     id,
                     phone_id,
@@ -410,8 +408,11 @@ impl RelayLink {
             Some(next) => {
                 self.channels.insert(id, next);
             }
-            None if !served => self.control(&FromLaptop::Close { channel: id }),
+            None if !served => return self.control(&FromLaptop::Close { channel: id }),
             None => {}
+        }
+        for payload in step.replay {
+            self.on_bytes(id, &payload, ctx);
         }
     }
 
@@ -451,8 +452,6 @@ impl RelayLink {
             None => serve(),
         }
         tracing::info!(phone = %phone_id, "a phone connected");
-        self.events
-            .record("phone.connect", format!("phone:{phone_id}"), "ok", 200);
         Some(PhoneChannel::Open {
             phone_id,
             crypto,
@@ -461,70 +460,26 @@ impl RelayLink {
         })
     }
 
-    fn on_paired(&mut self, id: u32, phone_id: String) {
-        let Some(PhoneChannel::PairingAccepted {
-            token_id,
-            mut channel,
-            phone_key,
-            label,
-        }) = self.channels.remove(&id)
-        else {
-            return;
-        };
-        let stored = self
-            .phones
-            .as_ref()
-            .map(|book| book.add(&phone_id, &phone_key, label.as_deref()));
-        if !matches!(stored, Some(Ok(()))) {
-            tracing::error!(phone = %phone_id, "cannot store a newly paired phone");
-            self.sealed_json(id, &mut channel, &json!({ "type": "pairing-dead" }));
-            return self.close_channel(id);
-        }
-        let phone_fingerprint = fingerprint(&phone_key);
-        self.windows.complete(
-            &token_id,
-            &phone_id,
-            label.clone(),
-            phone_fingerprint.clone(),
-        );
-        tracing::info!(phone = %phone_id, label = ?label, fingerprint = %phone_fingerprint, "a phone paired");
-        self.events
-            .record("phone.paired", format!("phone:{phone_id}"), "ok", 200);
-        let daemon_fingerprint = self
-            .key
-            .as_ref()
-            .map(|k| fingerprint(k.public()))
-            .unwrap_or_default();
-        self.sealed_json(
-            id,
-            &mut channel,
-            &json!({
-                "type": "paired",
-                "phoneId": phone_id,
-                "deviceId": self.device_id(),
-                "deviceName": self.hostname,
-                "fingerprint": daemon_fingerprint,
-            }),
-        );
-        // The phone connects again with its new credentials; this channel is done.
-        self.close_channel(id);
-    }
-
     pub(super) fn forget_phone(&mut self, phone_id: &str) -> bool {
         let removed = self
             .phones
             .as_ref()
             .is_some_and(|book| book.remove(phone_id).unwrap_or(false));
+        self.close_channels_of(phone_id);
+        removed
+    }
+
+    /// Closes every channel of `phone_id`, connected or connecting.
+    fn close_channels_of(&mut self, phone_id: &str) {
         let doomed: Vec<u32> = self
             .channels
             .iter()
-            .filter(|(_, c)| matches!(c, PhoneChannel::Open { phone_id: p, .. } | PhoneChannel::Connecting { phone_id: p, .. } if p == phone_id))
+            .filter(|(_, c)| matches!(c, PhoneChannel::Open { phone_id: p, .. } | PhoneChannel::Connecting { phone_id: p, .. } | PhoneChannel::PhoneOpening { phone_id: p, .. } if p == phone_id))
             .map(|(id, _)| *id)
             .collect();
         for id in doomed {
             self.close_channel(id);
         }
-        removed
     }
 }
 
@@ -582,11 +537,11 @@ impl StreamHandler<WsItem> for RelayLink {
         };
         match frame {
             Ok(WsFrame::Binary(bytes)) => match split_channel_frame(bytes) {
-                Some((channel, payload)) => self.on_bytes(channel, &payload),
+                Some((channel, payload)) => self.on_bytes(channel, &payload, ctx),
                 None => tracing::debug!("ignoring a short frame from the relay"),
             },
             Ok(WsFrame::Text(text)) => match serde_json::from_slice::<ToLaptop>(&text) {
-                Ok(message) => self.on_control(message),
+                Ok(message) => self.on_control(message, ctx),
                 Err(e) => {
                     tracing::debug!(error = %e, "ignoring a garbled control message from the relay")
                 }

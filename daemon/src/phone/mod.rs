@@ -2,11 +2,11 @@
 //! `RelayLink` actor (`link`: the socket to the relay and the phone channels on
 //! it), the channels' state machine (`channels`), the owner's operations
 //! (`owner_ops`), the relay's HTTP side (`relay_client`), half-open detection
-//! (`liveness`), audit lines (`events`), pairing windows (`pairing`), and what
+//! (`liveness`), pairing windows (`pairing`, held by the Router, which decides
+//! every pairing and connection: `router::phone_ops`), and what
 //! is kept on disk (`store`).
 
 pub mod channels;
-pub mod events;
 pub mod link;
 pub mod liveness;
 pub mod owner_ops;
@@ -15,4 +15,4 @@ pub mod relay_client;
 pub mod store;
 
 pub use link::RelayLink;
-pub use owner_ops::RelayRequest;
+pub use owner_ops::{IssuePairingToken, IssuedToken, RelayRequest};

@@ -1,6 +1,7 @@
 //! The owner's relay and phone operations, as the Router hands them over
 //! (`RelayRequest`): the link's status, the paired phones and their revocation,
-//! registering at a relay, and opening a pairing window.
+//! registering at a relay, and the relay's pairing token for a window the
+//! Router opens.
 
 use actix::prelude::*;
 use loopsy_transports::e2e::fingerprint;
@@ -10,9 +11,10 @@ use loopsy_transports::wire::{Reply, Request};
 use serde_json::json;
 
 use super::link::RelayLink;
+use std::time::Duration;
+
 use super::relay_client::{
-    DEFAULT_PAIR_TTL_SECS, MIN_PAIR_TTL_SECS, created, fragment_value, not_configured,
-    relay_client, relay_error, relay_expiry,
+    created, fragment_value, not_configured, relay_client, relay_error, relay_expiry,
 };
 use super::store::{PhoneBook, RelayCredentials, save_relay};
 
@@ -61,24 +63,11 @@ impl Handler<RelayRequest> for RelayLink {
                     ))
                 })
             }
-            Request::MobilePairStatus { token_id } => ready(
-                self.windows
-                    .status(&token_id)
-                    .map(Reply::ok)
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            code::PAIRING_WINDOW_NOT_FOUND,
-                            404,
-                            "no such pairing window",
-                        )
-                    }),
-            ),
             Request::RelayConfigure {
                 url,
                 force,
                 ca_file,
             } => self.configure(url, force, ca_file.map(std::path::PathBuf::from), ctx),
-            Request::MobilePair { ttl_seconds } => self.open_pairing(ttl_seconds),
             other => ready(Err(ApiError::internal(format!(
                 "'{}' is not a relay operation",
                 other.op()
@@ -145,76 +134,75 @@ impl RelayLink {
             }),
         )
     }
+}
 
-    fn open_pairing(
+/// `mobile.pair`'s first half, asked by the Router: a pairing token from the
+/// relay, checked, and the QR URL without the window's secret (the Router opens
+/// the window and adds it).
+#[derive(Message)]
+#[rtype(result = "Result<IssuedToken, ApiError>")]
+pub struct IssuePairingToken {
+    pub ttl: Duration,
+}
+
+pub struct IssuedToken {
+    pub token_id: String,
+    /// How long the relay keeps the token, no longer than asked.
+    pub ttl: Duration,
+    pub expires_at: u64,
+    /// `…/app#v=1&r=…&d=…&i=…&t=…&k=…`: everything but `s`.
+    pub url: String,
+    pub fingerprint: String,
+}
+
+impl Handler<IssuePairingToken> for RelayLink {
+    type Result = ResponseFuture<Result<IssuedToken, ApiError>>;
+
+    fn handle(
         &mut self,
-        ttl_seconds: Option<u64>,
-    ) -> ResponseActFuture<Self, Result<Reply, ApiError>> {
+        IssuePairingToken { ttl: asked }: IssuePairingToken,
+        _: &mut Self::Context,
+    ) -> Self::Result {
         let (Some(credentials), Some(key)) = (self.credentials.clone(), self.key.clone()) else {
-            return Box::pin(actix::fut::ready(Err(not_configured())));
+            return Box::pin(std::future::ready(Err(not_configured())));
         };
-        let asked = match crate::limits::seconds(
-            "ttlSeconds",
-            ttl_seconds.unwrap_or(DEFAULT_PAIR_TTL_SECS),
-            MIN_PAIR_TTL_SECS,
-            crate::limits::MAX_PAIR_TTL,
-        ) {
-            Ok(asked) => asked,
-            Err(error) => return Box::pin(actix::fut::ready(Err(error))),
-        };
-        let ttl_seconds = Some(asked.as_secs());
-        let issue = async move {
+        Box::pin(async move {
             let request = relay_client(credentials.ca_file.as_deref())?
                 .post(format!(
                     "{}/pair/issue?device_id={}",
                     credentials.url, credentials.device_id
                 ))
                 .bearer_auth(&credentials.device_secret);
-            let body = json!({ "ttlSeconds": ttl_seconds });
+            let body = json!({ "ttlSeconds": asked.as_secs() });
             let body = created(request, Some(body), "the relay refused a pairing token").await?;
-            match (
+            let (Some(token), Some(token_id), Some(expires_at)) = (
                 body["token"].as_str(),
                 body["tokenId"].as_str(),
                 body["expiresAt"].as_u64(),
-            ) {
-                (Some(token), Some(id), Some(expires)) => {
-                    Ok((credentials, token.to_owned(), id.to_owned(), expires))
-                }
-                _ => Err(relay_error(
+            ) else {
+                return Err(relay_error(
                     "the relay's answer lacks the token",
                     "token/tokenId/expiresAt",
-                )),
-            }
-        };
-        Box::pin(
-            actix::fut::wrap_future::<_, Self>(issue).map(move |issued, link, _| {
-                let (credentials, token, token_id, expires_at) = issued?;
-                let now = crate::sessions::now_ms() / 1000;
-                let ttl = relay_expiry(expires_at, now, asked)?;
-                let (secret, code) = link
-                    .windows
-                    .open(&token_id, ttl)
-                    .ok_or_else(|| ApiError::internal("the system random source failed"))?;
-                let hex = crate::secrets::hex;
-                let url = format!(
-                    "{}/app#v=1&r={}&d={}&i={}&t={}&k={}&s={}",
-                    credentials.url,
-                    fragment_value(&credentials.url),
-                    fragment_value(&credentials.device_id),
-                    fragment_value(&token_id),
-                    fragment_value(&token),
-                    hex(key.public()),
-                    hex(&secret.0),
-                );
-                tracing::info!(expires_at, "a pairing window is open");
-                Ok(Reply::ok(json!({
-                    "url": url,
-                    "code": code,
-                    "tokenId": token_id,
-                    "expiresAt": expires_at,
-                    "fingerprint": fingerprint(key.public()),
-                })))
-            }),
-        )
+                ));
+            };
+            let now = crate::sessions::now_ms() / 1000;
+            let ttl = relay_expiry(expires_at, now, asked)?;
+            let url = format!(
+                "{}/app#v=1&r={}&d={}&i={}&t={}&k={}",
+                credentials.url,
+                fragment_value(&credentials.url),
+                fragment_value(&credentials.device_id),
+                fragment_value(token_id),
+                fragment_value(token),
+                crate::secrets::hex(key.public()),
+            );
+            Ok(IssuedToken {
+                token_id: token_id.to_owned(),
+                ttl,
+                expires_at,
+                url,
+                fingerprint: fingerprint(key.public()),
+            })
+        })
     }
 }

@@ -17,6 +17,8 @@ const KEEP_OUTCOME: Duration = Duration::from_secs(600);
 
 enum Outcome {
     Waiting,
+    /// The right code came; the relay is minting the phone's id.
+    Accepted,
     Paired {
         phone_id: String,
         label: Option<String>,
@@ -64,10 +66,7 @@ fn random_code() -> Option<String> {
 impl PairingWindows {
     fn purge(&mut self) {
         let now = Instant::now();
-        self.windows.retain(|_, w| match w.outcome {
-            Outcome::Waiting => now < w.expires + KEEP_OUTCOME,
-            _ => now < w.expires + KEEP_OUTCOME,
-        });
+        self.windows.retain(|_, w| now < w.expires + KEEP_OUTCOME);
     }
 
     /// Opens a window for a relay token; returns its secret and code.
@@ -104,6 +103,8 @@ impl PairingWindows {
             return CodeCheck::Closed;
         };
         if verify_slices_are_equal(window.code.as_bytes(), offered.as_bytes()).is_ok() {
+            // One phone per window: no other channel may use it from now on.
+            window.outcome = Outcome::Accepted;
             return CodeCheck::Right;
         }
         window.wrong += 1;
@@ -117,20 +118,32 @@ impl PairingWindows {
         }
     }
 
+    /// Whether `token_id`'s window took the right code and awaits its phone id.
+    pub fn accepted(&self, token_id: &str) -> bool {
+        self.windows
+            .get(token_id)
+            .is_some_and(|w| matches!(w.outcome, Outcome::Accepted))
+    }
+
+    /// Records the phone a window paired; only a window whose code was accepted.
     pub fn complete(
         &mut self,
         token_id: &str,
         phone_id: &str,
         label: Option<String>,
         fingerprint: String,
-    ) {
-        if let Some(window) = self.windows.get_mut(token_id) {
-            window.secret.fill(0);
-            window.outcome = Outcome::Paired {
-                phone_id: phone_id.to_owned(),
-                label,
-                fingerprint,
-            };
+    ) -> bool {
+        match self.windows.get_mut(token_id) {
+            Some(window) if matches!(window.outcome, Outcome::Accepted) => {
+                window.secret.fill(0);
+                window.outcome = Outcome::Paired {
+                    phone_id: phone_id.to_owned(),
+                    label,
+                    fingerprint,
+                };
+                true
+            }
+            _ => false,
         }
     }
 
@@ -147,8 +160,12 @@ impl PairingWindows {
                 "state": "paired", "phoneId": phone_id, "label": label, "fingerprint": fingerprint,
             }),
             Outcome::Dead => json!({ "state": "dead", "wrongCodes": window.wrong }),
-            Outcome::Waiting if Instant::now() >= window.expires => json!({ "state": "expired" }),
-            Outcome::Waiting => json!({ "state": "waiting", "wrongCodes": window.wrong }),
+            Outcome::Waiting | Outcome::Accepted if Instant::now() >= window.expires => {
+                json!({ "state": "expired" })
+            }
+            Outcome::Waiting | Outcome::Accepted => {
+                json!({ "state": "waiting", "wrongCodes": window.wrong })
+            }
         })
     }
 }

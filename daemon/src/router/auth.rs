@@ -26,6 +26,9 @@ pub enum Principal {
     Phone { phone_id: String },
     /// No credentials (public operations only).
     Anonymous { ip: Option<IpAddr> },
+    /// The relay link for a phone channel not yet authenticated (or the relay):
+    /// it may only ask the phone-channel operations, which decide on it.
+    RelayChannel { subject: String },
 }
 
 impl Principal {
@@ -40,7 +43,7 @@ impl Principal {
             Self::Owner | Self::OwnerKey { .. } => Capabilities::all(),
             Self::Peer { capabilities, .. } => *capabilities,
             Self::Phone { .. } => Capabilities::phone(),
-            Self::Anonymous { .. } => Capabilities::none(),
+            Self::Anonymous { .. } | Self::RelayChannel { .. } => Capabilities::none(),
         }
     }
 }
@@ -53,6 +56,7 @@ impl fmt::Display for Principal {
             Self::Peer { name, .. } => write!(f, "peer:{name}"),
             Self::Phone { phone_id } => write!(f, "phone:{phone_id}"),
             Self::Anonymous { .. } => f.write_str("anonymous"),
+            Self::RelayChannel { subject } => f.write_str(subject),
         }
     }
 }

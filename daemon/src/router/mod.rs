@@ -10,6 +10,7 @@ mod exec_ops;
 mod operations;
 mod ops;
 mod origin_policy;
+mod phone_ops;
 mod picker_ops;
 pub(crate) mod rate_limit;
 mod rpc_params;
@@ -79,6 +80,8 @@ pub struct Router {
     path_guard: Arc<crate::policy::path_guard::PathGuard>,
     /// Transfers in flight per principal.
     transfers: transfer_ops::TransferPermits,
+    /// Open phone pairing windows: secrets and codes, in memory only.
+    pairing: crate::phone::pairing::PairingWindows,
     own_uid: u32,
     /// Random per boot, so request ids never repeat across restarts.
     boot_tag: String,
@@ -97,7 +100,7 @@ fn outcome_label(result: &Result<Reply, ApiError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(e) => match e.status {
-            401 | 403 => "denied",
+            401 | 403 | 410 => "denied",
             429 => "rate-limited",
             404 => "not-found",
             400..=499 => "invalid",
@@ -157,6 +160,7 @@ impl Router {
             jobs: exec_ops::JobTable::default(),
             path_guard,
             transfers: Default::default(),
+            pairing: Default::default(),
             own_uid: rustix::process::geteuid().as_raw(),
             boot_tag,
             next_request: 0,
@@ -217,8 +221,18 @@ impl Router {
             Evidence::Phone { phone_id } => Principal::Phone {
                 phone_id: phone_id.clone(),
             },
+            Evidence::RelayChannel { subject } => Principal::RelayChannel {
+                subject: subject.clone(),
+            },
         };
         let name = operation.method;
+        let channel_op = operation.access == operations::Access::RelayChannel;
+        if matches!(principal, Principal::RelayChannel { .. }) != channel_op {
+            let error = ApiError::forbidden(format!(
+                "'{name}' is asked only by the daemon's relay link for its phone channels"
+            ));
+            return Err((principal, error));
+        }
         if matches!(principal, Principal::Phone { .. }) && !operation.phones {
             let error = ApiError::forbidden(format!(
                 "'{name}' is not offered to phones; phones drive terminal sessions"
@@ -258,6 +272,9 @@ impl Router {
             Principal::Anonymous { ip } => {
                 format!("ip:{}", ip.map(|ip| ip.to_string()).unwrap_or_default())
             }
+            // Pairing attempts are limited for the whole device, whoever makes
+            // them and on whichever token (`rateLimits.pair`).
+            Principal::RelayChannel { .. } => "relay-channels".to_owned(),
             other => other.label(),
         };
         self.limiter
@@ -422,7 +439,9 @@ impl Decided {
     fn finish(self, audit: &Addr<AuditLog>, outcome: Result<Reply, ApiError>) -> Handled {
         let remote = match &self.evidence {
             Evidence::LanHttp(http) => http.remote.map(|addr| addr.ip().to_string()),
-            Evidence::UnixSocket { .. } | Evidence::Phone { .. } => None,
+            Evidence::UnixSocket { .. }
+            | Evidence::Phone { .. }
+            | Evidence::RelayChannel { .. } => None,
         };
         audit.do_send(AuditRecord {
             ts: now_rfc3339(),
@@ -447,135 +466,4 @@ impl Decided {
 }
 
 #[cfg(test)]
-mod tests {
-    use loopsy_transports::wire::{BearerToken, HttpEvidence};
-
-    use super::*;
-    use crate::config::initial_config;
-    use crate::paths::DataDir;
-
-    const OWNER_KEY: &str = "0a1b2c3d4e5f67890a1b2c3d4e5f67890a1b2c3d4e5f67890a1b2c3d4e5f6789";
-    const PEER_KEY: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
-
-    fn settings(dir: &std::path::Path) -> Settings {
-        let data = DataDir::new(dir);
-        let text = initial_config(OWNER_KEY).replace(
-            "allowedKeys: {}",
-            &format!("allowedKeys:\n    laptop: \"{PEER_KEY}\""),
-        );
-        std::fs::write(data.config(), text).expect("config");
-        std::fs::create_dir_all(data.logs()).expect("logs");
-        Settings::load(data, &Overrides::default()).expect("settings")
-    }
-
-    fn http(key: Option<&str>) -> Evidence {
-        Evidence::LanHttp(HttpEvidence {
-            remote: Some(([127, 0, 0, 1], 40000).into()),
-            bearer: key.map(BearerToken::new),
-            host: Some("127.0.0.1:19532".into()),
-            ..Default::default()
-        })
-    }
-
-    /// Runs requests through a real Router (with its real audit writer) and
-    /// returns each answer's HTTP status.
-    fn statuses(cases: Vec<(Request, Evidence)>) -> Vec<u16> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let settings = settings(dir.path());
-        let audit_path = settings.data_dir.audit_log();
-        let db = settings.data_dir.database();
-        let data_dir = settings.data_dir.clone();
-        actix::System::new().block_on(async move {
-            let relay_context = actix::Context::<crate::phone::RelayLink>::new();
-            let relay = relay_context.address();
-            let audit =
-                SyncArbiter::start(1, move || AuditLog::new(audit_path.clone(), 1 << 20, 1));
-            let router = Router::new(RouterSetup {
-                settings,
-                overrides: Overrides::default(),
-                identity: NodeIdentity {
-                    node_id: "test-node".into(),
-                    hostname: "test".into(),
-                    platform: "linux",
-                    port: 19532,
-                },
-                audit,
-                shutdown: Arc::new(Notify::new()),
-                services: Services {
-                    context: ContextStore::open(&db, 100).expect("context store"),
-                    sessions: crate::sessions::SessionManager::new(
-                        crate::sessions::SessionSettings {
-                            ring_bytes: 1 << 20,
-                            scrollback_lines: 100,
-                            idle_timeout: std::time::Duration::from_secs(60),
-                            exited_retention: std::time::Duration::from_secs(60),
-                        },
-                    )
-                    .start(),
-                    exec: actix::Arbiter::current(),
-                    relay,
-                },
-            })
-            .start();
-            relay_context.run(crate::phone::RelayLink::new(
-                data_dir,
-                router.clone().recipient(),
-                "test".into(),
-            ));
-            let mut out = Vec::new();
-            for (request, evidence) in cases {
-                let handled = router
-                    .send(Inbound { request, evidence })
-                    .await
-                    .expect("router answers");
-                out.push(match handled.outcome {
-                    Ok(reply) => reply.status,
-                    Err(error) => error.status,
-                });
-            }
-            out
-        })
-    }
-
-    #[test]
-    fn only_the_daemons_own_uid_is_the_owner_on_the_socket() {
-        let own = rustix::process::geteuid().as_raw();
-        let got = statuses(vec![
-            (
-                Request::Status,
-                Evidence::UnixSocket {
-                    peer_uid: Some(own),
-                },
-            ),
-            (
-                Request::Status,
-                Evidence::UnixSocket {
-                    peer_uid: Some(own.wrapping_add(1)),
-                },
-            ),
-            (Request::Status, Evidence::UnixSocket { peer_uid: None }),
-            (
-                Request::KeyShow,
-                Evidence::UnixSocket {
-                    peer_uid: Some(own.wrapping_add(1)),
-                },
-            ),
-        ]);
-        assert_eq!(got, vec![200, 403, 403, 403]);
-    }
-
-    #[test]
-    fn owner_only_operations_are_refused_to_keys() {
-        let got = statuses(vec![
-            (Request::KeyShow, http(Some(OWNER_KEY))),
-            (Request::KeyRotate, http(Some(OWNER_KEY))),
-            (Request::KeyShow, http(Some(PEER_KEY))),
-            (Request::DaemonStop, http(Some(PEER_KEY))),
-            (Request::Status, http(Some(PEER_KEY))),
-            (Request::Identity, http(None)),
-            (Request::Health, http(None)),
-            (Request::Health, http(Some("wrong"))),
-        ]);
-        assert_eq!(got, vec![403, 403, 403, 403, 200, 401, 200, 200]);
-    }
-}
+mod tests;

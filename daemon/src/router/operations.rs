@@ -16,7 +16,7 @@ use loopsy_transports::wire::{Evidence, RateFamily, Request, TransportKind, meth
 use super::capabilities::{Capability, Need};
 use super::rpc_params::{self as rpc, Parse};
 use super::{Principal, Router, Work};
-use super::{context_ops, exec_ops, ops, picker_ops, session_ops, transfer_ops};
+use super::{context_ops, exec_ops, ops, phone_ops, picker_ops, session_ops, transfer_ops};
 
 /// Who may ask, before capabilities are looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,9 @@ pub enum Access {
     OwnerOrOwnerKey,
     /// The owner and the owner's phones.
     OwnerOrPhones,
+    /// The daemon's relay link, for a phone channel it cannot yet vouch for;
+    /// no other principal may ask these, and it may ask nothing else.
+    RelayChannel,
 }
 
 /// A check an operation passes beyond admission (documented here, applied by its handler).
@@ -335,14 +338,58 @@ pub static OPERATIONS: &[Operation] = &[
         .access(Access::OwnerOrPhones)
         .phones(),
     op(method::GRANTS_AUTO_APPROVE, rpc::grants_auto_approve, grant).access(Access::Owner),
-    op(method::MOBILE_PAIR, rpc::mobile_pair, relay)
-        .family(RateFamily::Pair)
-        .access(Access::Owner),
-    op(method::MOBILE_PAIR_STATUS, rpc::mobile_pair_status, relay).access(Access::Owner),
+    op(
+        method::MOBILE_PAIR,
+        rpc::mobile_pair,
+        phone_ops::open_window,
+    )
+    .family(RateFamily::Pair)
+    .access(Access::Owner),
+    op(
+        method::MOBILE_PAIR_STATUS,
+        rpc::mobile_pair_status,
+        phone_ops::window_status,
+    )
+    .access(Access::Owner),
     op(method::PHONES_LIST, rpc::phones_list, relay).access(Access::Owner),
     op(method::PHONES_REVOKE, rpc::phones_revoke, relay).access(Access::Owner),
     op(method::RELAY_CONFIGURE, rpc::relay_configure, relay).access(Access::Owner),
     op(method::RELAY_STATUS, rpc::relay_status, relay).access(Access::Owner),
+    op(
+        method::PHONE_PAIR_OPEN,
+        rpc::relay_link_only,
+        phone_ops::pairing_opened,
+    )
+    .family(RateFamily::Pair)
+    .access(Access::RelayChannel),
+    op(
+        method::PHONE_PAIR_CODE,
+        rpc::relay_link_only,
+        phone_ops::code_offered,
+    )
+    .family(RateFamily::Unmetered)
+    .access(Access::RelayChannel),
+    op(
+        method::PHONE_PAIRED,
+        rpc::relay_link_only,
+        phone_ops::paired,
+    )
+    .family(RateFamily::Unmetered)
+    .access(Access::RelayChannel),
+    op(
+        method::PHONE_CONNECT,
+        rpc::relay_link_only,
+        phone_ops::connecting,
+    )
+    .family(RateFamily::Unmetered)
+    .access(Access::RelayChannel),
+    op(
+        method::PHONE_REVOKED_AT_RELAY,
+        rpc::relay_link_only,
+        phone_ops::revoked_at_relay,
+    )
+    .family(RateFamily::Unmetered)
+    .access(Access::RelayChannel),
     op(UNKNOWN, rpc::not_a_method, answered_by_admission).phones(),
     MALFORMED_ENTRY,
 ];
@@ -415,6 +462,7 @@ pub fn grants(access: Access, principal: &Principal) -> bool {
             matches!(principal, Principal::Owner | Principal::OwnerKey { .. })
         }
         Access::OwnerOrPhones => matches!(principal, Principal::Owner | Principal::Phone { .. }),
+        Access::RelayChannel => matches!(principal, Principal::RelayChannel { .. }),
     }
 }
 

@@ -207,6 +207,14 @@ pub fn relay_configure(method: &str, params: Option<&Value>) -> Result<Request, 
 }
 
 /// The pseudo-entries (`unknown`, `rpc`) are never named by a caller.
+/// The phone-channel operations are asked by the daemon's relay link, with
+/// typed requests, never as JSON-RPC.
+pub fn relay_link_only(method: &str, _: Option<&Value>) -> Result<Request, ApiError> {
+    Err(ApiError::forbidden(format!(
+        "'{method}' is asked only by the daemon's relay link for its phone channels"
+    )))
+}
+
 pub fn not_a_method(method: &str, _: Option<&Value>) -> Result<Request, ApiError> {
     Err(ApiError::method_not_found(method))
 }

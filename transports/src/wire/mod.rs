@@ -143,6 +143,32 @@ pub enum Request {
     },
     /// The relay link's state.
     RelayStatus,
+    /// The relay link asks, for a pairing channel just opened on `token_id`,
+    /// whether a window is open for it; the answer holds the window's secret.
+    PhonePairOpen {
+        token_id: String,
+    },
+    /// The 4-digit code a phone sent on a pairing channel, to be checked.
+    PhonePairCode {
+        token_id: String,
+        code: String,
+    },
+    /// The relay minted `phone_id` for a phone whose code was accepted: store it.
+    PhonePaired {
+        token_id: String,
+        phone_id: String,
+        phone_key: [u8; 32],
+        label: Option<String>,
+    },
+    /// A paired phone's channel opened: its stored key, for the handshake that
+    /// proves it holds the matching private key.
+    PhoneConnect {
+        phone_id: String,
+    },
+    /// The relay reports that a phone's pairing was revoked there.
+    PhoneRevokedAtRelay {
+        phone_id: String,
+    },
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -201,6 +227,12 @@ pub mod method {
     pub const PHONES_REVOKE: &str = "phones.revoke";
     pub const RELAY_CONFIGURE: &str = "relay.configure";
     pub const RELAY_STATUS: &str = "relay.status";
+    // Asked by the daemon's relay link for phone channels, never by a client.
+    pub const PHONE_PAIR_OPEN: &str = "phone.pair.open";
+    pub const PHONE_PAIR_CODE: &str = "phone.pair.code";
+    pub const PHONE_PAIRED: &str = "phone.paired";
+    pub const PHONE_CONNECT: &str = "phone.connect";
+    pub const PHONE_REVOKED_AT_RELAY: &str = "phone.revoked-at-relay";
 
     /// Every method above (the daemon's table of operations is checked against it).
     pub const ALL: &[&str] = &[
@@ -241,6 +273,11 @@ pub mod method {
         PHONES_REVOKE,
         RELAY_CONFIGURE,
         RELAY_STATUS,
+        PHONE_PAIR_OPEN,
+        PHONE_PAIR_CODE,
+        PHONE_PAIRED,
+        PHONE_CONNECT,
+        PHONE_REVOKED_AT_RELAY,
     ];
 }
 
@@ -300,6 +337,11 @@ impl Request {
             Self::PhonesRevoke { .. } => method::PHONES_REVOKE,
             Self::RelayConfigure { .. } => method::RELAY_CONFIGURE,
             Self::RelayStatus => method::RELAY_STATUS,
+            Self::PhonePairOpen { .. } => method::PHONE_PAIR_OPEN,
+            Self::PhonePairCode { .. } => method::PHONE_PAIR_CODE,
+            Self::PhonePaired { .. } => method::PHONE_PAIRED,
+            Self::PhoneConnect { .. } => method::PHONE_CONNECT,
+            Self::PhoneRevokedAtRelay { .. } => method::PHONE_REVOKED_AT_RELAY,
             Self::Unknown { .. } => "unknown",
             Self::Call { .. } => "rpc",
             Self::Malformed { op, .. } => op,
@@ -376,6 +418,13 @@ pub enum Evidence {
     Phone {
         phone_id: String,
     },
+    /// The daemon's relay link, speaking for a phone channel whose handshake is
+    /// not done (or for the relay itself): nothing is proven but which channel
+    /// it is. `subject` names it for the audit log (`pairing:<token id>`,
+    /// `phone:<id>` as claimed, `relay`).
+    RelayChannel {
+        subject: String,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -397,7 +446,7 @@ impl Evidence {
         match self {
             Self::UnixSocket { .. } => TransportKind::UnixSocket,
             Self::LanHttp(_) => TransportKind::LanHttp,
-            Self::Phone { .. } => TransportKind::Relay,
+            Self::Phone { .. } | Self::RelayChannel { .. } => TransportKind::Relay,
         }
     }
 }
