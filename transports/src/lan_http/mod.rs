@@ -2,6 +2,11 @@
 //! JSON-RPC at `POST /rpc`, for peers and local tools. Each handler only turns the
 //! HTTP request into a [`Request`] plus [`HttpEvidence`] and renders the Router's
 //! answer; auth, Host/Origin policy, rate limits and audit all happen in the Router.
+//! `render` turns answers into responses (JSON, SSE, file bodies); `push` reads
+//! multipart uploads.
+
+mod push;
+mod render;
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,7 +14,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -18,9 +23,10 @@ use jsonrpsee_types::Id;
 use crate::error::ApiError;
 use crate::jsonrpc::{self, RpcIncoming};
 use crate::wire::{
-    BearerToken, ContextListParams, ContextPutBody, Evidence, ExecParams, FileDownload, Handled,
-    HttpEvidence, Inbound, PathParams, PullParams, ReplyStream, Request, StreamItem, UploadBody,
+    BearerToken, ContextListParams, ContextPutBody, Evidence, ExecParams, Handled, HttpEvidence,
+    Inbound, PathParams, PullParams, Request,
 };
+use render::{base_response, render_rest};
 
 /// Largest JSON body accepted (the original's framework default, spec §1.1).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -32,15 +38,6 @@ pub const CONTEXT_BODY_LIMIT: usize = 3 * 1024 * 1024;
 /// Interval of SSE comments on a quiet stream. Besides keeping proxies from
 /// timing out, a write is how a departed client is noticed (and its job stopped).
 pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(2);
-
-/// Read size when sending a file.
-const DOWNLOAD_CHUNK: usize = 256 * 1024;
-/// Largest text field of a push form (`destPath`, `checksum`).
-const FORM_FIELD_LIMIT: usize = 8 * 1024;
-/// Pieces of an upload queued toward the writer before the sender is slowed.
-const UPLOAD_QUEUE: usize = 8;
-/// Size of the pieces an upload is handed over in.
-const UPLOAD_PIECE: usize = 512 * 1024;
 
 /// How long a graceful stop waits for in-flight requests before dropping them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,7 +79,7 @@ impl LanHttp {
                 .route("/api/v1/execute/stream", web::post().to(execute_stream))
                 .route("/api/v1/execute/jobs", web::get().to(execute_jobs))
                 .route("/api/v1/execute/{job_id}", web::delete().to(execute_cancel))
-                .route("/api/v1/transfer/push", web::post().to(transfer_push))
+                .route("/api/v1/transfer/push", web::post().to(push::transfer_push))
                 .route("/api/v1/transfer/pull", web::post().to(transfer_pull))
                 .route("/api/v1/transfer/list", web::post().to(transfer_list))
                 .route("/rpc", web::post().to(rpc))
@@ -166,118 +163,6 @@ async fn ask_router(state: &LanState, req: &HttpRequest, request: Request) -> Ha
             )),
         },
     }
-}
-
-fn status_of(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
-fn base_response(
-    status: u16,
-    handled: &Handled,
-    error: Option<&ApiError>,
-) -> actix_web::HttpResponseBuilder {
-    let mut builder = HttpResponse::build(status_of(status));
-    if !handled.request_id.0.is_empty() {
-        builder.insert_header(("x-request-id", handled.request_id.0.as_str()));
-    }
-    if let Some(secs) = error.and_then(|e| e.retry_after_secs) {
-        builder.insert_header((header::RETRY_AFTER, secs.to_string()));
-    }
-    builder
-}
-
-fn render_rest(mut handled: Handled) -> HttpResponse {
-    let (stream, download) = match &mut handled.outcome {
-        Ok(reply) => (reply.stream.take(), reply.download.take()),
-        Err(_) => (None, None),
-    };
-    if let (Ok(reply), Some(download)) = (&handled.outcome, download) {
-        return send_file(base_response(reply.status, &handled, None), download);
-    }
-    match (&handled.outcome, stream) {
-        (Ok(reply), Some(stream)) => base_response(reply.status, &handled, None)
-            .content_type("text/event-stream")
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .streaming(server_sent_events(stream)),
-        (Ok(reply), None) => base_response(reply.status, &handled, None).json(&reply.body),
-        (Err(error), _) => base_response(error.status, &handled, Some(error)).json(error.to_body()),
-    }
-}
-
-/// Streams an opened file as the raw body, with the original's headers.
-fn send_file(mut builder: actix_web::HttpResponseBuilder, download: FileDownload) -> HttpResponse {
-    let name: String = download
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_control() || c == '"' || c == '\\' {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let file = tokio::fs::File::from_std(download.file);
-    let (held, idle) = (download.held, download.idle);
-    // A task reads the file into a small queue the body drains: when the client
-    // stops taking bytes for `idle`, the task ends, dropping the file and `held`,
-    // and the body ends short of its length.
-    let (pieces, queue) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(4);
-    actix_rt::spawn(async move {
-        let _held = held;
-        let mut chunks = tokio_util::io::ReaderStream::with_capacity(file, DOWNLOAD_CHUNK);
-        while let Some(chunk) = chunks.next().await {
-            let failed = chunk.is_err();
-            let sent = tokio::time::timeout(idle, pieces.send(chunk)).await;
-            if failed || !matches!(sent, Ok(Ok(()))) {
-                return;
-            }
-        }
-    });
-    let chunks = futures_util::stream::unfold(queue, |mut queue| async move {
-        queue.recv().await.map(|chunk| (chunk, queue))
-    });
-    builder
-        .content_type("application/octet-stream")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .insert_header(("x-loopsy-file-size", download.size.to_string()))
-        .no_chunking(download.size)
-        .streaming(chunks)
-}
-
-/// Renders stream items as SSE `data:` lines; a failed end becomes an `error` event.
-/// When the client goes away the stream (and so the receiver) is dropped, which
-/// tells the producer to stop.
-fn server_sent_events(
-    stream: ReplyStream,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> {
-    futures_util::stream::unfold(Some(stream.0), |receiver| async move {
-        let mut receiver = receiver?;
-        let item = tokio::select! {
-            item = receiver.recv() => item?,
-            () = tokio::time::sleep(SSE_KEEP_ALIVE) => {
-                let comment = bytes::Bytes::from_static(b": keep-alive\n\n");
-                return Some((Ok(comment), Some(receiver)));
-            }
-        };
-        let event = match item {
-            StreamItem::Event(event) => event,
-            StreamItem::End(Ok(_)) => return None,
-            // Raw bytes have no SSE form; binary streams are served on the Unix socket.
-            StreamItem::Binary(_) => serde_json::json!({ "type": "binary-omitted" }),
-            StreamItem::End(Err(error)) => serde_json::json!({
-                "type": "error",
-                "data": error.message,
-                "code": error.code,
-            }),
-        };
-        let line = format!("data: {event}\n\n");
-        Some((Ok(bytes::Bytes::from(line)), Some(receiver)))
-    })
 }
 
 async fn rest(state: web::Data<LanState>, req: HttpRequest, request: Request) -> HttpResponse {
@@ -477,132 +362,8 @@ async fn transfer_list(
     rest(state, req, request).await
 }
 
-fn push_malformed(message: impl Into<String>) -> Request {
-    Request::Malformed {
-        op: "transfer.push",
-        error: ApiError::bad_request(message),
-    }
-}
-
-/// `multipart/form-data`: text fields (`destPath`, optional `checksum`) first,
-/// then one file part, which is forwarded chunk by chunk while the Router
-/// handles the request (as the original, fields after the file are not seen).
-async fn transfer_push(
-    state: web::Data<LanState>,
-    req: HttpRequest,
-    mut form: actix_multipart::Multipart,
-) -> HttpResponse {
-    let mut dest_path = None;
-    let mut checksum = None;
-    loop {
-        let mut field = match form.next().await {
-            None => {
-                let request = match dest_path {
-                    None => push_malformed("Missing destPath field"),
-                    Some(_) => Request::Malformed {
-                        op: "transfer.push",
-                        error: ApiError::new(
-                            4005,
-                            400,
-                            "Missing file part; send destPath, then the file",
-                        ),
-                    },
-                };
-                return rest(state, req, request).await;
-            }
-            Some(Err(e)) => {
-                return rest(
-                    state,
-                    req,
-                    push_malformed(format!("Invalid multipart body: {e}")),
-                )
-                .await;
-            }
-            Some(Ok(field)) => field,
-        };
-        let is_file = field
-            .content_disposition()
-            .and_then(|d| d.get_filename())
-            .is_some();
-        if !is_file {
-            let name = field.name().unwrap_or_default().to_owned();
-            let mut value = Vec::new();
-            while let Some(chunk) = field.next().await {
-                match chunk {
-                    Ok(bytes) if value.len() + bytes.len() <= FORM_FIELD_LIMIT => {
-                        value.extend_from_slice(&bytes)
-                    }
-                    Ok(_) => {
-                        return rest(
-                            state,
-                            req,
-                            push_malformed(format!("Field {name} is too long")),
-                        )
-                        .await;
-                    }
-                    Err(e) => {
-                        return rest(
-                            state,
-                            req,
-                            push_malformed(format!("Invalid multipart body: {e}")),
-                        )
-                        .await;
-                    }
-                }
-            }
-            let value = String::from_utf8_lossy(&value).into_owned();
-            match name.as_str() {
-                "destPath" => dest_path = Some(value),
-                "checksum" | "sha256" => checksum = Some(value),
-                _ => {}
-            }
-            continue;
-        }
-        let Some(dest_path) = dest_path else {
-            return rest(
-                state,
-                req,
-                push_malformed("Missing destPath field; it must come before the file"),
-            )
-            .await;
-        };
-        let (sender, receiver) = tokio::sync::mpsc::channel(UPLOAD_QUEUE);
-        let request = Request::TransferPush {
-            dest_path,
-            expected_sha256: checksum,
-            body: UploadBody(receiver),
-        };
-        let pump = async move {
-            // Network chunks are small; handing each to the writer thread would cost
-            // a wake-up per few kilobytes, so they are gathered into larger pieces.
-            let mut pending = BytesMut::new();
-            while let Some(chunk) = field.next().await {
-                match chunk {
-                    Ok(bytes) => {
-                        pending.extend_from_slice(&bytes);
-                        if pending.len() >= UPLOAD_PIECE
-                            && sender.send(Ok(pending.split().freeze())).await.is_err()
-                        {
-                            // A refused push drops the receiver: stop reading then.
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = sender.send(Err(e.to_string())).await;
-                        return;
-                    }
-                }
-            }
-            if !pending.is_empty() {
-                let _ = sender.send(Ok(pending.freeze())).await;
-            }
-        };
-        let (handled, ()) = tokio::join!(ask_router(&state, &req, request), pump);
-        return render_rest(handled);
-    }
-}
-
-/// Reads a body up to `limit` bytes; `Err` carries the 413 to send instead.
+/// Reads a body up to `limit` bytes; `Err` is the refusal (413, or a body that
+/// could not be read), which callers hand to the Router as `Malformed`.
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
