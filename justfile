@@ -17,8 +17,19 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Benchmarks of the real binary; prints ratios against baselines measured in the same run.
-bench:
-    cargo bench -p loopsy --bench daemon --bench phone --bench web
+# Exec is also compared with the daemon of revision `before` (by default the one before
+# the Router, sessions and the relay link got threads of their own), built from an export
+# of that revision into target/bench-before.
+bench before="fb140b4": (build-before before)
+    LOOPSY_BENCH_BEFORE=target/bench-before/release/loopsy cargo bench -p loopsy --bench daemon --bench phone --bench web
+
+# Builds revision `rev`'s loopsy (release) into target/bench-before, for `bench`.
+build-before rev:
+    rm -rf target/bench-before-src && mkdir -p target/bench-before-src
+    git archive {{rev}} | tar -x -C target/bench-before-src
+    # Hard links, not a symlink: removing the export never touches web/node_modules.
+    if [ -d web/node_modules ]; then cp -al web/node_modules target/bench-before-src/web/; fi
+    cd target/bench-before-src && cargo build --release -p loopsy --target-dir ../bench-before
 
 # Format the code.
 fmt:

@@ -14,12 +14,11 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod support;
 
+use support::http::*;
 use support::*;
 const COLD_STARTS: usize = 10;
 const RPC_CALLS: usize = 20_000;
@@ -117,107 +116,6 @@ fn http_baseline_server() -> u16 {
         }
     });
     port
-}
-
-/// Reads one HTTP response (headers + Content-Length body); false on error.
-fn read_response(reader: &mut BufReader<TcpStream>, line: &mut String, body: &mut Vec<u8>) -> bool {
-    let mut length = 0usize;
-    let mut ok = false;
-    loop {
-        line.clear();
-        if reader.read_line(line).unwrap_or(0) == 0 {
-            return false;
-        }
-        if line.starts_with("HTTP/1.1 200") {
-            ok = true;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-        if line == "\r\n" {
-            break;
-        }
-    }
-    body.resize(length, 0);
-    reader.read_exact(body).is_ok() && ok
-}
-
-/// Throughput and latency of one load run.
-struct Load {
-    rate: f64,
-    failed: u64,
-    latencies: Vec<Duration>,
-}
-
-/// `clients` keep-alive connections sending `request(client, n)` for `seconds`;
-/// a non-200 answer counts as failed.
-fn http_load(
-    port: u16,
-    clients: usize,
-    seconds: u64,
-    request: impl Fn(usize, u64) -> Vec<u8> + Send + Sync + 'static,
-) -> Load {
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let request = Arc::new(request);
-    let threads: Vec<_> = (0..clients)
-        .map(|client| {
-            let (stop, done, failed, request) =
-                (stop.clone(), done.clone(), failed.clone(), request.clone());
-            std::thread::spawn(move || {
-                let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                stream.set_nodelay(true).unwrap();
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                let (mut line, mut body) = (String::new(), Vec::new());
-                let mut latencies = Vec::new();
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    writer.write_all(&request(client, n)).unwrap();
-                    n += 1;
-                    if read_response(&mut reader, &mut line, &mut body) {
-                        latencies.push(t.elapsed());
-                        done.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        return latencies;
-                    }
-                }
-                latencies
-            })
-        })
-        .collect();
-    let began = Instant::now();
-    std::thread::sleep(Duration::from_secs(seconds));
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = began.elapsed().as_secs_f64();
-    let mut latencies: Vec<Duration> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap_or_default())
-        .collect();
-    latencies.sort();
-    Load {
-        rate: done.load(Ordering::Relaxed) as f64 / elapsed,
-        failed: failed.load(Ordering::Relaxed),
-        latencies,
-    }
-}
-
-fn get_request(port: u16, path: &str, key: Option<&str>) -> Vec<u8> {
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n").into_bytes()
-}
-
-fn json_request(port: u16, method: &str, path: &str, key: &str, body: &str) -> Vec<u8> {
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
 }
 
 /// Durable writes per second the disk allows: 1-byte write + fdatasync, for the
@@ -415,7 +313,7 @@ fn main() {
     }
     let tmp = tempfile::tempdir().unwrap();
     // `LOOPSY_BENCH_ONLY=pty` runs just the terminal-session figures, `=flood`
-    // just the answers under a flooding session.
+    // just the answers under a flooding session, `=exec` just exec before/after.
     let only_pty = std::env::var("LOOPSY_BENCH_ONLY").is_ok_and(|v| v == "pty");
     let only_flood = std::env::var("LOOPSY_BENCH_ONLY").is_ok_and(|v| v == "flood");
     let data = tmp.path().join("data");
@@ -443,6 +341,10 @@ fn main() {
     if only_flood {
         let (daemon, _) = start_daemon(&data);
         support::flood::status_under_flood(&daemon.data.join("loopsyd.sock"));
+        return;
+    }
+    support::exec_ab::exec_before_after(tmp.path());
+    if std::env::var("LOOPSY_BENCH_ONLY").is_ok_and(|v| v == "exec") {
         return;
     }
 
@@ -572,15 +474,7 @@ fn main() {
         rss_after as f64 / 1024.0
     );
 
-    let key = std::fs::read_to_string(daemon.data.join("config.yaml"))
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("apiKey: \"")
-                .map(|k| k.trim_end_matches('"').to_owned())
-        })
-        .unwrap();
+    let key = api_key(&daemon.data);
 
     // Execute `true`.
     let mut spawns = Vec::new();

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod exec_ab;
 pub mod flood;
+pub mod http;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -102,7 +104,12 @@ pub fn free_port() -> u16 {
 }
 
 pub fn loopsy(data: &Path) -> Command {
-    let mut command = Command::new(BIN);
+    loopsy_with(Path::new(BIN), data)
+}
+
+/// The CLI of the `loopsy` binary at `bin` (another revision's, to compare) on `data`.
+pub fn loopsy_with(bin: &Path, data: &Path) -> Command {
+    let mut command = Command::new(bin);
     // `~` (the transfer root) is the benchmark's temp dir, never the real home.
     let home = data.parent().unwrap_or(data);
     command
@@ -129,9 +136,14 @@ pub fn health_ok(port: u16) -> bool {
 }
 
 pub fn start_daemon(data: &Path) -> (Daemon, Duration) {
+    start_daemon_with(Path::new(BIN), data)
+}
+
+/// A daemon of the binary at `bin` on `data`, and how long it took to answer.
+pub fn start_daemon_with(bin: &Path, data: &Path) -> (Daemon, Duration) {
     let port = free_port();
     let began = Instant::now();
-    let child = loopsy(data)
+    let child = loopsy_with(bin, data)
         .args(["start", "--foreground", "--port", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -393,4 +405,17 @@ pub fn interleaved<const N: usize>(
         result.sort();
     }
     results
+}
+
+/// The owner's API key from `data`'s `config.yaml`.
+pub fn api_key(data: &Path) -> String {
+    std::fs::read_to_string(data.join("config.yaml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("apiKey: \"")
+                .map(|k| k.trim_end_matches('"').to_owned())
+        })
+        .unwrap()
 }
