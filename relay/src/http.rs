@@ -20,7 +20,18 @@ pub async fn health() -> HttpResponse {
     }))
 }
 
-pub async fn metrics(state: web::Data<RelayState>) -> HttpResponse {
+/// Counters for Prometheus, behind the `--metrics-secret-file` bearer; off without it.
+pub async fn metrics(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse {
+    let Some(required) = &state.metrics_secret else {
+        return refuse(
+            404,
+            "metrics are off; start the relay with --metrics-secret-file",
+        );
+    };
+    if !bearer(&req).is_some_and(|presented| KeyDigest::of(&presented).matches(required)) {
+        metrics::add(&state.metrics.rejected_auth, 1);
+        return refuse(401, "metrics need the relay's metrics secret as a bearer");
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
@@ -32,14 +43,14 @@ pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpRes
         metrics::add(&state.metrics.rejected_origin, 1);
         return refuse(403, "origin not allowed");
     }
-    let Some(ip) = req.peer_addr().map(|a| a.ip()) else {
+    let Some(ip) = crate::access::client_ip(&req, &state.trusted_proxies) else {
         return refuse(400, "no peer address");
     };
     if let Err(retry) = state.registrations.check(ip) {
         metrics::add(&state.metrics.rejected_rate, 1);
         return HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", retry.to_string()))
-            .body("too many registrations from this address; try again later");
+            .body("too many registrations (from this address, or at this relay); try again later");
     }
     if let Some(required) = &state.registration_secret {
         let presented = req
@@ -109,17 +120,26 @@ pub async fn issue_pair_token(
     let expires_at = crate::now_ms() / 1000 + ttl;
     let store = state.store.clone();
     let (id, digest) = (token_id.clone(), KeyDigest::of(&token));
+    let most = state.max_pair_tokens_per_device;
     match web::block(move || {
-        let _ = store.purge_expired_tokens(crate::now_ms() / 1000);
-        store.issue_pair_token(&device_id, &digest, &id, expires_at)
+        let now = crate::now_ms() / 1000;
+        let _ = store.purge_expired_tokens(now);
+        store.issue_pair_token(&device_id, &digest, &id, expires_at, now, most)
     })
     .await
     {
-        Ok(Ok(())) => HttpResponse::Created().json(json!({
+        Ok(Ok(true)) => HttpResponse::Created().json(json!({
             "token": token,
             "tokenId": token_id,
             "expiresAt": expires_at,
         })),
+        Ok(Ok(false)) => {
+            metrics::add(&state.metrics.rejected_rate, 1);
+            refuse(
+                429,
+                "this device holds as many pairing tokens as the relay allows; use one or let one expire",
+            )
+        }
         _ => refuse(500, "the relay's storage failed"),
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //! - [`store`]: durable state behind the `Store` trait (SQLite now).
-//! - [`access`]: bearer extraction, Origin check, per-IP limits.
+//! - [`access`]: bearer extraction, Origin check, client addresses behind
+//!   trusted proxies, per-IP and relay-wide limits.
+//! - [`frame_guard`]: oversized WebSocket frames refused from their header.
 //! - [`rooms`]: one `Room` actor per device, splicing sockets by channel.
 //! - [`sockets`]: the WebSocket doors (laptop, phone, pairing).
 //! - [`http`]: health, metrics, registration, pair tokens, phones.
@@ -14,6 +16,7 @@
 //! - [`serve_args`]: the relay's flags (`loopsy-relay`, `loopsy relay serve`).
 
 pub mod access;
+pub mod frame_guard;
 pub mod http;
 pub mod metrics;
 pub mod rooms;
@@ -28,10 +31,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, guard, web};
 use loopsy_transports::secrets::KeyDigest;
 
-use crate::access::{ConnectionCap, PerIpWindow};
+use crate::access::{ConnectionCap, RegistrationLimits};
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 use crate::state::RelayState;
@@ -49,6 +52,13 @@ pub struct RelayConfig {
     pub allowed_origins: Vec<String>,
     pub max_connections_per_ip: usize,
     pub registrations_per_minute: u32,
+    pub registrations_per_minute_total: u32,
+    pub max_pair_tokens_per_device: u32,
+    pub max_phone_sockets_per_device: usize,
+    pub max_pairing_sockets_per_device: usize,
+    pub trusted_proxies: Vec<access::Cidr>,
+    /// When set, `GET /metrics` needs it as a bearer; otherwise `/metrics` is off.
+    pub metrics_secret: Option<String>,
     pub max_pair_ttl: Duration,
     pub workers: usize,
     /// Serve HTTPS/WSS with this certificate chain and key (PEM files).
@@ -72,6 +82,12 @@ impl RelayConfig {
             allowed_origins: Vec::new(),
             max_connections_per_ip: 256,
             registrations_per_minute: 5,
+            registrations_per_minute_total: 60,
+            max_pair_tokens_per_device: 5,
+            max_phone_sockets_per_device: 32,
+            max_pairing_sockets_per_device: 8,
+            trusted_proxies: Vec::new(),
+            metrics_secret: None,
             max_pair_ttl: Duration::from_secs(3600),
             workers: 2,
             tls: None,
@@ -116,6 +132,11 @@ fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, RelayError> {
     .map_err(|e| RelayError::Tls(format!("the certificate and key do not fit together: {e}")))
 }
 
+/// A route answering GET and HEAD alike (a HEAD answer has no body).
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 /// Opens the store and binds the listener; the returned server runs when awaited.
 pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr), RelayError> {
     std::fs::create_dir_all(&config.data_dir)
@@ -129,12 +150,25 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
         .map_err(|e| RelayError::Bind(config.listen, e))?;
     let state = web::Data::new(RelayState {
         store: store.clone(),
-        rooms: Rooms::new(store, metrics.clone()),
+        rooms: Rooms::new(
+            store,
+            metrics.clone(),
+            rooms::SocketCaps {
+                phones: config.max_phone_sockets_per_device,
+                pairings: config.max_pairing_sockets_per_device,
+            },
+        ),
         metrics,
         allowed_origins: config.allowed_origins.clone(),
         connection_cap: ConnectionCap::new(config.max_connections_per_ip),
-        registrations: PerIpWindow::new(config.registrations_per_minute, Duration::from_secs(60)),
+        registrations: RegistrationLimits::new(
+            config.registrations_per_minute,
+            config.registrations_per_minute_total,
+        ),
         registration_secret: config.registration_secret.as_deref().map(KeyDigest::of),
+        metrics_secret: config.metrics_secret.as_deref().map(KeyDigest::of),
+        trusted_proxies: config.trusted_proxies.clone(),
+        max_pair_tokens_per_device: config.max_pair_tokens_per_device,
         public_url: config
             .public_url
             .clone()
@@ -145,14 +179,17 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
         App::new()
             .app_data(state.clone())
             .app_data(web::JsonConfig::default().limit(16 * 1024))
-            .route("/health", web::get().to(http::health))
-            .route("/app", web::get().to(webapp::index))
-            .route("/app/", web::get().to(webapp::index))
-            .route("/app/assets/app.js", web::get().to(webapp::script))
-            .route("/app/assets/app.css", web::get().to(webapp::style))
-            .route("/app/assets/icon.svg", web::get().to(webapp::icon))
-            .route("/app/manifest.webmanifest", web::get().to(webapp::manifest))
-            .route("/metrics", web::get().to(http::metrics))
+            .route("/health", get_or_head().to(http::health))
+            .route("/app", get_or_head().to(webapp::index))
+            .route("/app/", get_or_head().to(webapp::index))
+            .route("/app/assets/app.js", get_or_head().to(webapp::script))
+            .route("/app/assets/app.css", get_or_head().to(webapp::style))
+            .route("/app/assets/icon.svg", get_or_head().to(webapp::icon))
+            .route(
+                "/app/manifest.webmanifest",
+                get_or_head().to(webapp::manifest),
+            )
+            .route("/metrics", get_or_head().to(http::metrics))
             .route("/device/register", web::post().to(http::register))
             .route("/pair/issue", web::post().to(http::issue_pair_token))
             .route("/laptop/connect", web::get().to(sockets::laptop_connect))
@@ -164,7 +201,10 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
                 "/pair/connect/{device}",
                 web::get().to(sockets::pair_connect),
             )
-            .route("/device/{device}/phones", web::get().to(http::list_phones))
+            .route(
+                "/device/{device}/phones",
+                get_or_head().to(http::list_phones),
+            )
             .route(
                 "/device/{device}/phones/self",
                 web::delete().to(http::revoke_self),

@@ -116,6 +116,13 @@ struct Channel {
     sink: Sink,
 }
 
+/// Open phone sockets a device may have: all kinds together, and pairings.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketCaps {
+    pub phones: usize,
+    pub pairings: usize,
+}
+
 pub struct Room {
     device_id: String,
     laptop: Option<Laptop>,
@@ -123,6 +130,7 @@ pub struct Room {
     next_channel: u32,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    caps: SocketCaps,
 }
 
 impl Actor for Room {
@@ -363,19 +371,42 @@ impl Handler<LaptopControl> for Room {
     }
 }
 
-/// A phone socket joins: its channel number and the laptop's queue, or
-/// `None` when the laptop is offline.
+/// Why a phone socket could not join its device's room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRefused {
+    /// No laptop socket.
+    Offline,
+    /// The device has as many phone (or pairing) sockets as it may.
+    Full,
+}
+
+/// A phone socket joins: its channel number and the laptop's queue.
 #[derive(Message)]
-#[rtype(result = "Option<(u32, Sink)>")]
+#[rtype(result = "Result<(u32, Sink), JoinRefused>")]
 pub struct PhoneJoin {
     pub kind: ChannelKind,
     pub sink: Sink,
 }
 
 impl Handler<PhoneJoin> for Room {
-    type Result = Option<(u32, Sink)>;
+    type Result = Result<(u32, Sink), JoinRefused>;
     fn handle(&mut self, msg: PhoneJoin, _ctx: &mut Context<Self>) -> Self::Result {
-        let laptop = self.laptop.as_ref()?.sink.clone();
+        let laptop = self
+            .laptop
+            .as_ref()
+            .ok_or(JoinRefused::Offline)?
+            .sink
+            .clone();
+        let pairings = self
+            .channels
+            .values()
+            .filter(|c| matches!(c.kind, ChannelKind::Pairing { .. }))
+            .count();
+        let pairing = matches!(msg.kind, ChannelKind::Pairing { .. });
+        if self.channels.len() >= self.caps.phones || (pairing && pairings >= self.caps.pairings) {
+            metrics::add(&self.metrics.rejected_capacity, 1);
+            return Err(JoinRefused::Full);
+        }
         self.next_channel = self.next_channel.wrapping_add(1).max(1);
         let channel = self.next_channel;
         self.tell_laptop(&ToLaptop::Open {
@@ -389,7 +420,7 @@ impl Handler<PhoneJoin> for Room {
                 sink: msg.sink,
             },
         );
-        Some((channel, laptop))
+        Ok((channel, laptop))
     }
 }
 
@@ -430,14 +461,16 @@ pub struct Rooms {
     rooms: Mutex<HashMap<String, Addr<Room>>>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    caps: SocketCaps,
 }
 
 impl Rooms {
-    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, caps: SocketCaps) -> Self {
         Self {
             rooms: Mutex::default(),
             store,
             metrics,
+            caps,
         }
     }
 
@@ -455,6 +488,7 @@ impl Rooms {
             next_channel: 0,
             store: self.store.clone(),
             metrics: self.metrics.clone(),
+            caps: self.caps,
         }
         .start();
         rooms.insert(device_id.to_owned(), room.clone());

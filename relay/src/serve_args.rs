@@ -30,6 +30,28 @@ pub struct ServeArgs {
     /// Device registrations allowed per client IP address and minute.
     #[arg(long, default_value_t = 5)]
     pub registrations_per_minute: u32,
+    /// Device registrations allowed per minute for the whole relay, whoever asks.
+    #[arg(long, default_value_t = 60)]
+    pub registrations_per_minute_total: u32,
+    /// Pairing tokens one device may hold at once (unused and unexpired).
+    #[arg(long, default_value_t = 5)]
+    pub max_pair_tokens_per_device: u32,
+    /// Open phone sockets per device (paired phones and pairings together).
+    #[arg(long, default_value_t = 32)]
+    pub max_phone_sockets_per_device: usize,
+    /// Open pairing sockets per device.
+    #[arg(long, default_value_t = 8)]
+    pub max_pairing_sockets_per_device: usize,
+    /// A proxy (address or range, e.g. 127.0.0.1 or 10.0.0.0/8) whose
+    /// X-Forwarded-For is believed for the client's address, so per-address
+    /// limits hold behind Caddy or HAProxy (repeatable). Without it the header
+    /// is ignored.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<crate::access::Cidr>,
+    /// File holding the bearer secret that GET /metrics needs. Without it,
+    /// /metrics is off.
+    #[arg(long, env = "LOOPSY_RELAY_METRICS_SECRET_FILE", value_name = "FILE")]
+    pub metrics_secret_file: Option<PathBuf>,
     /// Longest lifetime of a pairing token, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub max_pair_ttl: u64,
@@ -45,26 +67,23 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The relay's configuration, keeping its database in `data_dir`.
     pub fn into_config(self, data_dir: PathBuf) -> anyhow::Result<RelayConfig> {
-        let registration_secret = match &self.registration_secret_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| {
-                        format!(
-                            "cannot read the registration secret from {}",
-                            path.display()
-                        )
-                    })?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        let registration_secret = secret_from(
+            self.registration_secret_file.as_deref(),
+            "registration secret",
+        )?;
+        let metrics_secret = secret_from(self.metrics_secret_file.as_deref(), "metrics secret")?;
         let mut config = RelayConfig::new(self.listen, data_dir);
         config.public_url = self.public_url;
         config.registration_secret = registration_secret;
         config.allowed_origins = self.allowed_origins;
         config.max_connections_per_ip = self.max_connections_per_ip;
         config.registrations_per_minute = self.registrations_per_minute;
+        config.registrations_per_minute_total = self.registrations_per_minute_total;
+        config.max_pair_tokens_per_device = self.max_pair_tokens_per_device;
+        config.max_phone_sockets_per_device = self.max_phone_sockets_per_device;
+        config.max_pairing_sockets_per_device = self.max_pairing_sockets_per_device;
+        config.trusted_proxies = self.trusted_proxies;
+        config.metrics_secret = metrics_secret;
         config.max_pair_ttl = Duration::from_secs(self.max_pair_ttl);
         config.tls = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => Some(crate::TlsFiles { cert, key }),
@@ -72,4 +91,19 @@ impl ServeArgs {
         };
         Ok(config)
     }
+}
+
+/// A secret kept in `path`, trimmed; an empty file is refused.
+fn secret_from(path: Option<&std::path::Path>, what: &str) -> anyhow::Result<Option<String>> {
+    let Some(path) = path else { return Ok(None) };
+    let secret = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} from {}", path.display()))?
+        .trim()
+        .to_owned();
+    anyhow::ensure!(
+        !secret.is_empty(),
+        "{} is empty; put the {what} in it",
+        path.display()
+    );
+    Ok(Some(secret))
 }

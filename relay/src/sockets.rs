@@ -1,7 +1,8 @@
 //! The three WebSocket doors: `/laptop/connect` (device secret),
 //! `/phone/connect/{device}` (phone secret) and `/pair/connect/{device}` (a
 //! one-time pair token). Each socket gets a writer task draining its bounded
-//! queue, pings every 25 s and an idle timeout; frames over 1 MiB close it.
+//! queue, pings every 25 s and an idle timeout; a frame announcing more than
+//! 1 MiB closes it (1009) from its header, before its payload is read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,11 +16,12 @@ use loopsy_transports::relay_wire::{
 use loopsy_transports::secrets::KeyDigest;
 use tokio::sync::mpsc;
 
-use crate::access::{ConnectionSlot, bearer, origin_allowed};
+use crate::access::{ConnectionSlot, bearer, client_ip, origin_allowed};
+use crate::frame_guard::{Tripped, guarded};
 use crate::metrics;
 use crate::rooms::{
-    LaptopControl, LaptopFrame, LaptopJoin, LaptopLeave, Outbound, PhoneJoin, PhoneLeave, Room,
-    Sink, SinkQueues,
+    JoinRefused, LaptopControl, LaptopFrame, LaptopJoin, LaptopLeave, Outbound, PhoneJoin,
+    PhoneLeave, Room, Sink, SinkQueues,
 };
 use crate::state::{DeviceQuery, PhoneQuery, RelayState, refuse};
 use crate::store::TokenRefusal;
@@ -46,10 +48,7 @@ fn admit(req: &HttpRequest, state: &RelayState) -> Result<ConnectionSlot, (u16, 
         metrics::add(&state.metrics.rejected_origin, 1);
         return Err((403, "origin not allowed"));
     }
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .ok_or((400, "no peer address"))?;
+    let ip = client_ip(req, &state.trusted_proxies).ok_or((400, "no peer address"))?;
     state.connection_cap.take(ip).ok_or_else(|| {
         metrics::add(&state.metrics.rejected_capacity, 1);
         (429, "too many connections from this address")
@@ -121,27 +120,37 @@ async fn write_socket(
     }
 }
 
-/// Upgrades and starts the writer and pinger; returns the reader side.
-fn upgrade(
+/// Largest frame a socket takes: a channel number and a maximal payload.
+const MAX_SOCKET_FRAME: usize = MAX_FRAME + 4;
+
+/// The reading side of an upgraded socket.
+struct Reader {
+    stream: actix_ws::MessageStream,
+    /// Ends when the writer does.
+    writer_gone: mpsc::Receiver<()>,
+    /// Told when a frame header announced more than [`MAX_SOCKET_FRAME`].
+    oversized: Tripped,
+}
+
+/// Upgrades (behind the frame guard) and starts the writer and pinger;
+/// returns the response, the socket's sink and its reading side.
+async fn upgrade(
     req: &HttpRequest,
     body: web::Payload,
-) -> Result<
-    (
-        HttpResponse,
-        Sink,
-        actix_ws::MessageStream,
-        mpsc::Receiver<()>,
-    ),
-    actix_web::Error,
-> {
+) -> Result<(HttpResponse, Sink, Reader), actix_web::Error> {
+    let (body, oversized) = guarded(req, body, MAX_SOCKET_FRAME as u64).await?;
     let (response, session, stream) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])?;
-    let stream = stream.max_frame_size(MAX_FRAME + 4);
+    let stream = stream.max_frame_size(MAX_SOCKET_FRAME);
     let (sink, queues) = Sink::new();
     // Dropped when the writer ends, so the reader stops too.
     let (writer_done, writer_gone) = mpsc::channel::<()>(1);
-    actix_web::rt::spawn(write_socket(session.clone(), queues, writer_done));
-    let _ = session;
-    Ok((response, sink, stream, writer_gone))
+    actix_web::rt::spawn(write_socket(session, queues, writer_done));
+    let reader = Reader {
+        stream,
+        writer_gone,
+        oversized,
+    };
+    Ok((response, sink, reader))
 }
 
 /// What the reader loop got.
@@ -151,16 +160,20 @@ enum Incoming {
     End,
 }
 
-/// The next frame worth handling; answers pings, ends on close, error or idleness.
-async fn next_frame(
-    stream: &mut actix_ws::MessageStream,
-    sink: &Sink,
-    writer_gone: &mut mpsc::Receiver<()>,
-) -> Incoming {
+/// The next frame worth handling; answers pings, ends on close, error,
+/// idleness or an oversized frame.
+async fn next_frame(reader: &mut Reader, sink: &Sink) -> Incoming {
     loop {
         let frame = tokio::select! {
-            frame = tokio::time::timeout(IDLE_TIMEOUT, stream.recv()) => frame,
-            _ = writer_gone.recv() => return Incoming::End,
+            frame = tokio::time::timeout(IDLE_TIMEOUT, reader.stream.recv()) => frame,
+            _ = reader.writer_gone.recv() => return Incoming::End,
+            () = reader.oversized.wait() => {
+                sink.urgent(Outbound::Close(close::TOO_BIG, "frame too large"));
+                // What still comes is dropped unread while the close goes out,
+                // so the client sees it before the connection ends.
+                let _ = tokio::time::timeout(CLOSE_GRACE, reader.stream.recv()).await;
+                return Incoming::End;
+            }
         };
         match frame {
             Err(_idle) => {
@@ -198,7 +211,7 @@ pub async fn laptop_connect(
     if !state.device_authorized(&device_id, bearer(&req)).await {
         return Ok(refuse(401, "missing or wrong device secret"));
     }
-    let (response, sink, mut stream, mut writer_gone) = upgrade(&req, body)?;
+    let (response, sink, mut reader) = upgrade(&req, body).await?;
     let connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
@@ -213,7 +226,7 @@ pub async fn laptop_connect(
         metrics::add(&state.metrics.laptops, 1);
         tracing::info!(device = %device_id, "laptop connected");
         loop {
-            match next_frame(&mut stream, &sink, &mut writer_gone).await {
+            match next_frame(&mut reader, &sink).await {
                 Incoming::Binary(frame) => {
                     metrics::add(&state.metrics.frames_from_laptops, 1);
                     metrics::add(&state.metrics.bytes_from_laptops, frame.len() as u64);
@@ -331,31 +344,43 @@ async fn splice_phone(
     slot: ConnectionSlot,
     state: std::sync::Arc<RelayState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (response, sink, mut stream, mut writer_gone) = upgrade(&req, body)?;
+    let (response, sink, mut reader) = upgrade(&req, body).await?;
     actix_web::rt::spawn(async move {
         let _slot = slot;
         let joined = match state.rooms.existing(&device_id) {
-            Some(room) => room
+            Some(room) => match room
                 .send(PhoneJoin {
                     kind,
                     sink: sink.clone(),
                 })
                 .await
-                .ok()
-                .flatten()
-                .map(|j| (room, j)),
-            None => None,
+            {
+                Ok(Ok(joined)) => Ok((room, joined)),
+                Ok(Err(refused)) => Err(refused),
+                Err(_) => Err(JoinRefused::Offline),
+            },
+            None => Err(JoinRefused::Offline),
         };
-        let Some((room, (channel, laptop))) = joined else {
-            sink.urgent(Outbound::Close(
-                close::DEVICE_OFFLINE,
-                "the laptop is offline",
-            ));
-            return;
+        let (room, (channel, laptop)) = match joined {
+            Ok(joined) => joined,
+            Err(JoinRefused::Offline) => {
+                sink.urgent(Outbound::Close(
+                    close::DEVICE_OFFLINE,
+                    "the laptop is offline",
+                ));
+                return;
+            }
+            Err(JoinRefused::Full) => {
+                sink.urgent(Outbound::Close(
+                    close::DEVICE_FULL,
+                    "this device has as many phone sockets as the relay allows",
+                ));
+                return;
+            }
         };
         metrics::add(&state.metrics.phones, 1);
         loop {
-            match next_frame(&mut stream, &sink, &mut writer_gone).await {
+            match next_frame(&mut reader, &sink).await {
                 Incoming::Binary(payload) => {
                     metrics::add(&state.metrics.frames_from_phones, 1);
                     metrics::add(&state.metrics.bytes_from_phones, payload.len() as u64);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use loopsy_transports::secrets::KeyDigest;
 
-use crate::access::{ConnectionCap, PerIpWindow};
+use crate::access::{Cidr, ConnectionCap, RegistrationLimits};
 use crate::metrics::{self, Metrics};
 use crate::rooms::Rooms;
 use crate::store::{Store, StoreError};
@@ -17,9 +17,15 @@ pub struct RelayState {
     pub metrics: Arc<Metrics>,
     pub allowed_origins: Vec<String>,
     pub connection_cap: ConnectionCap,
-    pub registrations: PerIpWindow,
+    pub registrations: RegistrationLimits,
     /// When set, registering a device needs this secret.
     pub registration_secret: Option<KeyDigest>,
+    /// When set, `GET /metrics` needs it; otherwise `/metrics` is off.
+    pub metrics_secret: Option<KeyDigest>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Unused, unexpired pair tokens one device may hold.
+    pub max_pair_tokens_per_device: u32,
     /// How the relay is reached from outside (`https://relay.example`).
     pub public_url: String,
     /// Longest lifetime of a pair token.

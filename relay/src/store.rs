@@ -53,13 +53,17 @@ pub trait Store: Send + Sync {
         device_id: &str,
         presented: &KeyDigest,
     ) -> Result<bool, StoreError>;
+    /// Stores a new token unless the device already holds `most` live ones
+    /// (unused, unexpired, not dead), in one atomic step; `false` when it does.
     fn issue_pair_token(
         &self,
         device_id: &str,
         token: &KeyDigest,
         token_id: &str,
         expires_at: u64,
-    ) -> Result<(), StoreError>;
+        now: u64,
+        most: u32,
+    ) -> Result<bool, StoreError>;
     /// Checks a token for `device_id` and counts one attempt; returns its id.
     fn attempt_pair_token(
         &self,
@@ -182,13 +186,26 @@ impl Store for SqliteStore {
         token: &KeyDigest,
         token_id: &str,
         expires_at: u64,
-    ) -> Result<(), StoreError> {
+        now: u64,
+        most: u32,
+    ) -> Result<bool, StoreError> {
         self.with(|db| {
             db.execute(
-                "INSERT INTO pair_tokens (token_hash, id, device_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![token.as_bytes(), token_id, device_id, expires_at as i64],
+                "INSERT INTO pair_tokens (token_hash, id, device_id, expires_at)
+                 SELECT ?1, ?2, ?3, ?4
+                 WHERE (SELECT count(*) FROM pair_tokens
+                        WHERE device_id = ?3 AND used = 0 AND expires_at > ?5 AND attempts < ?6) < ?7",
+                params![
+                    token.as_bytes(),
+                    token_id,
+                    device_id,
+                    expires_at as i64,
+                    now as i64,
+                    TOKEN_ATTEMPTS,
+                    most
+                ],
             )
-            .map(drop)
+            .map(|inserted| inserted == 1)
         })
     }
 
@@ -325,7 +342,7 @@ mod tests {
         store.register_device("d1", &KeyDigest::of("s1"), 0)?;
         store.register_device("d2", &KeyDigest::of("s2"), 0)?;
         let token = KeyDigest::of("token");
-        store.issue_pair_token("d1", &token, "t1", 100)?;
+        assert!(store.issue_pair_token("d1", &token, "t1", 100, 0, 5)?);
         assert_eq!(
             store.attempt_pair_token("d2", &token, 50)?,
             Err(TokenRefusal::Unknown)
@@ -355,6 +372,30 @@ mod tests {
         assert!(store.phone_secret_matches("d1", "p1", &KeyDigest::of("ps"))?);
         assert!(!store.phone_secret_matches("d1", "p1", &KeyDigest::of("nope"))?);
         assert_eq!(store.purge_expired_tokens(200)?, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_device_holds_at_most_its_cap_of_live_tokens() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Poisoned)?;
+        let store = SqliteStore::open(&dir.path().join("relay.db"))?;
+        store.register_device("d1", &KeyDigest::of("s1"), 0)?;
+        store.register_device("d2", &KeyDigest::of("s2"), 0)?;
+        for n in 0..3 {
+            let token = KeyDigest::of(&format!("token-{n}"));
+            assert!(store.issue_pair_token("d1", &token, &format!("t{n}"), 100, 10, 3)?);
+        }
+        let extra = KeyDigest::of("one-too-many");
+        assert!(!store.issue_pair_token("d1", &extra, "t3", 100, 10, 3)?);
+        assert!(
+            store.issue_pair_token("d2", &extra, "t4", 100, 10, 3)?,
+            "another device's tokens do not count"
+        );
+        // A dead token frees its place, and so does time.
+        store.kill_pair_token("t0")?;
+        assert!(store.issue_pair_token("d1", &KeyDigest::of("after-kill"), "t5", 100, 10, 3)?);
+        assert!(!store.issue_pair_token("d1", &KeyDigest::of("full-again"), "t6", 100, 10, 3)?);
+        assert!(store.issue_pair_token("d1", &KeyDigest::of("later"), "t7", 200, 100, 3)?);
         Ok(())
     }
 }

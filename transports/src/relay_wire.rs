@@ -31,6 +31,10 @@ pub mod close {
     pub const TOO_SLOW: u16 = 4008;
     /// No frame and no pong within the idle timeout.
     pub const IDLE: u16 = 4009;
+    /// The device has as many phone or pairing sockets as the relay allows.
+    pub const DEVICE_FULL: u16 = 4010;
+    /// A frame larger than the relay takes (RFC 6455 "message too big").
+    pub const TOO_BIG: u16 = 1009;
 }
 
 /// A binary frame on the laptop socket: `u32 BE channel | payload`.

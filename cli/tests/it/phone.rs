@@ -255,9 +255,10 @@ fn a_revoked_phone_is_cut_at_once_and_cannot_come_back() {
         assert!(status.get("result").is_some(), "{status}");
         let revoked_at = Instant::now();
         stack.loopsy.ok(&["phone", "revoke", &phone.phone_id]);
-        assert!(
-            connection.frame().await.is_none(),
-            "the revoked phone's channel stayed open"
+        assert_eq!(
+            connection.closed_with().await,
+            Some(loopsy_transports::relay_wire::close::REVOKED),
+            "a revoked phone is told so by its close code (docs/security.md)"
         );
         assert!(revoked_at.elapsed() < Duration::from_secs(1) + Duration::from_millis(500));
         assert!(

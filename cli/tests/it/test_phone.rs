@@ -316,6 +316,15 @@ impl Connection {
         }
     }
 
+    /// Drops what still comes until the socket closes; its close code.
+    pub async fn closed_with(&mut self) -> Option<u16> {
+        loop {
+            if let Got::Closed(code) = next(&mut self.socket).await {
+                return code;
+            }
+        }
+    }
+
     /// Sends a JSON-RPC call; returns its id.
     pub async fn call(&mut self, method: &str, params: Value) -> u64 {
         let id = self.next_id;

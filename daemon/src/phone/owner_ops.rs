@@ -49,10 +49,12 @@ impl Handler<RelayRequest> for RelayLink {
                 _ => Err(ApiError::internal("cannot read the phone list")),
             }),
             Request::PhonesRevoke { phone_id } => {
-                let removed = self.forget_phone(&phone_id);
+                // The relay first, so that it closes the phone's sockets as
+                // revoked (4003) before this side's channel closes reach it.
                 self.control(&FromLaptop::Revoke {
                     phone_id: phone_id.clone(),
                 });
+                let removed = self.forget_phone(&phone_id);
                 ready(if removed {
                     Ok(Reply::ok(json!({ "revoked": phone_id })))
                 } else {

@@ -376,12 +376,13 @@ pub static OPERATIONS: &[Operation] = &[
     )
     .family(RateFamily::Unmetered)
     .access(Access::RelayChannel),
+    // Default family: a stranger may knock as often as the relay lets it, and
+    // each knock reads loopsy.db.
     op(
         method::PHONE_CONNECT,
         rpc::relay_link_only,
         phone_ops::connecting,
     )
-    .family(RateFamily::Unmetered)
     .access(Access::RelayChannel),
     op(
         method::PHONE_REVOKED_AT_RELAY,

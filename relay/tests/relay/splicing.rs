@@ -1,178 +1,18 @@
-//! The real `loopsy-relay` binary on a loopback port, driven over real
-//! WebSockets (awc): registration, pairing tokens, splicing, revocation and
-//! the refusals.
+//! Splicing end to end: pairing, connections, bytes both ways, revocation,
+//! the laptop's controls, slow phones, and the limits that held before.
 
-// Test code: a failed expectation is a failed test, so panicking is the point.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use awc::ws::{Codec, Frame, Message};
+use awc::ws::{Frame, Message};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use loopsy_transports::relay_wire::{
     FromLaptop, MAX_FRAME, SUBPROTOCOL, ToLaptop, ToPhone, channel_frame, close,
     split_channel_frame,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
-struct Relay {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_relay(extra: &[&str]) -> Relay {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_loopsy-relay"))
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let relay = Relay {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(r) = awc::Client::new()
-            .get(format!("{}/health", relay.url))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            return relay;
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the relay did not come up");
-}
-
-async fn post(url: String, bearer: Option<&str>, body: Value) -> (u16, Value) {
-    let mut request = awc::Client::new().post(url);
-    if let Some(b) = bearer {
-        request = request.bearer_auth(b);
-    }
-    let mut response = request.send_json(&body).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.body().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-async fn register(relay: &Relay) -> (String, String) {
-    let (status, device) = post(format!("{}/device/register", relay.url), None, json!({})).await;
-    assert_eq!(status, 201, "{device}");
-    (
-        device["deviceId"].as_str().unwrap().into(),
-        device["deviceSecret"].as_str().unwrap().into(),
-    )
-}
-
-async fn issue(relay: &Relay, device: &str, secret: &str) -> String {
-    let (status, token) = post(
-        format!("{}/pair/issue?device_id={device}", relay.url),
-        Some(secret),
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 201, "{token}");
-    token["token"].as_str().unwrap().into()
-}
-
-type Socket = actix_codec::Framed<awc::BoxedSocket, Codec>;
-
-/// A registered device with its laptop connected, and a fresh pair token.
-async fn laptop_with_token(relay: &Relay) -> (String, String, Socket, String) {
-    let (device, secret) = register(relay).await;
-    let laptop = socket(
-        format!("{}/laptop/connect?device_id={device}", relay.url),
-        &secret,
-    )
-    .await
-    .unwrap();
-    let token = issue(relay, &device, &secret).await;
-    (device, secret, laptop, token)
-}
-
-/// Opens a WebSocket with the bearer in `Sec-WebSocket-Protocol`; the status
-/// of a refused upgrade otherwise.
-async fn socket(url: String, bearer: &str) -> Result<Socket, u16> {
-    let protocols = [SUBPROTOCOL.to_owned(), format!("loopsy.bearer.{bearer}")];
-    match awc::Client::new()
-        .ws(url)
-        .protocols(protocols)
-        .max_frame_size(4 << 20)
-        .connect()
-        .await
-    {
-        Ok((_, socket)) => Ok(socket),
-        Err(awc::error::WsClientError::InvalidResponseStatus(status)) => Err(status.as_u16()),
-        Err(e) => panic!("{e}"),
-    }
-}
-
-enum Got {
-    Binary(Bytes),
-    Text(String),
-    Closed(Option<u16>),
-}
-
-async fn next(socket: &mut Socket) -> Got {
-    loop {
-        let frame = actix_rt::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("no frame within 5 s");
-        match frame {
-            Some(Ok(Frame::Binary(b))) => return Got::Binary(b),
-            Some(Ok(Frame::Text(t))) => return Got::Text(String::from_utf8(t.to_vec()).unwrap()),
-            Some(Ok(Frame::Close(reason))) => return Got::Closed(reason.map(|r| r.code.into())),
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => return Got::Closed(None),
-        }
-    }
-}
-
-async fn laptop_message(laptop: &mut Socket) -> ToLaptop {
-    match next(laptop).await {
-        Got::Text(t) => serde_json::from_str(&t).unwrap(),
-        _ => panic!("expected a control message"),
-    }
-}
-
-async fn send_control(laptop: &mut Socket, message: FromLaptop) {
-    laptop
-        .send(Message::Text(
-            serde_json::to_string(&message).unwrap().into(),
-        ))
-        .await
-        .unwrap();
-}
+use crate::support::*;
 
 #[actix_rt::test]
 async fn a_phone_pairs_then_connects_and_bytes_flow_both_ways() {
@@ -549,7 +389,10 @@ async fn a_phone_finds_an_offline_laptop_closed() {
 
 #[actix_rt::test]
 async fn a_phone_that_does_not_read_is_dropped_without_slowing_the_laptop() {
-    let relay = start_relay(&[]).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let metrics_secret = secrets.path().join("metrics-secret");
+    std::fs::write(&metrics_secret, "scrape").unwrap();
+    let relay = start_relay(&["--metrics-secret-file", metrics_secret.to_str().unwrap()]).await;
     let (device, _, mut laptop, token) = laptop_with_token(&relay).await;
     // This phone does not read (until the end).
     let mut stalled = socket(format!("{}/pair/connect/{device}", relay.url), &token)
@@ -583,6 +426,7 @@ async fn a_phone_that_does_not_read_is_dropped_without_slowing_the_laptop() {
     while !matches!(next(&mut stalled).await, Got::Closed(_)) {}
     let metrics = awc::Client::new()
         .get(format!("{}/metrics", relay.url))
+        .bearer_auth("scrape")
         .send()
         .await
         .unwrap()
