@@ -6,6 +6,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
+import { decodePng, inkIn, rgb } from "./pixels.mjs";
+
 let lastShots = ".";
 
 export async function phoneBrowser(shots, contextOptions = {}) {
@@ -23,7 +25,8 @@ export async function phoneBrowser(shots, contextOptions = {}) {
       "--disable-sync",
     ],
   });
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, ...contextOptions });
+  // Phones as they are: every current iPhone draws 3 device pixels per CSS pixel.
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, hasTouch: true, isMobile: true, ...contextOptions });
   const page = await context.newPage();
   const failures = [];
   page.on("pageerror", (error) => failures.push(`page: ${error.message}`));
@@ -138,4 +141,50 @@ export function laptopCli(...args) {
 /** This phone's id at its (first) laptop. */
 export async function phoneId(page) {
   return (await storedLaptops(page))[0]?.phoneId;
+}
+
+/** Checks the pixels, not only the text: in a screenshot, `text` is drawn in
+ * the cells where `rows()` says it is, and a row `rows()` says is empty shows
+ * no ink. Returns a list of problems (empty when the screen is right). */
+export async function glyphsWhereRowsSay(page, text) {
+  const geometry = await page.evaluate((t) => {
+    const screen = document.querySelector("#terminal .xterm-screen").getBoundingClientRect();
+    const rows = window.loopsy.rows();
+    const row = rows.findIndex((r) => r.includes(t));
+    let empty = -1;
+    for (let n = rows.length - 1; n > row; n--) if (rows[n].trim() === "") { empty = n; break; }
+    return {
+      screen: { x: screen.left, y: screen.top, width: screen.width, height: screen.height },
+      size: window.loopsy.size(),
+      row,
+      col: row >= 0 ? rows[row].indexOf(t) : -1,
+      empty,
+      ratio: window.devicePixelRatio,
+      background: window.loopsy.background(),
+      renderer: document.documentElement.dataset.renderer,
+    };
+  }, text);
+  const problems = [];
+  if (geometry.row < 0) return [`"${text}" is not on the screen at all`];
+  const image = decodePng(await page.screenshot());
+  const cell = { width: geometry.screen.width / geometry.size.cols, height: geometry.screen.height / geometry.size.rows };
+  const band = (row, col, cols) => ({
+    x: (geometry.screen.x + col * cell.width) * geometry.ratio,
+    y: (geometry.screen.y + row * cell.height) * geometry.ratio,
+    width: cols * cell.width * geometry.ratio,
+    height: cell.height * geometry.ratio,
+  });
+  const background = rgb(geometry.background ?? "#000000");
+  const where = band(geometry.row, geometry.col, text.length);
+  const ink = inkIn(image, where, background);
+  const area = where.width * where.height;
+  const what = `${geometry.renderer} at ${geometry.ratio}x, image ${image.width}x${image.height}`;
+  if (image.width !== Math.round(await page.evaluate(() => innerWidth)) * geometry.ratio) problems.push(`the screenshot is not at device pixels (${what})`);
+  if (ink < area * 0.03) problems.push(`"${text}" is in rows() at row ${geometry.row}, col ${geometry.col}, but its cells hold ${ink} ink pixels of ${Math.round(area)} (${what})`);
+  if (geometry.empty >= 0) {
+    const blank = band(geometry.empty, 0, geometry.size.cols);
+    const stray = inkIn(image, blank, background);
+    if (stray > blank.width * blank.height * 0.001) problems.push(`row ${geometry.empty} is empty in rows() but shows ${stray} ink pixels (${what})`);
+  }
+  return problems;
 }

@@ -22,17 +22,53 @@ const RESIZE_DEBOUNCE_MS = 150;
 // Agents that stop to ask for permission show a prompt like these on screen.
 const ASKING = /(Do you want to (proceed|make this edit|run)|Allow (this|once)|\(y\/n\)|\[Y\/n\]|Approve\?|Waiting for (your )?(approval|input))/i;
 
-/** Draws with WebGL where the phone has it, the DOM renderer otherwise (and
- * again if the GPU context is lost, as happens when a phone sleeps). */
-function useWebgl(term: Terminal): void {
+/** The canvas WebGL draws on, if the terminal has one. */
+function webglCanvas(box: HTMLElement): HTMLCanvasElement | undefined {
+  // Only canvases on screen are asked: asking a fresh one would give it a context.
+  return [...box.querySelectorAll("canvas")].find((c) => c.clientWidth > 0 && c.getContext("webgl2") !== null);
+}
+
+/** Whether a canvas's drawing buffer matches its size on screen in device
+ * pixels. Where it does not (seen with device-pixel-content-box reporting CSS
+ * pixels at a ratio of 3), WebGL draws a magnified corner of the screen. */
+function backingFits(canvas: HTMLCanvasElement): boolean {
+  const ratio = window.devicePixelRatio || 1;
+  const near = (actual: number, css: number) => Math.abs(actual - css * ratio) <= Math.max(2, ratio);
+  return near(canvas.width, canvas.clientWidth) && near(canvas.height, canvas.clientHeight);
+}
+
+/** The renderer, chosen by checking it: WebGL where it loads and its canvas
+ * comes out at the device's resolution, the DOM renderer otherwise. WebGL is
+ * checked again after every resize, and dropped at once when its context is
+ * lost (as happens when a phone sleeps), without waiting for a restore. */
+function chooseRenderer(term: Terminal, box: HTMLElement): { recheck: () => void } {
+  const root = document.documentElement;
+  let webgl: WebglAddon | undefined;
+  const useDom = (why: string) => {
+    webgl?.dispose();
+    webgl = undefined;
+    root.dataset.renderer = "dom";
+    root.dataset.rendererReason = why;
+  };
   try {
-    const webgl = new WebglAddon();
-    webgl.onContextLoss(() => webgl.dispose());
+    webgl = new WebglAddon();
+    webgl.onContextLoss(() => useDom("context lost"));
     term.loadAddon(webgl);
-    document.documentElement.dataset.renderer = "webgl";
+    root.dataset.renderer = "webgl";
+    delete root.dataset.rendererReason;
+    webglCanvas(box)?.addEventListener("webglcontextlost", () => useDom("context lost"), { once: true });
   } catch {
-    document.documentElement.dataset.renderer = "dom";
+    useDom("no WebGL");
   }
+  const recheck = () => {
+    if (!webgl) return;
+    const canvas = webglCanvas(box);
+    if (!canvas) useDom("no WebGL canvas");
+    else if (!backingFits(canvas)) useDom(`canvas ${canvas.width}x${canvas.height} for ${canvas.clientWidth}x${canvas.clientHeight} at ${window.devicePixelRatio}`);
+  };
+  // The canvas gets its size on the next frames: check once it has drawn.
+  requestAnimationFrame(() => requestAnimationFrame(recheck));
+  return { recheck };
 }
 
 /** Opens session `id` of `laptop` on `first`; `leave` shows the screen to go back to. */
@@ -85,6 +121,7 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
     // fit() derives the columns from the width alone: a keyboard opening
     // changes the rows only, so agent TUIs keep their line wrapping.
     fit.fit();
+    renderer.recheck();
     const now = `${term.cols}x${term.rows}`;
     if (now !== size && connection) {
       size = now;
@@ -111,7 +148,7 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
 
   term.loadAddon(fit);
   term.open(box);
-  useWebgl(term);
+  const renderer = chooseRenderer(term, box);
   touchScroll(term, box, sendRaw);
   fit.fit();
   size = `${term.cols}x${term.rows}`;
@@ -145,6 +182,7 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
   (window as unknown as { loopsy: unknown }).loopsy = {
     rows: visibleRows,
     viewportY: () => term.buffer.active.viewportY,
+    size: () => ({ cols: term.cols, rows: term.rows }),
     background: () => term.options.theme?.background,
   };
   let lastAsk = "";

@@ -69,6 +69,15 @@ fn browser_run_after(
 /// Runs `e2e/<script>.mjs` against `stack`. The script can run the laptop's
 /// CLI as its owner: `LOOPSY_CLI` holds the command (a JSON array).
 fn browser_run_on(script: &str, stack: crate::phone::Stack) -> crate::phone::Stack {
+    browser_run_with(script, stack, &[])
+}
+
+/// The same, with extra environment variables for the script.
+fn browser_run_with(
+    script: &str,
+    stack: crate::phone::Stack,
+    env: &[(&str, &str)],
+) -> crate::phone::Stack {
     let window: serde_json::Value =
         serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/e2e/{script}"));
@@ -85,7 +94,9 @@ fn browser_run_on(script: &str, stack: crate::phone::Stack) -> crate::phone::Sta
     let mut cli_words = vec![cli.get_program().to_string_lossy().into_owned()];
     cli_words.extend(cli.get_args().map(|a| a.to_string_lossy().into_owned()));
     let cli_json = serde_json::to_string(&cli_words).unwrap();
-    run_in_web_with("node", &args, &what, &[("LOOPSY_CLI", &cli_json)]);
+    let mut env = env.to_vec();
+    env.push(("LOOPSY_CLI", &cli_json));
+    run_in_web_with("node", &args, &what, &env);
     stack
 }
 
@@ -95,6 +106,28 @@ fn the_phone_app_pairs_and_drives_a_shell_in_chromium() {
     let phones: serde_json::Value =
         serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
     assert_eq!(phones.as_array().map(Vec::len), Some(1), "{phones}");
+}
+
+/// At a pixel ratio of 1 this Chromium's WebGL canvas comes out right, so the
+/// app draws with WebGL; the glyphs are where `rows()` says, and a lost
+/// context hands over to the DOM renderer at once.
+#[test]
+fn webgl_draws_where_the_text_is_and_a_lost_context_falls_back_at_once() {
+    browser_run_with(
+        "pair-and-type",
+        crate::phone::stack(),
+        &[("RATIO", "1"), ("EXPECT_RENDERER", "webgl")],
+    );
+}
+
+/// A smaller Android phone: 360×740 at a pixel ratio of 3.
+#[test]
+fn the_terminal_is_drawn_right_on_a_small_phone() {
+    browser_run_with(
+        "pair-and-type",
+        crate::phone::stack(),
+        &[("VIEWPORT", "360x740")],
+    );
 }
 
 #[test]
