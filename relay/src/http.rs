@@ -88,6 +88,34 @@ pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpRes
 #[serde(rename_all = "camelCase")]
 pub struct IssueBody {
     ttl_seconds: Option<u64>,
+    /// The daemon's own token (derived from the pairing link's seed): its id
+    /// (32 hex) and the SHA-256 of the token (64 hex). Without them the relay
+    /// makes a token and returns it.
+    token_id: Option<String>,
+    token_digest: Option<String>,
+}
+
+/// A token the daemon made, as `(id, digest)`; `Err` names what is wrong.
+fn daemons_token(body: &IssueBody) -> Result<Option<(String, KeyDigest)>, &'static str> {
+    match (&body.token_id, &body.token_digest) {
+        (None, None) => Ok(None),
+        (Some(id), Some(digest)) => {
+            let hex = |s: &str, n: usize| {
+                s.len() == n
+                    && s.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            };
+            if !hex(id, 32) {
+                return Err("tokenId must be 32 lower-case hex digits");
+            }
+            let digest = loopsy_transports::secrets::from_hex32(digest)
+                .filter(|_| hex(digest, 64))
+                .and_then(|bytes| KeyDigest::from_bytes(&bytes))
+                .ok_or("tokenDigest must be 64 lower-case hex digits")?;
+            Ok(Some((id.clone(), digest)))
+        }
+        _ => Err("send tokenId and tokenDigest together, or neither"),
+    }
 }
 
 /// Shortest lifetime of a pair token.
@@ -107,19 +135,23 @@ pub async fn issue_pair_token(
     if !state.device_authorized(&device_id, bearer(&req)).await {
         return refuse(401, "missing or wrong device secret");
     }
-    let asked = body
-        .map(|b| b.into_inner())
-        .unwrap_or_default()
-        .ttl_seconds
-        .unwrap_or(DEFAULT_PAIR_TTL);
+    let body = body.map(|b| b.into_inner()).unwrap_or_default();
+    let asked = body.ttl_seconds.unwrap_or(DEFAULT_PAIR_TTL);
     let ttl = asked.clamp(MIN_PAIR_TTL, state.max_pair_ttl.as_secs().max(MIN_PAIR_TTL));
-    let Ok(token) = generate_api_key() else {
-        return refuse(500, "the relay's random source failed");
+    let (token, token_id, digest) = match daemons_token(&body) {
+        Ok(Some((id, digest))) => (None, id, digest),
+        Ok(None) => {
+            let Ok(token) = generate_api_key() else {
+                return refuse(500, "the relay's random source failed");
+            };
+            let digest = KeyDigest::of(&token);
+            (Some(token), uuid::Uuid::new_v4().to_string(), digest)
+        }
+        Err(problem) => return refuse(400, problem),
     };
-    let token_id = uuid::Uuid::new_v4().to_string();
     let expires_at = crate::now_ms() / 1000 + ttl;
     let store = state.store.clone();
-    let (id, digest) = (token_id.clone(), KeyDigest::of(&token));
+    let id = token_id.clone();
     let most = state.max_pair_tokens_per_device;
     match web::block(move || {
         let now = crate::now_ms() / 1000;
@@ -129,6 +161,7 @@ pub async fn issue_pair_token(
     .await
     {
         Ok(Ok(true)) => HttpResponse::Created().json(json!({
+            // Only a token the relay made is sent back; the daemon's own it knows.
             "token": token,
             "tokenId": token_id,
             "expiresAt": expires_at,
@@ -139,6 +172,9 @@ pub async fn issue_pair_token(
                 429,
                 "this device holds as many pairing tokens as the relay allows; use one or let one expire",
             )
+        }
+        Ok(Err(crate::store::StoreError::Conflict)) => {
+            refuse(409, "a pairing token with this id or digest exists already")
         }
         _ => refuse(500, "the relay's storage failed"),
     }

@@ -15,6 +15,8 @@ pub enum StoreError {
     Database(#[from] rusqlite::Error),
     #[error("the relay database lock was poisoned; restart the relay")]
     Poisoned,
+    #[error("a record with this id or digest exists already")]
+    Conflict,
 }
 
 /// Why a pair token cannot be used.
@@ -206,6 +208,14 @@ impl Store for SqliteStore {
                 ],
             )
             .map(|inserted| inserted == 1)
+        })
+        .map_err(|error| match error {
+            StoreError::Database(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict
+            }
+            other => other,
         })
     }
 

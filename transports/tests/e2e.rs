@@ -385,3 +385,52 @@ fn loopsy_vectors_are_current() {
         "tests/vectors/loopsy-e2e.json is stale; regenerate it (see this test's comment)"
     );
 }
+
+/// The pairing link's vectors, for the browser's `parsePairingLink` (web/test):
+/// what a fragment names and what it derives. `LOOPSY_WRITE_VECTORS=1` rewrites them.
+#[test]
+fn pairing_link_vectors_are_current() {
+    use loopsy_transports::e2e::pairing_link::{PairingSeed, parse_fragment};
+    use loopsy_transports::secrets::hex;
+    let cases: Vec<Value> = [
+        ([0u8; 16], "3f2c9a1e-0b7d-4c55-9e21-6a8f0d1b2c3e"),
+        ([0xa5; 16], "00000000-0000-4000-8000-000000000000"),
+        (
+            std::array::from_fn(|i| i as u8 * 17),
+            "a-device-id-of-another-relay",
+        ),
+    ]
+    .into_iter()
+    .map(|(seed, device)| {
+        let seed = PairingSeed(seed);
+        let fragment = seed.fragment(device);
+        let (parsed_device, parsed) = parse_fragment(&fragment).unwrap();
+        assert_eq!(parsed_device, device);
+        assert_eq!(parsed.0, seed.0);
+        serde_json::json!({
+            "fragment": fragment,
+            "deviceId": device,
+            "psk": hex(&seed.psk().0),
+            "token": seed.token(),
+            "tokenId": seed.token_id(),
+        })
+    })
+    .collect();
+    let file = serde_json::json!({
+        "about": "Pairing links: the fragment, and what the phone derives from it (transports/src/e2e/pairing_link.rs).",
+        "cases": cases,
+    });
+    let text = serde_json::to_string_pretty(&file).unwrap() + "\n";
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/pairing-link.json"
+    );
+    if std::env::var_os("LOOPSY_WRITE_VECTORS").is_some() {
+        std::fs::write(path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "tests/vectors/pairing-link.json is stale; run this test with LOOPSY_WRITE_VECTORS=1"
+    );
+}

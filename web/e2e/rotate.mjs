@@ -18,10 +18,15 @@ try {
   await pairAndOpenShell(page, shot, url, code);
   const portrait = await sizeShown("portrait");
   await page.setViewportSize({ width: 844, height: 390 });
-  // The debounce (150 ms) lets the rotation settle before one resize goes out.
-  await page.waitForTimeout(600);
-  await page.keyboard.type("clear\n");
-  const landscape = await sizeShown("landscape");
+  // The debounce (150 ms) lets the rotation settle before one resize goes out;
+  // on a loaded machine that can take longer, so ask until the size moved.
+  await page.waitForFunction((cols) => window.loopsy.size().cols > cols, portrait.cols, { timeout: 10000 });
+  let landscape = portrait;
+  for (let attempt = 0; attempt < 20 && landscape.cols <= portrait.cols; attempt++) {
+    await page.keyboard.type("clear\n");
+    landscape = await sizeShown(`landscape${attempt}`);
+    if (landscape.cols <= portrait.cols) await page.waitForTimeout(250);
+  }
   await shot("3-landscape");
   if (!(landscape.cols > portrait.cols && landscape.rows < portrait.rows)) {
     failures.push(`stty size did not follow the rotation: ${JSON.stringify({ portrait, landscape })}`);

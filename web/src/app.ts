@@ -5,7 +5,7 @@
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 
-import { type Laptop, Pairing, type PairingLink, parsePairingFragment } from "./channel.js";
+import { type Laptop, Pairing, type PairingLink, parsePairingLink } from "./channel.js";
 import { dropAhead, openAhead } from "./connections.js";
 import { newPhoneKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
@@ -114,7 +114,7 @@ async function probe(laptop: Laptop, state: HTMLElement): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  const link = parsePairingFragment(location.hash);
+  const link = parsePairingLink(location.hash, location.origin);
   // The fragment holds a one-time secret: out of the address bar and history at once.
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
   if (link) await pairFrom(link);

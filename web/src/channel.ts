@@ -4,6 +4,7 @@
 
 import { BINARY_FRAME, type Frame, JSON_FRAME, Reassembler, sealFrame } from "./crypto/frames.js";
 import { CONNECTION_PATTERN, type Channel, Handshake, PAIRING_PATTERN, connectionPrologue, pairingPrologue } from "./crypto/noise.js";
+import type { PairingLink } from "./crypto/pairing-link.js";
 import { type StoredPhoneKey, staticKey } from "./crypto/phone-key.js";
 import { fromHex, toHex } from "./hex.js";
 
@@ -16,31 +17,8 @@ const BEARER_PREFIX = "loopsy.bearer.";
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
-/** What the QR code's URL fragment carries. */
-export interface PairingLink {
-  relay: string;
-  deviceId: string;
-  tokenId: string;
-  token: string;
-  daemonKey: Uint8Array;
-  secret: Uint8Array;
-}
-
-export function parsePairingFragment(fragment: string): PairingLink | null {
-  const params = new URLSearchParams(fragment.replace(/^#/, ""));
-  const get = (name: string) => params.get(name) ?? "";
-  if (get("v") !== "1") return null;
-  const link = {
-    relay: get("r"),
-    deviceId: get("d"),
-    tokenId: get("i"),
-    token: get("t"),
-    daemonKey: fromHex(get("k")),
-    secret: fromHex(get("s")),
-  };
-  const complete = link.relay && link.deviceId && link.tokenId && link.token && link.daemonKey.length === 32 && link.secret.length === 32;
-  return complete ? link : null;
-}
+export type { PairingLink } from "./crypto/pairing-link.js";
+export { parsePairingLink } from "./crypto/pairing-link.js";
 
 function wsUrl(relay: string, path: string): string {
   return relay.replace(/^http/, "ws").replace(/\/$/, "") + path;
@@ -157,6 +135,7 @@ export class Pairing {
     private readonly channel: Channel,
     private readonly link: PairingLink,
     private readonly phone: StoredPhoneKey,
+    private readonly daemonKey: Uint8Array,
   ) {}
 
   static async start(link: PairingLink, phone: StoredPhoneKey, label: string): Promise<Pairing> {
@@ -170,12 +149,12 @@ export class Pairing {
     });
     socket.send(await handshake.write());
     await handshake.read(await socket.binary());
-    if (toHex(handshake.remoteStatic ?? new Uint8Array()) !== toHex(link.daemonKey)) {
-      socket.ws.close();
-      throw new Error("this laptop's key is not the one in the QR code; do not pair");
-    }
+    // The pairing secret authenticates the laptop: its key is kept only once
+    // its answer, sealed under keys that need the secret, has opened.
+    const daemonKey = handshake.remoteStatic;
+    if (!daemonKey) throw new Error("the laptop sent no key");
     socket.send(await handshake.write(utf8.encode(JSON.stringify({ label }))));
-    return new Pairing(socket, handshake.channel(), link, phone);
+    return new Pairing(socket, handshake.channel(), link, phone, daemonKey);
   }
 
   async tryCode(code: string): Promise<PairingAnswer> {
@@ -200,7 +179,7 @@ export class Pairing {
             relay: this.link.relay,
             phoneId: this.credentials.phoneId,
             phoneSecret: this.credentials.phoneSecret,
-            daemonKey: toHex(this.link.daemonKey),
+            daemonKey: toHex(this.daemonKey),
             name: String(answer.deviceName ?? "laptop"),
             fingerprint: String(answer.fingerprint ?? ""),
             phoneKey: this.phone,

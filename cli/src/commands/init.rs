@@ -40,8 +40,10 @@ pub fn run(data_dir: &DataDir, args: &InitArgs) -> anyhow::Result<ExitCode> {
     // The node id is made here, once, so that no start has to seed the CSPRNG first.
     identity::load_or_create_node_id(data_dir).context("cannot create the node id")?;
     println!("Created {} with a new API key.", config_path.display());
-    println!(
-        "Next: `loopsy start` runs the daemon; `loopsy key show` prints the key for your peers."
-    );
+    // `if_missing` is how `loopsy up` calls this: it starts the daemon itself.
+    if !args.if_missing {
+        println!("Next: `loopsy start` runs the daemon;");
+        println!("`loopsy key show` prints the key for your peers.");
+    }
     Ok(ExitCode::SUCCESS)
 }

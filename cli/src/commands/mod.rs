@@ -7,6 +7,7 @@ pub mod init;
 pub mod key;
 pub mod logs;
 pub mod phone;
+pub mod qr;
 pub mod sessions;
 pub mod shell;
 pub mod start;

@@ -7,8 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 use loopsy_daemon::paths::DataDir;
 use loopsy_transports::wire::method;
-use qrcode::QrCode;
-use qrcode::render::unicode::Dense1x2;
 use serde_json::{Value, json};
 
 use crate::args::{MobileCommand, PhoneCommand, RelayCommand};
@@ -16,18 +14,6 @@ use crate::daemon_link;
 
 /// How often `mobile pair` asks whether the phone finished.
 const PAIR_POLL: Duration = Duration::from_millis(500);
-
-/// The QR code of `text` for a terminal (light modules on a dark background work
-/// best with phone cameras when inverted, so the code is drawn dark-on-light).
-pub fn qr_for_terminal(text: &str) -> anyhow::Result<String> {
-    let code = QrCode::new(text.as_bytes()).context("the pairing URL does not fit in a QR code")?;
-    Ok(code
-        .render::<Dense1x2>()
-        .dark_color(Dense1x2::Dark)
-        .light_color(Dense1x2::Light)
-        .quiet_zone(true)
-        .build())
-}
 
 pub fn mobile(data_dir: &DataDir, command: &MobileCommand) -> anyhow::Result<ExitCode> {
     let MobileCommand::Pair(args) = command;
@@ -49,8 +35,22 @@ pub fn print_pairing(window: &Value) -> anyhow::Result<()> {
     let url = window["url"]
         .as_str()
         .context("the daemon sent no pairing URL")?;
-    println!("{}", qr_for_terminal(url)?);
-    println!("Scan the code with your phone's camera, or open:\n  {url}\n");
+    if only_this_machine(url) {
+        println!(
+            "This relay is on this machine only: the code below opens in a browser\n\
+             here, not on a phone. For a phone on the same Wi-Fi, run `loopsy up --lan`;\n\
+             from anywhere, use a relay you run (`loopsy relay configure https://…`).\n"
+        );
+    }
+    println!(
+        "{}",
+        super::qr::for_terminal(url, super::qr::colour_wanted())?
+    );
+    if only_this_machine(url) {
+        println!("Open on this machine:\n  {url}\n");
+    } else {
+        println!("Scan the code with your phone's camera, or open:\n  {url}\n");
+    }
     println!(
         "Then type this code on the phone:   {}\n",
         window["code"].as_str().unwrap_or("????")
@@ -60,6 +60,28 @@ pub fn print_pairing(window: &Value) -> anyhow::Result<()> {
         window["fingerprint"].as_str().unwrap_or("")
     );
     Ok(())
+}
+
+/// Whether `url` names this machine (a loopback relay), which no phone reaches.
+fn only_this_machine(url: &str) -> bool {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '#'])
+        .next()
+        .unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Asks once how a pairing window stands and says so when it is settled:

@@ -178,12 +178,8 @@ fn serve(
         method::MOBILE_PAIR,
         Some(&json!({ "ttlSeconds": args.ttl })),
     )?;
+    // Says first when the code works only on this machine (without --lan).
     phone::print_pairing(&window)?;
-    if !args.lan {
-        println!(
-            "(the relay listens on this machine only; `loopsy up --lan` lets a phone on your network reach it)"
-        );
-    }
     let token_id = window["tokenId"].as_str().unwrap_or_default().to_owned();
     let mut settled = false;
     println!(

@@ -29,6 +29,7 @@ mod lifecycle;
 /// The phone path: pairing, sessions through the relay, what the relay sees, revocation.
 mod phone;
 mod phone_relay;
+mod qr;
 /// Rate limits: 429 with Retry-After, then recovery.
 mod rate_limit;
 /// PTY sessions: echo, resize, snapshots, offsets, exit, names, bad input.

@@ -13,9 +13,7 @@ use serde_json::json;
 use super::link::RelayLink;
 use std::time::Duration;
 
-use super::relay_client::{
-    created, fragment_value, not_configured, relay_client, relay_error, relay_expiry,
-};
+use super::relay_client::{created, not_configured, relay_client, relay_error, relay_expiry};
 use super::store::{PhoneBook, RelayCredentials, save_relay};
 
 /// An owner's request about the relay and phones (from the Router).
@@ -138,33 +136,31 @@ impl RelayLink {
     }
 }
 
-/// `mobile.pair`'s first half, asked by the Router: a pairing token from the
-/// relay, checked, and the QR URL without the window's secret (the Router opens
-/// the window and adds it).
+/// `mobile.pair`'s first half, asked by the Router: registers the window's
+/// token (made by the Router from the link's seed, sent as its id and digest)
+/// at the relay, and checks the relay's answer.
 #[derive(Message)]
 #[rtype(result = "Result<IssuedToken, ApiError>")]
 pub struct IssuePairingToken {
     pub ttl: Duration,
+    pub token_id: String,
+    pub token_digest: String,
 }
 
 pub struct IssuedToken {
-    pub token_id: String,
     /// How long the relay keeps the token, no longer than asked.
     pub ttl: Duration,
     pub expires_at: u64,
-    /// `…/app#v=1&r=…&d=…&i=…&t=…&k=…`: everything but `s`.
-    pub url: String,
+    /// The app's page at the relay (`https://relay.example/app`).
+    pub app_url: String,
+    pub device_id: String,
     pub fingerprint: String,
 }
 
 impl Handler<IssuePairingToken> for RelayLink {
     type Result = ResponseFuture<Result<IssuedToken, ApiError>>;
 
-    fn handle(
-        &mut self,
-        IssuePairingToken { ttl: asked }: IssuePairingToken,
-        _: &mut Self::Context,
-    ) -> Self::Result {
+    fn handle(&mut self, issue: IssuePairingToken, _: &mut Self::Context) -> Self::Result {
         let (Some(credentials), Some(key)) = (self.credentials.clone(), self.key.clone()) else {
             return Box::pin(std::future::ready(Err(not_configured())));
         };
@@ -175,34 +171,30 @@ impl Handler<IssuePairingToken> for RelayLink {
                     credentials.url, credentials.device_id
                 ))
                 .bearer_auth(&credentials.device_secret);
-            let body = json!({ "ttlSeconds": asked.as_secs() });
+            let body = json!({
+                "ttlSeconds": issue.ttl.as_secs(),
+                "tokenId": issue.token_id,
+                "tokenDigest": issue.token_digest,
+            });
             let body = created(request, Some(body), "the relay refused a pairing token").await?;
-            let (Some(token), Some(token_id), Some(expires_at)) = (
-                body["token"].as_str(),
-                body["tokenId"].as_str(),
-                body["expiresAt"].as_u64(),
-            ) else {
+            let Some(expires_at) = body["expiresAt"].as_u64() else {
                 return Err(relay_error(
-                    "the relay's answer lacks the token",
-                    "token/tokenId/expiresAt",
+                    "the relay's answer lacks the expiry",
+                    "expiresAt",
                 ));
             };
             let now = crate::sessions::now_ms() / 1000;
-            let ttl = relay_expiry(expires_at, now, asked)?;
-            let url = format!(
-                "{}/app#v=1&r={}&d={}&i={}&t={}&k={}",
-                credentials.url,
-                fragment_value(&credentials.url),
-                fragment_value(&credentials.device_id),
-                fragment_value(token_id),
-                fragment_value(token),
-                crate::secrets::hex(key.public()),
-            );
+            let ttl = relay_expiry(expires_at, now, issue.ttl)?;
+            if body["tokenId"].as_str() != Some(issue.token_id.as_str()) {
+                return Err(ApiError::unavailable(
+                    "the relay made a pairing token of its own: it is older than this daemon; update loopsy-relay",
+                ));
+            }
             Ok(IssuedToken {
-                token_id: token_id.to_owned(),
                 ttl,
                 expires_at,
-                url,
+                app_url: format!("{}/app", credentials.url),
+                device_id: credentials.device_id.clone(),
                 fingerprint: fingerprint(key.public()),
             })
         })

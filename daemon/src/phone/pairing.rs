@@ -69,10 +69,9 @@ impl PairingWindows {
         self.windows.retain(|_, w| now < w.expires + KEEP_OUTCOME);
     }
 
-    /// Opens a window for a relay token; returns its secret and code.
-    pub fn open(&mut self, token_id: &str, ttl: Duration) -> Option<(PairingSecret, String)> {
+    /// Opens a window for a relay token with its pairing secret; returns its code.
+    pub fn open(&mut self, token_id: &str, secret: PairingSecret, ttl: Duration) -> Option<String> {
         self.purge();
-        let secret = PairingSecret::generate().ok()?;
         let code = random_code()?;
         self.windows.insert(
             token_id.to_owned(),
@@ -84,7 +83,7 @@ impl PairingWindows {
                 outcome: Outcome::Waiting,
             },
         );
-        Some((secret, code))
+        Some(code)
     }
 
     fn open_window(&mut self, token_id: &str) -> Option<&mut Window> {
@@ -185,7 +184,7 @@ mod tests {
     #[test]
     fn five_wrong_codes_close_the_window() {
         let mut windows = PairingWindows::default();
-        let Some((_, code)) = windows.open("t", Duration::from_secs(60)) else {
+        let Some(code) = windows.open("t", PairingSecret([5; 32]), Duration::from_secs(60)) else {
             panic!("no window");
         };
         assert_eq!(code.len(), 4);
@@ -206,7 +205,7 @@ mod tests {
     #[test]
     fn an_expired_window_takes_no_code() {
         let mut windows = PairingWindows::default();
-        let Some((_, code)) = windows.open("t", Duration::ZERO) else {
+        let Some(code) = windows.open("t", PairingSecret([5; 32]), Duration::ZERO) else {
             panic!("no window");
         };
         assert!(matches!(windows.check_code("t", &code), CodeCheck::Closed));

@@ -107,19 +107,6 @@ pub fn not_configured() -> ApiError {
     )
 }
 
-/// Encodes a value for a URL fragment parameter.
-pub fn fragment_value(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 /// `ws://` or `wss://` for the relay's `http://` or `https://` URL.
 pub fn ws_base(url: &str) -> String {
     let url = url.trim_end_matches('/');

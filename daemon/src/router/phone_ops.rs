@@ -9,6 +9,7 @@
 
 use actix::fut::ActorFutureExt;
 use loopsy_transports::e2e::fingerprint;
+use loopsy_transports::e2e::pairing_link::PairingSeed;
 use loopsy_transports::error::{ApiError, code};
 use loopsy_transports::secrets::hex;
 use loopsy_transports::wire::{Reply, Request};
@@ -77,25 +78,33 @@ pub(super) fn open_window(router: &mut Router, request: Request, _: &Principal) 
         Ok(asked) => asked,
         Err(error) => return Work::Done(Err(error)),
     };
+    let Ok(seed) = PairingSeed::generate() else {
+        return Work::Done(Err(ApiError::internal("the system random source failed")));
+    };
     let relay = router.services.relay.clone();
+    let issue = relay.send(crate::phone::IssuePairingToken {
+        ttl: asked,
+        token_id: seed.token_id(),
+        token_digest: seed.token_digest(),
+    });
     let issue = async move {
-        relay
-            .send(crate::phone::IssuePairingToken { ttl: asked })
+        issue
             .await
             .map_err(|_| ApiError::unavailable("the relay link stopped; restart the daemon"))?
     };
     Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(issue).map(
-        |issued, router, _| {
+        move |issued, router, _| {
             let issued = issued?;
-            let (secret, code) = router
+            let token_id = seed.token_id();
+            let code = router
                 .pairing
-                .open(&issued.token_id, issued.ttl)
+                .open(&token_id, seed.psk(), issued.ttl)
                 .ok_or_else(|| ApiError::internal("the system random source failed"))?;
             tracing::info!(expires_at = issued.expires_at, "a pairing window is open");
             Ok(Reply::ok(json!({
-                "url": format!("{}&s={}", issued.url, hex(&secret.0)),
+                "url": format!("{}#{}", issued.app_url, seed.fragment(&issued.device_id)),
                 "code": code,
-                "tokenId": issued.token_id,
+                "tokenId": token_id,
                 "expiresAt": issued.expires_at,
                 "fingerprint": issued.fingerprint,
             })))

@@ -469,3 +469,50 @@ async fn sockets_per_address_are_capped() {
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The daemon makes the pairing token (from the QR link's seed) and registers
+/// it as an id and a digest: the relay never sends it back, the token opens the
+/// pairing socket, and a malformed or repeated registration is refused.
+#[actix_rt::test]
+async fn a_token_the_daemon_made_is_registered_by_its_digest() {
+    use loopsy_transports::e2e::pairing_link::PairingSeed;
+    let relay = start_relay(&[]).await;
+    let (device, secret, mut laptop, _) = laptop_with_token(&relay).await;
+    let seed = PairingSeed([9; 16]);
+    let issue_url = format!("{}/pair/issue?device_id={device}", relay.url);
+    let body = json!({ "tokenId": seed.token_id(), "tokenDigest": seed.token_digest() });
+    let (status, answer) = post(issue_url.clone(), Some(&secret), body.clone()).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["tokenId"], seed.token_id());
+    assert!(
+        answer["token"].is_null(),
+        "the relay never had the token to send"
+    );
+    let _pairing = socket(
+        format!("{}/pair/connect/{device}", relay.url),
+        &seed.token(),
+    )
+    .await
+    .unwrap();
+    let ToLaptop::Open { kind, .. } = laptop_message(&mut laptop).await else {
+        panic!("expected open")
+    };
+    assert_eq!(
+        kind,
+        loopsy_transports::relay_wire::ChannelKind::Pairing {
+            token_id: seed.token_id()
+        }
+    );
+    assert_eq!(post(issue_url.clone(), Some(&secret), body).await.0, 409);
+    for bad in [
+        json!({ "tokenId": "short", "tokenDigest": seed.token_digest() }),
+        json!({ "tokenId": seed.token_id(), "tokenDigest": "zz" }),
+        json!({ "tokenId": PairingSeed([8; 16]).token_id() }),
+    ] {
+        assert_eq!(
+            post(issue_url.clone(), Some(&secret), bad.clone()).await.0,
+            400,
+            "{bad}"
+        );
+    }
+}

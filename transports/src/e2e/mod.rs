@@ -7,7 +7,8 @@
 //! - every connection: `Noise_KK`, both static keys known, fresh ephemeral
 //!   keys each time (mutual authentication and forward secrecy).
 //!
-//! [`frames`] carries the framed JSON-RPC protocol inside a channel.
+//! [`frames`] carries the framed JSON-RPC protocol inside a channel;
+//! [`pairing_link`] is what the QR code carries and what is derived from it.
 //!
 //! After the handshake a [`Channel`] seals and opens one Noise transport
 //! message per relay frame. A message that fails to open (altered, replayed,
@@ -16,6 +17,7 @@
 mod channel;
 pub mod frames;
 mod keys;
+pub mod pairing_link;
 pub mod resolver;
 
 pub use channel::{
