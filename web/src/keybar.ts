@@ -1,14 +1,18 @@
-// The accessory key bar under the terminal (never over the prompt): Esc, Tab,
-// sticky Ctrl and Alt for the next key, arrows in the mode the program asked
-// for, PgUp/PgDn, the symbols phone keyboards bury, text size, paste, copy,
-// and the compose box.
+// Under the terminal, never over it: a tool row (text size, copy, paste, the
+// compose box; the screen adds the way back and the link's state) and the keys
+// phone keyboards lack (Esc, Tab, sticky Ctrl and Alt for the next key, arrows
+// in the mode the program asked for, PgUp/PgDn, the symbols they bury), laid
+// out in as many rows as the width needs, so every key is on screen at 360 px.
 
 import type { Terminal } from "@xterm/xterm";
 
 import { el, key } from "./dom.js";
 
 export interface KeyBar {
+  /** The keys, in a grid that wraps. */
   bar: HTMLElement;
+  /** The tools, for the tool row. */
+  tools: HTMLButtonElement[];
   /** Applies (and releases) the sticky modifiers to what the user typed. */
   modify(data: string): string;
 }
@@ -69,13 +73,13 @@ export function keyBar(term: Terminal, actions: KeyBarActions): KeyBar {
     plain("/", "Slash", "/"),
     plain("~", "Tilde", "~"),
     plain("-", "Dash", "-"),
-    key("✎", "Compose (type or dictate, then send)", () => actions.compose()),
-    key("A−", "Smaller text", pressed(() => actions.fontSize(-1))),
-    key("A+", "Larger text", pressed(() => actions.fontSize(1))),
-    key("Copy", "Copy (the selection, or pick from the screen's text)", () => actions.copy()),
   );
+  const tools = [
+    key("✎", "Compose (type or dictate, then send)", () => actions.compose()),
+    key("Copy", "Copy (the selection, or pick from the screen's text)", () => actions.copy()),
+  ];
   if (navigator.clipboard?.readText) {
-    bar.append(
+    tools.push(
       key("Paste", "Paste", async () => {
         const text = await navigator.clipboard.readText().catch(() => "");
         if (text) term.paste(text);
@@ -83,5 +87,6 @@ export function keyBar(term: Terminal, actions: KeyBarActions): KeyBar {
       }),
     );
   }
-  return { bar, modify };
+  tools.push(key("A−", "Smaller text", pressed(() => actions.fontSize(-1))), key("A+", "Larger text", pressed(() => actions.fontSize(1))));
+  return { bar, tools, modify };
 }

@@ -75,7 +75,7 @@ function chooseRenderer(term: Terminal, box: HTMLElement): { recheck: () => void
 export function terminal(first: Connection, laptop: Laptop, id: string, leave: () => void): void {
   const box = el("div", { className: "terminal", id: "terminal" });
   const chip = el("div", { className: "chip", id: "link-state", role: "status" } as Partial<HTMLDivElement>, "connected");
-  const attention = el("div", { className: "attention", id: "attention", role: "alert", hidden: true } as Partial<HTMLDivElement>);
+  const attention = el("button", { type: "button", className: "attention", id: "attention", role: "alert", hidden: true } as Partial<HTMLButtonElement>);
   const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000, theme: terminalTheme() });
   attention.onclick = () => {
     attention.hidden = true;
@@ -141,10 +141,16 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
     compose: () => compose.open(),
   });
   term.onData((data) => sendRaw(keys.modify(data)));
-  const back = key("‹", "Back to the sessions", () => leave());
+  const back = key("‹ Sessions", "Back to the sessions", () => leave());
   back.id = "back";
-  keys.bar.prepend(back);
-  show(box, chip, attention, compose.panel, copy.panel, keys.bar);
+  // The way back and the link's state on the tool row, the keys below it:
+  // leaving is far from Esc, and nothing is drawn over the terminal's cells.
+  const tools = el("div", { className: "toolbar", role: "toolbar" } as Partial<HTMLDivElement>);
+  tools.setAttribute("aria-label", "Session tools");
+  tools.append(back, ...keys.tools);
+  // A line of its own, of fixed height: a call for attention never resizes the terminal.
+  const statusLine = el("div", { className: "status-area" }, chip, attention);
+  show(el("div", { className: "session-screen" }, box, compose.panel, copy.panel, statusLine, tools, keys.bar));
 
   term.loadAddon(fit);
   term.open(box);

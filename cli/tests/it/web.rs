@@ -131,6 +131,11 @@ fn the_terminal_is_drawn_right_on_a_small_phone() {
 }
 
 #[test]
+fn every_key_is_within_reach_and_nothing_covers_the_terminal() {
+    browser_run("layout");
+}
+
+#[test]
 fn turning_the_phone_resizes_the_session_once_settled() {
     browser_run("rotate");
 }
