@@ -24,7 +24,6 @@ use crate::rooms::{
     PhoneLeave, Room, Sink, SinkQueues,
 };
 use crate::state::{DeviceQuery, PhoneQuery, RelayState, refuse};
-use crate::store::TokenRefusal;
 
 const PING_EVERY: Duration = Duration::from_secs(25);
 /// A socket with no frame (pongs included) for this long is closed.
@@ -292,6 +291,14 @@ pub async fn phone_connect(
         .phone_authorized(&device_id, &phone_id, bearer(&req))
         .await
     {
+        // A browser sees no status of a refused upgrade: a revoked phone is
+        // let in only to be told so by its close code.
+        if state
+            .phone_was_revoked(&device_id, &phone_id, bearer(&req))
+            .await
+        {
+            return refuse_after_upgrade(&req, body, slot, close::REVOKED, "phone revoked").await;
+        }
         return Ok(refuse(401, "missing or wrong phone secret"));
     }
     let kind = ChannelKind::Phone { phone_id };
@@ -323,17 +330,39 @@ pub async fn pair_connect(
         Ok(Ok(Ok(token_id))) => token_id,
         Ok(Ok(Err(refusal))) => {
             metrics::add(&state.metrics.rejected_auth, 1);
-            let status = if refusal == TokenRefusal::Unknown {
-                401
-            } else {
-                403
-            };
-            return Ok(refuse(status, &refusal.to_string()));
+            // Said after the upgrade, where the phone's app can read it.
+            return refuse_after_upgrade(
+                &req,
+                body,
+                slot,
+                close::PAIRING_REFUSED,
+                refusal.reason(),
+            )
+            .await;
         }
         _ => return Ok(refuse(500, "the relay's storage failed")),
     };
     let kind = ChannelKind::Pairing { token_id };
     splice_phone(req, body, device_id, kind, slot, state.into_inner()).await
+}
+
+/// Upgrades only to close at once with `code` and `reason`: how a browser,
+/// which sees no HTTP status of a refused upgrade, learns why.
+async fn refuse_after_upgrade(
+    req: &HttpRequest,
+    body: web::Payload,
+    slot: ConnectionSlot,
+    code: u16,
+    reason: &'static str,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, sink, mut reader) = upgrade(req, body).await?;
+    sink.urgent(Outbound::Close(code, reason));
+    actix_web::rt::spawn(async move {
+        let _slot = slot;
+        // Until the close went out and the socket ended (bounded by the idle timeout).
+        while !matches!(next_frame(&mut reader, &sink).await, Incoming::End) {}
+    });
+    Ok(response)
 }
 
 async fn splice_phone(

@@ -83,6 +83,24 @@ impl RelayState {
         .await
     }
 
+    /// Whether the presented secret is a phone's that was revoked (not an auth refusal).
+    pub async fn phone_was_revoked(
+        &self,
+        device_id: &str,
+        phone_id: &str,
+        bearer: Option<String>,
+    ) -> bool {
+        let Some(secret) = bearer else { return false };
+        let (device_id, phone_id, store) = (
+            device_id.to_owned(),
+            phone_id.to_owned(),
+            self.store.clone(),
+        );
+        web::block(move || store.phone_was_revoked(&device_id, &phone_id, &KeyDigest::of(&secret)))
+            .await
+            .is_ok_and(|r| r.unwrap_or(false))
+    }
+
     pub async fn phone_authorized(
         &self,
         device_id: &str,

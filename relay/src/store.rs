@@ -32,6 +32,22 @@ pub enum TokenRefusal {
     Dead,
 }
 
+impl TokenRefusal {
+    /// The close reason a phone's app reads (a browser sees no HTTP status of a
+    /// refused upgrade, so refusals are said after the upgrade).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Unknown => "pairing link unknown or expired",
+            Self::Expired => "pairing link expired",
+            Self::Used => "pairing link used",
+            Self::Dead => "pairing link closed after wrong codes",
+        }
+    }
+}
+
+/// How long a revoked phone is still told so when it knocks.
+pub const REVOKED_KEPT_SECS: u64 = 30 * 24 * 3600;
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PhoneRecord {
     pub phone_id: String,
@@ -89,7 +105,16 @@ pub trait Store: Send + Sync {
         phone_id: &str,
         presented: &KeyDigest,
     ) -> Result<bool, StoreError>;
+    /// Whether `presented` is the secret of a phone revoked within
+    /// [`REVOKED_KEPT_SECS`], so that it can be told why it is refused.
+    fn phone_was_revoked(
+        &self,
+        device_id: &str,
+        phone_id: &str,
+        presented: &KeyDigest,
+    ) -> Result<bool, StoreError>;
     fn phones(&self, device_id: &str) -> Result<Vec<PhoneRecord>, StoreError>;
+    /// Removes a phone, keeping its secret's digest among the revoked.
     fn remove_phone(&self, device_id: &str, phone_id: &str) -> Result<bool, StoreError>;
     fn purge_expired_tokens(&self, now: u64) -> Result<usize, StoreError>;
 }
@@ -123,6 +148,13 @@ CREATE TABLE IF NOT EXISTS pair_tokens (
     used INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS pair_tokens_expiry ON pair_tokens(expires_at);
+CREATE TABLE IF NOT EXISTS revoked_phones (
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,
+    revoked_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, id)
+);
 ";
 
 impl SqliteStore {
@@ -321,18 +353,48 @@ impl Store for SqliteStore {
         })
     }
 
+    fn phone_was_revoked(
+        &self,
+        device_id: &str,
+        phone_id: &str,
+        presented: &KeyDigest,
+    ) -> Result<bool, StoreError> {
+        let stored = self.with(|db| {
+            db.query_row(
+                "SELECT secret_hash FROM revoked_phones WHERE device_id = ?1 AND id = ?2",
+                [device_id, phone_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        Ok(Self::stored_digest_matches(stored, presented))
+    }
+
     fn remove_phone(&self, device_id: &str, phone_id: &str) -> Result<bool, StoreError> {
+        let now = (crate::now_ms() / 1000) as i64;
         self.with(|db| {
-            db.execute(
+            let tx = db.transaction()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO revoked_phones (device_id, id, secret_hash, revoked_at)
+                 SELECT device_id, id, secret_hash, ?3 FROM phones WHERE device_id = ?1 AND id = ?2",
+                params![device_id, phone_id, now],
+            )?;
+            let removed = tx.execute(
                 "DELETE FROM phones WHERE device_id = ?1 AND id = ?2",
                 [device_id, phone_id],
-            )
-            .map(|n| n > 0)
+            )?;
+            tx.commit()?;
+            Ok(removed > 0)
         })
     }
 
+    /// Also forgets phones revoked longer than [`REVOKED_KEPT_SECS`] ago.
     fn purge_expired_tokens(&self, now: u64) -> Result<usize, StoreError> {
         self.with(|db| {
+            db.execute(
+                "DELETE FROM revoked_phones WHERE revoked_at <= ?1",
+                [now.saturating_sub(REVOKED_KEPT_SECS) as i64],
+            )?;
             db.execute(
                 "DELETE FROM pair_tokens WHERE expires_at <= ?1",
                 [now as i64],

@@ -12,7 +12,7 @@ try {
   for (let left = 4; left >= 1; left--) {
     await page.locator("#code").fill(wrong);
     await page.locator("#pair").click();
-    await page.getByText(`Wrong code; ${left} tries left.`).waitFor();
+    await page.getByText(`Wrong code; ${left === 1 ? "1 try" : `${left} tries`} left.`).waitFor();
   }
   await shot("1-last-try");
   await page.locator("#code").fill(wrong);

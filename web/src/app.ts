@@ -5,7 +5,7 @@
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 
-import { type Laptop, Pairing, type PairingLink, parsePairingLink } from "./channel.js";
+import { type Laptop, Pairing, type PairingLink, RefusedError, parsePairingLink } from "./channel.js";
 import { dropAhead, openAhead } from "./connections.js";
 import { newPhoneKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
@@ -37,13 +37,13 @@ async function pairFrom(link: PairingLink): Promise<void> {
       await saveLaptop(answer.laptop);
       show(el("h1", {}, "Paired"), status(`Paired with ${answer.laptop.name} (key ${answer.laptop.fingerprint})`), homeButton());
     } else if (answer.kind === "wrong-code") {
-      const wrong = status(`Wrong code; ${answer.attemptsLeft} tries left.`, "alert");
+      const wrong = status(`Wrong code; ${answer.attemptsLeft === 1 ? "1 try" : `${answer.attemptsLeft} tries`} left.`, "alert");
       message.replaceWith(wrong);
       message = wrong;
       input.value = "";
       input.focus();
     } else {
-      show(el("h1", {}, "Pairing closed"), status("Too many wrong codes, or the code expired. Run `loopsy mobile pair` again.", "alert"), homeButton());
+      show(el("h1", {}, "Pairing closed"), status("Too many wrong codes, or the code expired. On your laptop, run “loopsy mobile pair” again.", "alert"), homeButton());
     }
   };
   show(el("h1", {}, "Enter the code"), message, form);
@@ -71,7 +71,7 @@ function themeButton(): HTMLButtonElement {
 async function home(): Promise<void> {
   const paired = await laptops();
   if (paired.length === 0) {
-    show(el("h1", {}, "loopsy"), status("No laptop paired yet. Run `loopsy up` on your laptop and scan its QR code."), themeButton());
+    show(el("h1", {}, "loopsy"), status("No laptop paired yet. On your laptop, run “loopsy up” and scan its QR code."), themeButton());
     return;
   }
   const list = el("ul", { className: "laptops" });
@@ -107,18 +107,37 @@ async function probe(laptop: Laptop, state: HTMLElement): Promise<void> {
     state.textContent = "online";
     state.dataset.state = "online";
   } catch (error) {
+    if (error instanceof RefusedError && error.kind === "revoked") {
+      state.textContent = "removed";
+      state.dataset.state = "revoked";
+      const said = el("p", { className: "warning", role: "alert" } as Partial<HTMLParagraphElement>, error.message);
+      state.closest("li")?.append(said);
+      return;
+    }
     state.textContent = "offline";
     state.dataset.state = "offline";
     state.title = (error as Error).message;
   }
 }
 
-async function start(): Promise<void> {
+/** A pairing link in the address bar, taken out of it (and history) at once:
+ * the fragment holds a one-time secret. */
+function takeLink(): PairingLink | null {
   const link = parsePairingLink(location.hash, location.origin);
-  // The fragment holds a one-time secret: out of the address bar and history at once.
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  return link;
+}
+
+async function start(): Promise<void> {
+  const link = takeLink();
   if (link) await pairFrom(link);
   else await home();
 }
+
+// A link opened in a tab already on the app changes only the fragment.
+window.addEventListener("hashchange", () => {
+  const link = takeLink();
+  if (link) void pairFrom(link);
+});
 
 void start();

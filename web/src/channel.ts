@@ -13,6 +13,32 @@ const SUBPROTOCOL = "loopsy.relay.v1";
 const TIMEOUT_MS = 10_000;
 /** Close code of the relay for a revoked phone. */
 export const REVOKED = 4003;
+/** Close code of the relay for a pairing link it refuses (used, expired, dead). */
+const PAIRING_REFUSED = 4006;
+/** Close code of the relay when the laptop closed the channel. */
+const CLOSED_BY_LAPTOP = 4007;
+
+/** Why this phone cannot go on with a laptop, in words for the person holding it. */
+export class RefusedError extends Error {
+  constructor(
+    message: string,
+    /** "revoked": the laptop removed this phone; "pairing": the link is spent. */
+    readonly kind: "revoked" | "pairing",
+  ) {
+    super(message);
+  }
+}
+
+/** What a pairing link refused by the relay means (its close reason names why). */
+function pairingRefusal(reason: string): RefusedError {
+  const again = "On your laptop, run “loopsy mobile pair” for a new code.";
+  const why = reason.includes("used")
+    ? "This pairing link was used already."
+    : reason.includes("wrong codes")
+      ? "This pairing was closed after five wrong codes."
+      : "This pairing link has expired.";
+  return new RefusedError(`${why} ${again}`, "pairing");
+}
 const BEARER_PREFIX = "loopsy.bearer.";
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
@@ -22,6 +48,16 @@ export { parsePairingLink } from "./crypto/pairing-link.js";
 
 function wsUrl(relay: string, path: string): string {
   return relay.replace(/^http/, "ws").replace(/\/$/, "") + path;
+}
+
+/** The socket closed while an answer was awaited. */
+class SocketClosed extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {
+    super(`the connection closed (${reason || code})`);
+  }
 }
 
 /** A WebSocket whose messages can be awaited one at a time. */
@@ -90,7 +126,7 @@ class Socket {
   private async binaryUntilClosed(): Promise<Uint8Array> {
     for (;;) {
       const message = await this.next();
-      if (message === null) throw new Error(`the connection closed (${this.closed?.reason || this.closed?.code})`);
+      if (message === null) throw new SocketClosed(this.closed?.code ?? 0, this.closed?.reason ?? "");
       if (message instanceof ArrayBuffer) return new Uint8Array(message);
     }
   }
@@ -148,7 +184,12 @@ export class Pairing {
       psk: link.secret,
     });
     socket.send(await handshake.write());
-    await handshake.read(await socket.binary());
+    try {
+      await handshake.read(await socket.binary());
+    } catch (error) {
+      if (error instanceof SocketClosed && error.code === PAIRING_REFUSED) throw pairingRefusal(error.reason);
+      throw error;
+    }
     // The pairing secret authenticates the laptop: its key is kept only once
     // its answer, sealed under keys that need the secret, has opened.
     const daemonKey = handshake.remoteStatic;
@@ -236,7 +277,16 @@ export class Connection {
       remoteStatic: fromHex(laptop.daemonKey),
     });
     socket.send(await handshake.write());
-    await handshake.read(await socket.binary());
+    try {
+      await handshake.read(await socket.binary());
+    } catch (error) {
+      // Before the handshake answer: the relay says this phone was revoked, or
+      // the laptop itself closed on a phone it no longer knows.
+      if (error instanceof SocketClosed && (error.code === REVOKED || error.code === CLOSED_BY_LAPTOP)) {
+        throw new RefusedError(`This phone was removed on ${laptop.name}. To use it again, pair again: run “loopsy mobile pair” on the laptop.`, "revoked");
+      }
+      throw error;
+    }
     return new Connection(socket, handshake.channel());
   }
 

@@ -3,7 +3,7 @@
 // found, its custom commands (added, edited and removed from here), an
 // optional name, and auto-approve where the owner granted it to this phone.
 
-import type { Connection, Laptop } from "./channel.js";
+import { type Connection, type Laptop, RefusedError } from "./channel.js";
 import { connect } from "./connections.js";
 import { el, show, status } from "./dom.js";
 import { terminal } from "./terminal.js";
@@ -240,6 +240,7 @@ export async function reopen(laptop: Laptop, home: () => void): Promise<void> {
   } catch (error) {
     const back = el("button", { type: "button" }, "Laptops");
     back.onclick = home;
-    show(el("h1", {}, laptop.name), status(`Cannot connect: ${(error as Error).message}`, "alert"), back);
+    const said = error instanceof RefusedError ? error.message : `Cannot connect: ${(error as Error).message}`;
+    show(el("h1", {}, laptop.name), status(said, "alert"), back);
   }
 }

@@ -7,7 +7,7 @@ import { FitAddon } from "@xterm/addon-fit";
 import { WebglAddon } from "@xterm/addon-webgl";
 import { Terminal } from "@xterm/xterm";
 
-import { Connection, type Laptop, REVOKED } from "./channel.js";
+import { Connection, type Laptop, REVOKED, RefusedError } from "./channel.js";
 import { composeBox } from "./compose.js";
 import { copySheet } from "./copy.js";
 import { el, key, main, show } from "./dom.js";
@@ -16,6 +16,8 @@ import { onThemeChange, terminalTheme } from "./theme.js";
 import { touchScroll } from "./touch-scroll.js";
 
 const utf8 = new TextEncoder();
+/** The daemon's error code for a session it does not have. */
+const SESSION_NOT_FOUND = 7001;
 /** How long a resize waits for the layout to settle (rotation, keyboard). */
 const RESIZE_DEBOUNCE_MS = 150;
 
@@ -106,11 +108,20 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
     chip.textContent = text;
     chip.dataset.state = state;
   };
+  // Keys typed while away are held and sent once back, unless the user drops them.
+  const discard = el("button", { type: "button", className: "discard", id: "discard-held", hidden: true } as Partial<HTMLButtonElement>, "Discard held keys");
+  discard.onclick = () => {
+    held.splice(0);
+    discard.hidden = true;
+    setChip("reconnecting… (held keys discarded)", "away");
+    term.focus();
+  };
   const typeBytes = (bytes: Uint8Array) => {
     if (connection) connection.type(bytes);
     else {
       held.push(bytes);
-      setChip(`reconnecting… ${held.length} held`, "away");
+      discard.hidden = false;
+      setChip(`reconnecting… ${held.length} ${held.length === 1 ? "key" : "keys"} held`, "away");
     }
   };
   const sendRaw = (data: string) => typeBytes(utf8.encode(data));
@@ -149,7 +160,7 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
   tools.setAttribute("aria-label", "Session tools");
   tools.append(back, ...keys.tools);
   // A line of its own, of fixed height: a call for attention never resizes the terminal.
-  const statusLine = el("div", { className: "status-area" }, chip, attention);
+  const statusLine = el("div", { className: "status-area" }, chip, attention, discard);
   show(el("div", { className: "session-screen" }, box, compose.panel, copy.panel, statusLine, tools, keys.bar));
 
   term.loadAddon(fit);
@@ -215,6 +226,7 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
         snapshotLeft = Number(event.snapshotBytes ?? 0);
         // Keys typed while away go first, in order; new keys go straight after.
         for (const bytes of held.splice(0)) current.type(bytes);
+        discard.hidden = true;
         connection = current;
         setChip("connected", "ok");
       } else if (event.type === "exit") {
@@ -232,7 +244,7 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
     current.onClose = (code) => {
       connection = null;
       if (leaving) return;
-      if (code === REVOKED) setChip("this phone was revoked on the laptop", "away");
+      if (code === REVOKED) revoked(new RefusedError(`This phone was removed on ${laptop.name}. To use it again, pair again: run “loopsy mobile pair” on the laptop.`, "revoked"));
       else void reconnect();
     };
     const params: Record<string, unknown> = { id, cols: term.cols, rows: term.rows };
@@ -240,23 +252,46 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
     void current.call("session.attach", params).then((answer) => {
       // The attach ends with an answer only when its stream ends; an error
       // here means the session is gone or refused this phone.
-      const error = answer.error as { message?: string } | undefined;
+      const error = answer.error as { message?: string; code?: number; data?: { loopsyCode?: number } } | undefined;
       if (error && !leaving && current === attaching && !current.closed) {
-        setChip(`cannot attach: ${error.message ?? "refused"}`, "away");
         attaching = null;
         current.close();
+        if ((error.data?.loopsyCode ?? error.code) === SESSION_NOT_FOUND) return gone();
+        setChip(`cannot attach: ${error.message ?? "refused"}`, "away");
       }
     });
   };
 
+  /** Shows `message` in place of the terminal, with one way on; nothing is reconnected. */
+  const endWith = (message: string, label: string) => {
+    leaving = true;
+    held.splice(0);
+    discard.hidden = true;
+    const toList = el("button", { type: "button" }, label);
+    toList.onclick = () => leave();
+    box.replaceChildren(el("div", { className: "notice", role: "alert" } as Partial<HTMLDivElement>, el("p", {}, message), toList));
+  };
+  /** The session is not on the laptop any more (it restarted, or the session was removed). */
+  const gone = () => {
+    setChip("session gone", "away");
+    endWith("This session is gone: the laptop may have restarted, or the session was removed.", "Open the sessions list");
+  };
+
+  /** The laptop removed this phone: no more reconnecting, and the keys held are dropped. */
+  const revoked = (error: RefusedError) => {
+    setChip("removed", "away");
+    endWith(error.message, "Back to your laptops");
+  };
+
   const reconnect = async () => {
     for (let wait = 1000; !leaving; wait = Math.min(wait * 2, 10_000)) {
-      setChip(held.length ? `reconnecting… ${held.length} held` : "reconnecting…", "away");
+      setChip(held.length ? `reconnecting… ${held.length} ${held.length === 1 ? "key" : "keys"} held` : "reconnecting…", "away");
       await new Promise((resolve) => setTimeout(resolve, wait * (0.5 + Math.random() / 2)));
       try {
         attach(await Connection.open(laptop));
         return;
-      } catch {
+      } catch (error) {
+        if (error instanceof RefusedError) return revoked(error);
         // The relay or the laptop is still away; try again later.
       }
     }

@@ -159,13 +159,23 @@ fn five_wrong_codes_close_the_pairing_for_good() {
     assert_eq!(answers[4]["type"], "pairing-dead");
     // The right code is of no use now: the token died at the relay before the
     // pairing socket closed.
-    let refused = actix_rt::System::new().block_on(crate::test_phone::socket(
-        format!("{}/pair/connect/{}", url.relay, url.device_id),
-        &url.token,
-    ));
+    let refused = actix_rt::System::new().block_on(async {
+        let mut socket = crate::test_phone::socket(
+            format!("{}/pair/connect/{}", url.relay, url.device_id),
+            &url.token,
+        )
+        .await
+        .expect("let in to be told");
+        crate::test_phone::next(&mut socket).await
+    });
     assert!(
-        refused.is_err(),
-        "a dead token still opened a pairing socket"
+        matches!(
+            refused,
+            crate::test_phone::Got::Closed(Some(
+                loopsy_transports::relay_wire::close::PAIRING_REFUSED
+            ))
+        ),
+        "a dead token was not closed at once as refused"
     );
     let listed: Value =
         serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();

@@ -136,6 +136,11 @@ fn every_key_is_within_reach_and_nothing_covers_the_terminal() {
 }
 
 #[test]
+fn a_removed_phone_and_a_used_link_say_so() {
+    browser_run("states");
+}
+
+#[test]
 fn turning_the_phone_resizes_the_session_once_settled() {
     browser_run("rotate");
 }

@@ -63,11 +63,9 @@ async fn a_phone_pairs_then_connects_and_bytes_flow_both_ways() {
     );
 
     assert_eq!(
-        socket(format!("{}/pair/connect/{device}", relay.url), &token)
-            .await
-            .err(),
-        Some(403),
-        "a used token is refused"
+        closed_at_once(format!("{}/pair/connect/{device}", relay.url), &token).await,
+        (close::PAIRING_REFUSED, "pairing link used".to_owned()),
+        "a used token is refused, and the phone is told why"
     );
     let mut phone = socket(
         format!("{}/phone/connect/{device}?phone_id={phone_id}", relay.url),
@@ -107,13 +105,23 @@ async fn a_phone_pairs_then_connects_and_bytes_flow_both_ways() {
     };
     assert_eq!(code, Some(close::REVOKED));
     assert!(revoked_at.elapsed() < Duration::from_secs(1));
-    assert!(
-        socket(
+    // A revoked phone is let in only to be told so; a wrong secret is refused.
+    assert_eq!(
+        closed_at_once(
             format!("{}/phone/connect/{device}?phone_id={phone_id}", relay.url),
             &phone_secret
         )
+        .await,
+        (close::REVOKED, "phone revoked".to_owned())
+    );
+    assert_eq!(
+        socket(
+            format!("{}/phone/connect/{device}?phone_id={phone_id}", relay.url),
+            "not-its-secret"
+        )
         .await
-        .is_err()
+        .err(),
+        Some(401)
     );
 }
 
@@ -180,16 +188,18 @@ async fn pair_tokens_die_after_five_sockets() {
         let _ = attempt.close().await;
     }
     assert_eq!(
-        socket(format!("{}/pair/connect/{device}", relay.url), &token)
-            .await
-            .err(),
-        Some(403)
+        closed_at_once(format!("{}/pair/connect/{device}", relay.url), &token).await,
+        (
+            close::PAIRING_REFUSED,
+            "pairing link closed after wrong codes".to_owned()
+        )
     );
     assert_eq!(
-        socket(format!("{}/pair/connect/{device}", relay.url), "made-up")
-            .await
-            .err(),
-        Some(401)
+        closed_at_once(format!("{}/pair/connect/{device}", relay.url), "made-up").await,
+        (
+            close::PAIRING_REFUSED,
+            "pairing link unknown or expired".to_owned()
+        )
     );
 }
 
@@ -247,10 +257,10 @@ async fn the_laptop_kills_a_token_after_wrong_codes() {
     // The socket closes only once the token is dead on disk: a phone coming
     // straight back with it is refused.
     assert_eq!(
-        socket(format!("{}/pair/connect/{device}", relay.url), &token)
+        closed_at_once(format!("{}/pair/connect/{device}", relay.url), &token)
             .await
-            .err(),
-        Some(403)
+            .0,
+        close::PAIRING_REFUSED
     );
 }
 

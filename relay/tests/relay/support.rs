@@ -192,3 +192,21 @@ pub async fn paired_phone(
     let _paired = laptop_message(laptop).await;
     (phone_id, phone_secret)
 }
+
+/// A socket the relay lets in only to close it at once: the close code and
+/// reason it gives (what a browser reads, as it sees no HTTP status).
+pub async fn closed_at_once(url: String, bearer: &str) -> (u16, String) {
+    let mut socket = socket(url, bearer).await.expect("the upgrade");
+    loop {
+        let frame = actix_rt::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("no close within 5 s");
+        match frame {
+            Some(Ok(Frame::Close(Some(reason)))) => {
+                return (reason.code.into(), reason.description.unwrap_or_default());
+            }
+            Some(Ok(Frame::Close(None))) | Some(Err(_)) | None => return (0, String::new()),
+            Some(Ok(_)) => {}
+        }
+    }
+}
