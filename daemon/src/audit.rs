@@ -144,6 +144,15 @@ impl Handler<SyncAudit> for AuditLog {
 }
 
 /// Current time in RFC 3339 (UTC), for records.
+/// `ms` since the epoch as `2026-12-01 23:10 UTC`, for people.
+pub fn utc_minutes(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)

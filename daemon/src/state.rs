@@ -30,6 +30,8 @@ const MIGRATIONS: &[&str] = &[
     // 3: a phone's auto-approve grant lives and dies with its pairing (a
     // revoked phone's grant cannot pass to a later phone given the same id).
     "ALTER TABLE phones ADD COLUMN auto_approve INTEGER NOT NULL DEFAULT 0;",
+    // 4: when a phone last connected (ms since the epoch), so phones can be told apart.
+    "ALTER TABLE phones ADD COLUMN last_seen INTEGER;",
 ];
 
 /// Opens (creating, `0600`) and migrates the database.

@@ -38,12 +38,14 @@ export async function phoneBrowser(shots, contextOptions = {}) {
   return { browser, page, failures, shot };
 }
 
-/** Pairs through the app with the QR link and code; ends on the laptops list. */
-export async function pair(page, shot, url, code) {
+/** Pairs through the app with the QR link and code (and a name for the
+ * phone, if given); ends on the laptops list. */
+export async function pair(page, shot, url, code, name) {
   await page.goto(url);
   // The secret-bearing fragment leaves the address bar at once.
   await page.waitForFunction(() => location.hash === "");
   await page.locator("#code").fill(code);
+  if (name) await page.locator("#phone-name").fill(name);
   await shot("1-code");
   await page.locator("#pair").click();
   await page.getByText("Paired with").waitFor();
@@ -52,8 +54,8 @@ export async function pair(page, shot, url, code) {
 }
 
 /** Pairs, opens the laptop and a new shell. */
-export async function pairAndOpenShell(page, shot, url, code) {
-  await pair(page, shot, url, code);
+export async function pairAndOpenShell(page, shot, url, code, name) {
+  await pair(page, shot, url, code, name);
   await page.locator("button.laptop").first().click();
   await page.locator("#new-shell").click();
   await terminalShown(page);

@@ -15,7 +15,7 @@ const ratio = Number(process.env.RATIO ?? 3);
 const [width, height] = (process.env.VIEWPORT ?? "390x844").split("x").map(Number);
 const { browser, page, failures, shot } = await phoneBrowser(shots, { deviceScaleFactor: ratio, viewport: { width, height } });
 try {
-  await pairAndOpenShell(page, shot, url, code);
+  await pairAndOpenShell(page, shot, url, code, process.env.PHONE_NAME);
   await page.keyboard.type("echo hello-$((6*7))-e2e\n");
   await screenHas(page, "hello-42-e2e");
   // The renderer's self-check runs on the frames after opening.

@@ -7,7 +7,8 @@ import "./style.css";
 
 import { type Laptop, Pairing, type PairingLink, RefusedError, parsePairingLink } from "./channel.js";
 import { dropAhead, openAhead } from "./connections.js";
-import { newPhoneKey } from "./crypto/phone-key.js";
+import { fingerprint } from "./crypto/noise.js";
+import { newPhoneKey, staticKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
 import { el, show, status } from "./dom.js";
 import { forgetSessions, reopen } from "./sessions.js";
@@ -17,7 +18,7 @@ async function pairFrom(link: PairingLink): Promise<void> {
   show(el("h1", {}, "Pairing…"), status("Checking the laptop's key"));
   let pairing: Pairing;
   try {
-    pairing = await Pairing.start(link, await newPhoneKey(), navigator.platform || "phone");
+    pairing = await Pairing.start(link, await newPhoneKey(), defaultPhoneName());
   } catch (error) {
     show(el("h1", {}, "Cannot pair"), status(String((error as Error).message), "alert"), homeButton());
     return;
@@ -26,12 +27,14 @@ async function pairFrom(link: PairingLink): Promise<void> {
   input.setAttribute("aria-label", "4-digit code shown on the laptop");
   input.setAttribute("autocapitalize", "off");
   let message = status("Type the 4-digit code your laptop shows.");
+  const name = el("input", { type: "text", id: "phone-name", maxLength: 64, value: defaultPhoneName() });
+  name.setAttribute("aria-label", "This phone's name, as the laptop will list it");
   const submit = el("button", { type: "submit", id: "pair" }, "Pair");
-  const form = el("form", {}, input, submit);
+  const form = el("form", { className: "pair-form" }, input, el("label", { className: "field" }, "Name on the laptop", name), submit);
   form.onsubmit = async (event) => {
     event.preventDefault();
     submit.disabled = true;
-    const answer = await pairing.tryCode(input.value.trim());
+    const answer = await pairing.tryCode(input.value.trim(), name.value.trim() || defaultPhoneName());
     submit.disabled = false;
     if (answer.kind === "paired") {
       await saveLaptop(answer.laptop);
@@ -50,6 +53,28 @@ async function pairFrom(link: PairingLink): Promise<void> {
   input.focus();
 }
 
+/** A name for this phone that a person recognises: "iPhone · Safari". */
+function defaultPhoneName(): string {
+  const ua = navigator.userAgent;
+  const device =
+    [
+      [/iPhone/, "iPhone"],
+      [/iPad/, "iPad"],
+      [/Android/, "Android"],
+      [/Macintosh|Mac OS X/, "Mac"],
+      [/Windows/, "Windows"],
+      [/Linux/, "Linux"],
+    ].find(([pattern]) => (pattern as RegExp).test(ua))?.[1] ?? "Phone";
+  const browser =
+    [
+      [/EdgiOS|Edg\//, "Edge"],
+      [/FxiOS|Firefox\//, "Firefox"],
+      [/CriOS|Chrome\//, "Chrome"],
+      [/Safari\//, "Safari"],
+    ].find(([pattern]) => (pattern as RegExp).test(ua))?.[1] ?? "browser";
+  return `${device} · ${browser}`;
+}
+
 function homeButton(): HTMLButtonElement {
   const button = el("button", { type: "button" }, "Done");
   button.onclick = () => void home();
@@ -66,6 +91,15 @@ function themeButton(): HTMLButtonElement {
     button.textContent = names[themeChoice()];
   };
   return button;
+}
+
+/** This phone's key for `laptop`, as `loopsy phone list` shows it on the laptop. */
+function phoneFingerprint(laptop: Laptop): string {
+  try {
+    return fingerprint(staticKey(laptop.phoneKey).publicKey);
+  } catch {
+    return "unknown";
+  }
 }
 
 async function home(): Promise<void> {
@@ -93,7 +127,8 @@ async function home(): Promise<void> {
       void home();
     };
     const state = el("span", { className: "online", role: "status" } as Partial<HTMLSpanElement>, "checking…");
-    list.append(el("li", {}, open, state, el("small", {}, laptop.fingerprint), forget));
+    const keys = el("small", { className: "keys" }, `laptop key ${laptop.fingerprint}`, el("br"), `this phone's key ${phoneFingerprint(laptop)}`);
+    list.append(el("li", {}, open, state, keys, forget));
     void probe(laptop, state);
   }
   show(el("h1", {}, "Your laptops"), list, themeButton());

@@ -198,8 +198,9 @@ export class Pairing {
     return new Pairing(socket, handshake.channel(), link, phone, daemonKey);
   }
 
-  async tryCode(code: string): Promise<PairingAnswer> {
-    this.socket.send(this.channel.seal(utf8.encode(JSON.stringify({ type: "code", code }))));
+  /** Sends `code`, and the name this phone goes by on the laptop. */
+  async tryCode(code: string, name: string): Promise<PairingAnswer> {
+    this.socket.send(this.channel.seal(utf8.encode(JSON.stringify({ type: "code", code, label: name }))));
     for (;;) {
       const message = await this.socket.next();
       if (message === null) return { kind: "dead" };

@@ -141,17 +141,29 @@ pub fn phone(data_dir: &DataDir, command: &PhoneCommand) -> anyhow::Result<ExitC
             if phones.is_empty() {
                 println!("No paired phones. Pair one with `loopsy mobile pair`.");
             }
+            let when = |ms: &Value| ms.as_i64().map(loopsy_daemon::audit::utc_minutes);
             for phone in phones {
                 println!(
-                    "{}  {}  key {}{}",
-                    phone["phoneId"].as_str().unwrap_or(""),
+                    "{}{}",
                     phone["label"].as_str().unwrap_or("(no name)"),
-                    phone["fingerprint"].as_str().unwrap_or(""),
                     if phone["autoApprove"] == true {
                         "  (may auto-approve)"
                     } else {
                         ""
                     }
+                );
+                println!("  id         {}", phone["phoneId"].as_str().unwrap_or(""));
+                println!(
+                    "  paired     {}",
+                    when(&phone["pairedAt"]).unwrap_or_default()
+                );
+                println!(
+                    "  last seen  {}",
+                    when(&phone["lastSeen"]).unwrap_or_else(|| "not since pairing".to_owned())
+                );
+                println!(
+                    "  key        {}",
+                    phone["fingerprint"].as_str().unwrap_or("")
                 );
             }
         }

@@ -102,10 +102,40 @@ fn browser_run_with(
 
 #[test]
 fn the_phone_app_pairs_and_drives_a_shell_in_chromium() {
-    let stack = browser_run("pair-and-type");
+    let stack = browser_run_with(
+        "pair-and-type",
+        crate::phone::stack(),
+        &[("PHONE_NAME", "Kai's test phone")],
+    );
     let phones: serde_json::Value =
         serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
     assert_eq!(phones.as_array().map(Vec::len), Some(1), "{phones}");
+    let phone = &phones[0];
+    assert_eq!(
+        phone["label"], "Kai's test phone",
+        "the name given on the code screen"
+    );
+    assert!(
+        phone["pairedAt"].is_i64() && phone["lastSeen"].is_i64(),
+        "{phone}"
+    );
+    assert!(
+        phone["fingerprint"].as_str().is_some_and(|f| f.len() == 39),
+        "{phone}"
+    );
+    let listed = stack.loopsy.ok(&["phone", "list"]);
+    for shown in ["Kai's test phone", "paired", "last seen", "key "] {
+        assert!(listed.contains(shown), "{listed}");
+    }
+}
+
+/// Without a name typed, the phone offers one derived from the browser.
+#[test]
+fn a_phone_names_itself_after_its_browser() {
+    let stack = browser_run("phone-name");
+    let phones: serde_json::Value =
+        serde_json::from_str(&stack.loopsy.ok(&["phone", "list", "--json"])).unwrap();
+    assert_eq!(phones[0]["label"], "Linux · Chrome", "{phones}");
 }
 
 /// At a pixel ratio of 1 this Chromium's WebGL canvas comes out right, so the

@@ -293,6 +293,12 @@ pub fn advance(cx: &mut Context<'_>, id: u32, mut state: PhoneChannel, payload: 
                 token_id: token_id.clone(),
                 code: message["code"].as_str().unwrap_or_default().to_owned(),
             };
+            // The name the person gave this phone on the code screen, if any.
+            let label = message["label"]
+                .as_str()
+                .map(|l| l.trim().chars().take(64).collect::<String>())
+                .filter(|l| !l.is_empty())
+                .or(label);
             let (asking, ask) = cx.ask(format!("pairing:{token_id}"), request);
             let next = PhoneChannel::PairingChecking {
                 token_id,

@@ -78,6 +78,8 @@ pub struct PairedPhone {
     pub paired_at: i64,
     pub fingerprint: String,
     pub auto_approve: bool,
+    /// When it last connected (ms since the epoch); `None` if never since pairing.
+    pub last_seen: Option<i64>,
 }
 
 /// The paired phones (their public keys, labels, pairing times).
@@ -108,6 +110,16 @@ impl PhoneBook {
             .map(drop)
     }
 
+    /// Notes that `phone_id` connected now.
+    pub fn seen(&self, phone_id: &str) -> rusqlite::Result<()> {
+        self.db
+            .execute(
+                "UPDATE phones SET last_seen = ?2 WHERE id = ?1",
+                params![phone_id, crate::sessions::now_ms() as i64],
+            )
+            .map(drop)
+    }
+
     pub fn key_of(&self, phone_id: &str) -> rusqlite::Result<Option<[u8; 32]>> {
         let key: Option<Vec<u8>> = self
             .db
@@ -122,7 +134,7 @@ impl PhoneBook {
 
     pub fn list(&self) -> rusqlite::Result<Vec<PairedPhone>> {
         let mut query = self.db.prepare(
-            "SELECT id, label, paired_at, public_key, auto_approve FROM phones ORDER BY paired_at",
+            "SELECT id, label, paired_at, public_key, auto_approve, last_seen FROM phones ORDER BY paired_at",
         )?;
         query
             .query_map([], |r| {
@@ -133,6 +145,7 @@ impl PhoneBook {
                     paired_at: r.get(2)?,
                     fingerprint: fingerprint(&key),
                     auto_approve: r.get(4)?,
+                    last_seen: r.get(5)?,
                 })
             })?
             .collect()

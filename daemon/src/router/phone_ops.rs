@@ -224,7 +224,14 @@ pub(super) fn connecting(router: &mut Router, request: Request, _: &Principal) -
     }
     let lookup = {
         let phone_id = phone_id.clone();
-        with_phone_book(router, move |book| book.key_of(&phone_id))
+        with_phone_book(router, move |book| {
+            let key = book.key_of(&phone_id)?;
+            // Seen when it knocks with a key we hold; the handshake proves it next.
+            if key.is_some() {
+                book.seen(&phone_id)?;
+            }
+            Ok(key)
+        })
     };
     Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(async move {
         match lookup.await? {
