@@ -325,6 +325,9 @@ pub static OPERATIONS: &[Operation] = &[
     op(method::SESSION_REMOVE, rpc::session_remove, session)
         .phones()
         .needs(SESSIONS),
+    op(method::SESSION_RENAME, rpc::session_rename, session)
+        .phones()
+        .needs(SESSIONS),
     op(method::SESSION_AGENTS, rpc::session_agents, session)
         .phones()
         .needs(SESSIONS),

@@ -155,6 +155,14 @@ pub fn session_remove(method: &str, params: Option<&Value>) -> Result<Request, A
     Ok(Request::SessionRemove { target: p.id })
 }
 
+pub fn session_rename(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: SessionRenameParams = parse_params(method, params)?;
+    Ok(Request::SessionRename {
+        target: p.id,
+        name: p.name,
+    })
+}
+
 pub fn commands_add(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
     Ok(Request::CommandAdd(parse_params(method, params)?))
 }

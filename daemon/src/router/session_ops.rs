@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::capabilities::Capability;
 use super::{Principal, Router, Work};
 use crate::sessions::pty::{self, ATTACH_QUEUE, Size};
-use crate::sessions::{ListSessions, RemoveSession, Resolve, Scope, SessionError};
+use crate::sessions::{ListSessions, RemoveSession, RenameSession, Resolve, Scope, SessionError};
 
 pub(super) use loopsy_transports::error::code::{
     AGENT_MISSING, COMMAND_NOT_FOUND, SESSION_AMBIGUOUS as AMBIGUOUS, SESSION_EXITED as EXITED,
@@ -232,6 +232,17 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
         Request::SessionStop { target } => later(async move {
             let (id, session) = resolve(target).await?;
             session.send(pty::Stop).await.map_err(gone)?;
+            Ok(Reply::ok(json!({ "success": true, "id": id })))
+        }),
+        Request::SessionRename { target, name } => later(async move {
+            let id = manager
+                .send(RenameSession {
+                    target,
+                    scope,
+                    name,
+                })
+                .await
+                .map_err(gone)??;
             Ok(Reply::ok(json!({ "success": true, "id": id })))
         }),
         Request::SessionRemove { target } => later(async move {

@@ -220,46 +220,54 @@ impl SessionManager {
         Err(SessionError::NotFound(target.to_owned()))
     }
 
+    /// `name` trimmed, empty as none, checked: printable, at most
+    /// [`MAX_NAME`], and not the name of another running session (`except`
+    /// itself, when renaming).
+    fn checked_name(
+        &self,
+        name: Option<&str>,
+        owner: &str,
+        except: Option<&str>,
+    ) -> Result<Option<String>, SessionError> {
+        let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+            return Ok(None);
+        };
+        if name.len() > MAX_NAME || name.chars().any(char::is_control) {
+            return Err(SessionError::Invalid(format!(
+                "A session name is 1 to {MAX_NAME} printable characters"
+            )));
+        }
+        let running = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.alive)
+            .map(|(id, e)| (id, &e.name, &e.owner))
+            .chain(self.starting.iter().map(|(id, r)| (id, &r.name, &r.owner)));
+        if let Some((id, _, other)) = running
+            .into_iter()
+            .find(|(id, n, _)| n.as_deref() == Some(name) && Some(id.as_str()) != except)
+        {
+            // Names are unique across principals, but another's session
+            // is not described, not even by its id.
+            let which = if other == owner {
+                format!(" (id {id})")
+            } else {
+                String::new()
+            };
+            return Err(SessionError::Invalid(format!(
+                "A session named '{name}' is already running{which}; choose another name"
+            )));
+        }
+        Ok(Some(name.to_owned()))
+    }
+
     /// Checks the name and the caps (counting sessions still starting), then forks.
     fn prepare(
         &mut self,
         spec: StartSpec,
         ctx: &mut Context<Self>,
     ) -> Result<Prepared, SessionError> {
-        let name = spec
-            .name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned);
-        if let Some(name) = &name {
-            if name.len() > MAX_NAME || name.chars().any(char::is_control) {
-                return Err(SessionError::Invalid(format!(
-                    "A session name is 1 to {MAX_NAME} printable characters"
-                )));
-            }
-            let running = self
-                .sessions
-                .iter()
-                .filter(|(_, e)| e.alive)
-                .map(|(id, e)| (id, &e.name, &e.owner))
-                .chain(self.starting.iter().map(|(id, r)| (id, &r.name, &r.owner)));
-            if let Some((id, _, owner)) = running
-                .into_iter()
-                .find(|(_, n, _)| n.as_deref() == Some(name))
-            {
-                // Names are unique across principals, but another's session
-                // is not described, not even by its id.
-                let which = if *owner == spec.owner {
-                    format!(" (id {id})")
-                } else {
-                    String::new()
-                };
-                return Err(SessionError::Invalid(format!(
-                    "A session named '{name}' is already running{which}; choose another name"
-                )));
-            }
-        }
+        let name = self.checked_name(spec.name.as_deref(), &spec.owner, None)?;
         let live = |owner: Option<&str>| {
             let running = self
                 .sessions
@@ -468,6 +476,29 @@ impl Handler<RemoveSession> for SessionManager {
         let (id, addr) = self.resolve(&msg.target, &msg.scope)?;
         addr.do_send(pty::Shutdown);
         self.sessions.remove(&id);
+        Ok(id)
+    }
+}
+
+/// Gives a session another name (or none), among those `scope` sees.
+#[derive(Message)]
+#[rtype(result = "Result<String, SessionError>")]
+pub struct RenameSession {
+    pub target: String,
+    pub scope: Scope,
+    pub name: Option<String>,
+}
+
+impl Handler<RenameSession> for SessionManager {
+    type Result = Result<String, SessionError>;
+    fn handle(&mut self, msg: RenameSession, _ctx: &mut Self::Context) -> Self::Result {
+        let (id, addr) = self.resolve(&msg.target, &msg.scope)?;
+        let owner = self.sessions.get(&id).map(|e| e.owner.clone()).unwrap_or_default();
+        let name = self.checked_name(msg.name.as_deref(), &owner, Some(&id))?;
+        if let Some(entry) = self.sessions.get_mut(&id) {
+            entry.name.clone_from(&name);
+        }
+        addr.do_send(pty::Rename { name });
         Ok(id)
     }
 }

@@ -528,6 +528,20 @@ impl Handler<Stop> for PtySession {
     }
 }
 
+/// The session's new name (the manager checked it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Rename {
+    pub name: Option<String>,
+}
+
+impl Handler<Rename> for PtySession {
+    type Result = ();
+    fn handle(&mut self, msg: Rename, _ctx: &mut Self::Context) {
+        self.name = msg.name;
+    }
+}
+
 /// End the actor (after the session exited and its retention passed, or on removal).
 #[derive(Message)]
 #[rtype(result = "()")]

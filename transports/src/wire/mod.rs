@@ -109,6 +109,11 @@ pub enum Request {
     SessionRemove {
         target: String,
     },
+    /// Give a session another name (or none).
+    SessionRename {
+        target: String,
+        name: Option<String>,
+    },
     /// The picker: agents found on this machine and the custom commands.
     SessionAgents,
     CommandAdd(CustomCommandParams),
@@ -216,6 +221,7 @@ pub mod method {
     pub const SESSION_SIGNAL: &str = "session.signal";
     pub const SESSION_STOP: &str = "session.stop";
     pub const SESSION_REMOVE: &str = "session.remove";
+    pub const SESSION_RENAME: &str = "session.rename";
     pub const SESSION_AGENTS: &str = "session.agents";
     pub const COMMANDS_ADD: &str = "commands.add";
     pub const COMMANDS_UPDATE: &str = "commands.update";
@@ -262,6 +268,7 @@ pub mod method {
         SESSION_SIGNAL,
         SESSION_STOP,
         SESSION_REMOVE,
+        SESSION_RENAME,
         SESSION_AGENTS,
         COMMANDS_ADD,
         COMMANDS_UPDATE,
@@ -326,6 +333,7 @@ impl Request {
             Self::SessionSignal { .. } => method::SESSION_SIGNAL,
             Self::SessionStop { .. } => method::SESSION_STOP,
             Self::SessionRemove { .. } => method::SESSION_REMOVE,
+            Self::SessionRename { .. } => method::SESSION_RENAME,
             Self::SessionAgents => method::SESSION_AGENTS,
             Self::CommandAdd(_) => method::COMMANDS_ADD,
             Self::CommandUpdate(_) => method::COMMANDS_UPDATE,

@@ -204,6 +204,14 @@ pub struct SessionTargetParams {
     pub id: String,
 }
 
+/// `session.rename`: a new name, or none to clear it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRenameParams {
+    pub id: String,
+    pub name: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct SessionInputParams {
     pub id: String,
