@@ -34,7 +34,7 @@ try {
   await screenHas(page, "--dangerously-bypass-approvals-and-sandbox");
   await shot("4-codex");
   await page.getByRole("button", { name: "Back to the sessions" }).click();
-  await page.getByRole("button", { name: "careful-codex · codex" }).waitFor();
+  await page.getByRole("button", { name: "careful-codex", exact: true }).waitFor();
 
   // Withdrawn on the laptop: gone from the picker.
   laptopCli("auto-approve", "deny", `phone:${await phoneId(page)}`);

@@ -52,9 +52,8 @@ try {
       }
     };
   });
+  // The reload comes back to the open session.
   await page.reload();
-  await page.locator("button.laptop").first().click();
-  await page.locator("ul.sessions button").first().click();
   await terminalShown(page);
   await compose();
   await page.locator("#dictate").tap();

@@ -44,9 +44,8 @@ try {
   await shot("3-dark");
   // Back to following the phone (light), kept across a reload.
   await page.evaluate(() => localStorage.removeItem("loopsy.theme"));
+  // The reload comes back to the open session.
   await page.reload();
-  await page.locator("button.laptop").first().click();
-  await page.locator("#new-shell").click();
   await terminalShown(page);
   await expect("following a light phone", "light");
   await page.keyboard.type("printf '\\033[33myellow\\033[0m\\n'\n");

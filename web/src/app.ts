@@ -11,7 +11,7 @@ import { fingerprint } from "./crypto/noise.js";
 import { newPhoneKey, staticKey } from "./crypto/phone-key.js";
 import { forgetLaptop, laptops, saveLaptop } from "./store.js";
 import { el, show, status } from "./dom.js";
-import { forgetSessions, reopen } from "./sessions.js";
+import { forgetSessions, openBeforeReload, reopen, resumeOpen } from "./sessions.js";
 import { type ThemeChoice, setThemeChoice, themeChoice } from "./theme.js";
 
 async function pairFrom(link: PairingLink): Promise<void> {
@@ -165,8 +165,12 @@ function takeLink(): PairingLink | null {
 
 async function start(): Promise<void> {
   const link = takeLink();
-  if (link) await pairFrom(link);
-  else await home();
+  if (link) return pairFrom(link);
+  // A reload of a tab that showed a session goes back to it.
+  const open = openBeforeReload();
+  const laptop = open && (await laptops()).find((l) => l.deviceId === open.deviceId);
+  if (open && laptop) return resumeOpen(laptop, open.id, () => void home());
+  await home();
 }
 
 // A link opened in a tab already on the app changes only the fragment.

@@ -12,10 +12,40 @@ interface SessionInfo {
   id: string;
   name?: string | null;
   agent?: string | null;
+  command?: string | null;
+  cwd?: string | null;
   alive?: boolean;
   exitCode?: number | null;
   exitSignal?: string | null;
   lastActivityAt?: number;
+}
+
+/** The last part of a path. */
+const baseName = (path: string) => path.replace(/\/+$/, "").split("/").pop() || path;
+
+/** What a person calls a session: its name, or its program and where it runs. */
+export function sessionLabel(session: SessionInfo): string {
+  if (session.name) return session.name;
+  const program = session.agent && session.agent !== "custom" ? session.agent : baseName(session.command ?? "shell");
+  return session.cwd ? `${program} in ${baseName(session.cwd)}` : program;
+}
+
+// The session this tab shows, so a reload comes back to it (per tab, not shared).
+const OPEN_KEY = "loopsy.open";
+export function rememberOpen(laptop: Laptop, id: string): void {
+  sessionStorage.setItem(OPEN_KEY, JSON.stringify({ deviceId: laptop.deviceId, id }));
+}
+export function forgetOpen(): void {
+  sessionStorage.removeItem(OPEN_KEY);
+}
+/** The session that was open in this tab before a reload, if any. */
+export function openBeforeReload(): { deviceId: string; id: string } | null {
+  try {
+    const open = JSON.parse(sessionStorage.getItem(OPEN_KEY) ?? "null");
+    return typeof open?.deviceId === "string" && typeof open?.id === "string" ? open : null;
+  } catch {
+    return null;
+  }
 }
 
 interface CustomCommand {
@@ -40,7 +70,7 @@ function seenSessions(laptop: Laptop): SessionInfo[] {
 }
 function rememberSession(laptop: Laptop, session: SessionInfo): void {
   const others = seenSessions(laptop).filter((s) => s.id !== session.id);
-  const kept = { id: session.id, name: session.name ?? null, agent: session.agent ?? null };
+  const kept = { id: session.id, name: session.name ?? null, agent: session.agent ?? null, command: session.command ?? null, cwd: session.cwd ?? null };
   localStorage.setItem(seenKey(laptop), JSON.stringify([kept, ...others].slice(0, 20)));
 }
 /** Forgets every session remembered for `laptop` (the laptop itself was forgotten). */
@@ -94,25 +124,68 @@ export async function sessions(connection: Connection, laptop: Laptop, home: () 
   const again = () => void sessions(connection, laptop, home);
   const open = (session: SessionInfo) => {
     rememberSession(laptop, session);
-    terminal(connection, laptop, session.id, () => void reopen(laptop, home));
+    openSession(connection, laptop, session.id, home);
   };
   const [listed, offered] = await Promise.all([connection.call("session.list"), connection.call("session.agents")]);
   const live = ((listed.result as { sessions?: SessionInfo[] } | undefined)?.sessions ?? []) as SessionInfo[];
+  // The one used last first.
+  live.sort((a, b) => (b.lastActivityAt ?? 0) - (a.lastActivityAt ?? 0));
+  const message = el("div");
   const list = el("ul", { className: "sessions" });
+  const act = async (method: string, params: Record<string, unknown>, failed: string) => {
+    const answer = await connection.call(method, params);
+    if (answer.error) message.replaceChildren(status(`${failed}: ${errorText(answer)}`, "alert"));
+    else again();
+  };
   for (const session of live) {
-    const state = session.alive ? ago(session.lastActivityAt) : `exited (${session.exitCode ?? session.exitSignal ?? "?"})`;
-    const button = el("button", { type: "button" }, `${session.name ?? session.id.slice(0, 8)} · ${session.agent ?? "command"}`);
+    const label = sessionLabel(session);
+    const life = session.alive ? ago(session.lastActivityAt) : `exited (${session.exitCode ?? session.exitSignal ?? "?"})`;
+    // A named session still says what runs in it.
+    const state = session.name ? `${session.agent && session.agent !== "custom" ? session.agent : baseName(session.command ?? "shell")} · ${life}` : life;
+    const button = el("button", { type: "button", className: "session" }, label);
     button.onclick = () => open(session);
-    list.append(el("li", {}, button, el("small", {}, state)));
+    const rename = el("button", { type: "button", className: "secondary" }, "Rename");
+    rename.setAttribute("aria-label", `Rename ${label}`);
+    const row = el("li", {}, button, el("small", {}, state), rename);
+    rename.onclick = () => {
+      const field = el("input", { type: "text", maxLength: 64, value: session.name ?? "" });
+      field.setAttribute("aria-label", `New name for ${label}`);
+      const save = el("button", { type: "submit" }, "Save");
+      const form = el("form", { className: "rename" }, field, save);
+      form.onsubmit = (event) => {
+        event.preventDefault();
+        void act("session.rename", { id: session.id, name: field.value.trim() || null }, `Cannot rename ${label}`);
+      };
+      row.append(form);
+      rename.hidden = true;
+      field.focus();
+    };
+    if (session.alive) {
+      const stop = el("button", { type: "button", className: "secondary" }, "Stop");
+      stop.setAttribute("aria-label", `Stop ${label}`);
+      stop.onclick = () => {
+        if (confirm(`Stop "${label}"? Its program gets SIGHUP, then SIGTERM, then SIGKILL.`)) void act("session.stop", { id: session.id }, `Cannot stop ${label}`);
+      };
+      row.append(stop);
+    } else {
+      const remove = el("button", { type: "button", className: "secondary" }, "Remove");
+      remove.setAttribute("aria-label", `Remove ${label}`);
+      remove.onclick = () => {
+        forgetSession(laptop, session.id);
+        void act("session.remove", { id: session.id }, `Cannot remove ${label}`);
+      };
+      row.append(remove);
+    }
+    list.append(row);
   }
   for (const gone of seenSessions(laptop).filter((s) => !live.some((l) => l.id === s.id))) {
     const forget = el("button", { type: "button", className: "secondary" }, "Forget");
-    forget.setAttribute("aria-label", `Forget ${gone.name ?? gone.id.slice(0, 8)}`);
+    forget.setAttribute("aria-label", `Forget ${sessionLabel(gone)}`);
     forget.onclick = () => {
       forgetSession(laptop, gone.id);
       again();
     };
-    list.append(el("li", { className: "gone" }, el("span", {}, `${gone.name ?? gone.id.slice(0, 8)} · ${gone.agent ?? "command"}`), el("small", {}, "gone from the laptop"), forget));
+    list.append(el("li", { className: "gone" }, el("span", {}, sessionLabel(gone)), el("small", {}, "gone from the laptop"), forget));
   }
   if (!list.childElementCount) list.append(el("li", {}, el("small", {}, "No sessions yet.")));
 
@@ -127,7 +200,6 @@ export async function sessions(connection: Connection, laptop: Laptop, home: () 
     el("label", {}, approve, " Auto-approve (Claude, Codex, Gemini)"),
     el("p", { className: "warning" }, "The agent will run commands and change files without asking you first. Use it only in a directory you can afford to lose."),
   );
-  const message = el("div");
   const picker = el("div", { className: "picker" });
   const begin = (label: string, params: Record<string, unknown>, id?: string) => {
     const button = el("button", { type: "button" }, label);
@@ -230,6 +302,26 @@ function commandEditor(connection: Connection, message: HTMLElement, done: () =>
       label.input.focus();
     },
   };
+}
+
+/** Shows session `id` of `laptop`, remembered for a reload until the user leaves it. */
+function openSession(connection: Connection, laptop: Laptop, id: string, home: () => void): void {
+  rememberOpen(laptop, id);
+  terminal(connection, laptop, id, () => {
+    forgetOpen();
+    void reopen(laptop, home);
+  });
+}
+
+/** After a reload: straight back into the session that was open, if it still is. */
+export async function resumeOpen(laptop: Laptop, id: string, home: () => void): Promise<void> {
+  show(el("h1", {}, laptop.name), status("Connecting…"));
+  try {
+    openSession(await connect(laptop), laptop, id, home);
+  } catch {
+    forgetOpen();
+    await reopen(laptop, home);
+  }
 }
 
 /** Connects to a laptop and shows its sessions. */

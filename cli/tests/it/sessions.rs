@@ -226,14 +226,23 @@ fn a_session_is_renamed_and_names_stay_unique() {
     let second = shell(&mut socket, json!({}));
     let taken = socket.request("session.rename", json!({ "id": second, "name": "first" }));
     assert_eq!(taken["error"]["data"]["httpStatus"], 400, "{taken}");
-    let renamed = socket.request("session.rename", json!({ "id": second, "name": " builder " }));
+    let renamed = socket.request(
+        "session.rename",
+        json!({ "id": second, "name": " builder " }),
+    );
     assert_eq!(renamed["result"]["id"], second.as_str(), "{renamed}");
     // Its own name again is no clash; a control character or an unknown key is refused.
-    let same = socket.request("session.rename", json!({ "id": "builder", "name": "builder" }));
+    let same = socket.request(
+        "session.rename",
+        json!({ "id": "builder", "name": "builder" }),
+    );
     assert_eq!(same["result"]["id"], second.as_str(), "{same}");
     let control = socket.request("session.rename", json!({ "id": second, "name": "a\u{7}b" }));
     assert_eq!(control["error"]["data"]["httpStatus"], 400, "{control}");
-    let stray = socket.request("session.rename", json!({ "id": second, "name": "x", "nmae": 1 }));
+    let stray = socket.request(
+        "session.rename",
+        json!({ "id": second, "name": "x", "nmae": 1 }),
+    );
     assert!(stray.get("error").is_some(), "{stray}");
     let listed = socket.request("session.list", json!({}));
     let names: Vec<(String, Value)> = listed["result"]["sessions"]
@@ -242,8 +251,14 @@ fn a_session_is_renamed_and_names_stay_unique() {
         .iter()
         .map(|s| (s["id"].as_str().unwrap_or("").to_owned(), s["name"].clone()))
         .collect();
-    assert!(names.contains(&(first.clone(), json!("first"))), "{names:?}");
-    assert!(names.contains(&(second.clone(), json!("builder"))), "{names:?}");
+    assert!(
+        names.contains(&(first.clone(), json!("first"))),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&(second.clone(), json!("builder"))),
+        "{names:?}"
+    );
     // Cleared, the name is free for another session.
     let cleared = socket.request("session.rename", json!({ "id": second, "name": null }));
     assert_eq!(cleared["result"]["id"], second.as_str(), "{cleared}");

@@ -171,6 +171,11 @@ fn a_removed_phone_and_a_used_link_say_so() {
 }
 
 #[test]
+fn sessions_are_renamed_stopped_removed_and_reopened_after_a_reload() {
+    browser_run("manage-sessions");
+}
+
+#[test]
 fn turning_the_phone_resizes_the_session_once_settled() {
     browser_run("rotate");
 }

@@ -493,7 +493,11 @@ impl Handler<RenameSession> for SessionManager {
     type Result = Result<String, SessionError>;
     fn handle(&mut self, msg: RenameSession, _ctx: &mut Self::Context) -> Self::Result {
         let (id, addr) = self.resolve(&msg.target, &msg.scope)?;
-        let owner = self.sessions.get(&id).map(|e| e.owner.clone()).unwrap_or_default();
+        let owner = self
+            .sessions
+            .get(&id)
+            .map(|e| e.owner.clone())
+            .unwrap_or_default();
         let name = self.checked_name(msg.name.as_deref(), &owner, Some(&id))?;
         if let Some(entry) = self.sessions.get_mut(&id) {
             entry.name.clone_from(&name);
