@@ -81,6 +81,18 @@ function homeButton(): HTMLButtonElement {
   return button;
 }
 
+/** Asks for notifications (a bell, a waiting agent, an exit while the page is
+ * hidden) only when tapped: browsers, and people, dislike being asked unprompted. */
+function notifyButton(): HTMLElement {
+  if (typeof Notification === "undefined" || Notification.permission !== "default") return el("span");
+  const button = el("button", { type: "button", className: "secondary", id: "notify" }, "Notify me when a session needs me");
+  button.onclick = async () => {
+    await Notification.requestPermission().catch(() => undefined);
+    button.hidden = true;
+  };
+  return button;
+}
+
 /** Cycles the theme: as the phone is set, light, dark. */
 function themeButton(): HTMLButtonElement {
   const names: Record<ThemeChoice, string> = { auto: "Theme: as the phone", light: "Theme: light", dark: "Theme: dark" };
@@ -131,7 +143,7 @@ async function home(): Promise<void> {
     list.append(el("li", {}, open, state, keys, forget));
     void probe(laptop, state);
   }
-  show(el("h1", {}, "Your laptops"), list, themeButton());
+  show(el("h1", {}, "Your laptops"), list, themeButton(), notifyButton());
 }
 
 /** Shows whether a laptop answers now: a full connection (relay and

@@ -92,9 +92,6 @@ export function terminal(first: Connection, laptop: Laptop, id: string, leave: (
       new Notification("loopsy", { body: why, tag: id });
     }
   };
-  if (typeof Notification !== "undefined" && Notification.permission === "default") {
-    void Notification.requestPermission().catch(() => undefined);
-  }
 
   let connection: Connection | null = null;
   /** A connection whose attach has not started yet (closed too if the screen is left). */
