@@ -7,10 +7,14 @@
 use std::path::Path;
 use std::process::Command;
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 9] = [
     "index.html",
     "assets/app.js",
+    "assets/app.js.br",
+    "assets/app.js.gz",
     "assets/app.css",
+    "assets/app.css.br",
+    "assets/app.css.gz",
     "assets/icon.svg",
     "manifest.webmanifest",
 ];

@@ -182,9 +182,7 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
             .route("/health", get_or_head().to(http::health))
             .route("/app", get_or_head().to(webapp::index))
             .route("/app/", get_or_head().to(webapp::index))
-            .route("/app/assets/app.js", get_or_head().to(webapp::script))
-            .route("/app/assets/app.css", get_or_head().to(webapp::style))
-            .route("/app/assets/icon.svg", get_or_head().to(webapp::icon))
+            .route("/app/assets/{file}", get_or_head().to(webapp::asset))
             .route(
                 "/app/manifest.webmanifest",
                 get_or_head().to(webapp::manifest),

@@ -34,6 +34,11 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// SHA-256 of `bytes`, as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, bytes).as_ref())
+}
+
 /// 32 bytes from 64 hex characters (either case); `None` for anything else.
 pub fn from_hex32(text: &str) -> Option<[u8; 32]> {
     let digits = text.as_bytes();

@@ -8,3 +8,4 @@
 mod hardening;
 mod splicing;
 mod support;
+mod webapp;
