@@ -100,6 +100,14 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
+        "open the app cold (nothing cached)     {:>8.0} KiB {:>6.0} ms   warm (reload) {:>5.1} KiB {:>5.0} ms   bytes ratio {:.3}x (medians of 5; for reference, the build before content names and compression sent its 546 KB script on every open)",
+        f("coldOpenBytes") / 1024.0,
+        f("coldOpenMs"),
+        f("warmOpenBytes") / 1024.0,
+        f("warmOpenMs"),
+        f("warmOpenBytes") / f("coldOpenBytes"),
+    );
+    println!(
         "open to first byte of a live session  {:>8.1} ms   app's first screen {:>7.1} ms   ratio {:.2}x (median of {})",
         f("firstByteMs"),
         f("appShellMs"),
