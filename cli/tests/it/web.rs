@@ -212,6 +212,43 @@ fn the_phone_app_resumes_after_a_relay_restart_with_no_lost_line() {
 }
 
 #[test]
+fn keys_held_while_away_are_shown_and_can_be_discarded() {
+    use std::io::{BufRead, Write};
+    let mut stack = crate::phone::stack();
+    let window: serde_json::Value =
+        serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e/held-keys");
+    let mut browser = Command::new("node")
+        .arg("e2e/held-keys.mjs")
+        .arg(window["url"].as_str().unwrap())
+        .arg(window["code"].as_str().unwrap())
+        .arg(&shots)
+        .current_dir(web())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut lines = std::io::BufReader::new(browser.stdout.take().unwrap()).lines();
+    for (asked, act) in [("kill", 0), ("start", 1)] {
+        let said = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert_eq!(said, asked, "the browser run stopped early");
+        if act == 0 {
+            stack.kill_relay();
+        } else {
+            stack.start_relay_again();
+        }
+        writeln!(browser.stdin.as_mut().unwrap()).unwrap();
+    }
+    let status = browser.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        status.success(),
+        "the browser run failed (screenshots in {}): {rest:?}",
+        shots.display()
+    );
+}
+
+#[test]
 fn the_phone_app_says_when_codes_are_wrong_and_when_the_pairing_closed() {
     let stack = crate::phone::stack();
     let window: serde_json::Value =
