@@ -180,15 +180,17 @@ fn turning_the_phone_resizes_the_session_once_settled() {
     browser_run("rotate");
 }
 
-#[test]
-fn the_phone_app_resumes_after_a_relay_restart_with_no_lost_line() {
+/// Runs `e2e/<script>.mjs`, which prints a cue for each relay outage step it
+/// needs (`outage`: restart the relay; `kill`, `start`), waiting for a line
+/// back after each; `cues` are the ones it must print, in order.
+fn browser_run_with_relay_cues(script: &str, cues: &[&str]) {
     use std::io::{BufRead, Write};
     let mut stack = crate::phone::stack();
     let window: serde_json::Value =
         serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e/resume");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/e2e/{script}"));
     let mut browser = Command::new("node")
-        .arg("e2e/resume.mjs")
+        .arg(format!("e2e/{script}.mjs"))
         .arg(window["url"].as_str().unwrap())
         .arg(window["code"].as_str().unwrap())
         .arg(&shots)
@@ -198,44 +200,14 @@ fn the_phone_app_resumes_after_a_relay_restart_with_no_lost_line() {
         .spawn()
         .expect("node runs");
     let mut lines = std::io::BufReader::new(browser.stdout.take().unwrap()).lines();
-    let said = lines.next().and_then(Result::ok).unwrap_or_default();
-    assert_eq!(said, "outage", "the browser run stopped early");
-    stack.restart_relay();
-    writeln!(browser.stdin.as_mut().unwrap()).unwrap();
-    let status = browser.wait().unwrap();
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(
-        status.success(),
-        "the browser run failed (screenshots in {}): {rest:?}",
-        shots.display()
-    );
-}
-
-#[test]
-fn keys_held_while_away_are_shown_and_can_be_discarded() {
-    use std::io::{BufRead, Write};
-    let mut stack = crate::phone::stack();
-    let window: serde_json::Value =
-        serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e/held-keys");
-    let mut browser = Command::new("node")
-        .arg("e2e/held-keys.mjs")
-        .arg(window["url"].as_str().unwrap())
-        .arg(window["code"].as_str().unwrap())
-        .arg(&shots)
-        .current_dir(web())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("node runs");
-    let mut lines = std::io::BufReader::new(browser.stdout.take().unwrap()).lines();
-    for (asked, act) in [("kill", 0), ("start", 1)] {
+    for cue in cues {
         let said = lines.next().and_then(Result::ok).unwrap_or_default();
-        assert_eq!(said, asked, "the browser run stopped early");
-        if act == 0 {
-            stack.kill_relay();
-        } else {
-            stack.start_relay_again();
+        assert_eq!(&said, cue, "the browser run stopped early");
+        match *cue {
+            "outage" => stack.restart_relay(),
+            "kill" => stack.kill_relay(),
+            "start" => stack.start_relay_again(),
+            other => panic!("unknown cue {other}"),
         }
         writeln!(browser.stdin.as_mut().unwrap()).unwrap();
     }
@@ -246,6 +218,16 @@ fn keys_held_while_away_are_shown_and_can_be_discarded() {
         "the browser run failed (screenshots in {}): {rest:?}",
         shots.display()
     );
+}
+
+#[test]
+fn the_phone_app_resumes_after_a_relay_restart_with_no_lost_line() {
+    browser_run_with_relay_cues("resume", &["outage"]);
+}
+
+#[test]
+fn keys_held_while_away_are_shown_and_can_be_discarded() {
+    browser_run_with_relay_cues("held-keys", &["kill", "start"]);
 }
 
 #[test]
