@@ -175,6 +175,21 @@ impl SqliteStore {
         Ok(f(&mut db)?)
     }
 
+    /// Whether `presented` matches the digest `query` finds for a device's phone.
+    fn phone_digest_matches(
+        &self,
+        query: &str,
+        device_id: &str,
+        phone_id: &str,
+        presented: &KeyDigest,
+    ) -> Result<bool, StoreError> {
+        let stored = self.with(|db| {
+            db.query_row(query, [device_id, phone_id], |r| r.get(0))
+                .optional()
+        })?;
+        Ok(Self::stored_digest_matches(stored, presented))
+    }
+
     fn stored_digest_matches(stored: Option<Vec<u8>>, presented: &KeyDigest) -> bool {
         stored.is_some_and(|bytes| {
             KeyDigest::from_bytes(&bytes).is_some_and(|d| d.matches(presented))
@@ -325,15 +340,12 @@ impl Store for SqliteStore {
         phone_id: &str,
         presented: &KeyDigest,
     ) -> Result<bool, StoreError> {
-        let stored = self.with(|db| {
-            db.query_row(
-                "SELECT secret_hash FROM phones WHERE device_id = ?1 AND id = ?2",
-                [device_id, phone_id],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
-        Ok(Self::stored_digest_matches(stored, presented))
+        self.phone_digest_matches(
+            "SELECT secret_hash FROM phones WHERE device_id = ?1 AND id = ?2",
+            device_id,
+            phone_id,
+            presented,
+        )
     }
 
     fn phones(&self, device_id: &str) -> Result<Vec<PhoneRecord>, StoreError> {
@@ -359,15 +371,12 @@ impl Store for SqliteStore {
         phone_id: &str,
         presented: &KeyDigest,
     ) -> Result<bool, StoreError> {
-        let stored = self.with(|db| {
-            db.query_row(
-                "SELECT secret_hash FROM revoked_phones WHERE device_id = ?1 AND id = ?2",
-                [device_id, phone_id],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
-        Ok(Self::stored_digest_matches(stored, presented))
+        self.phone_digest_matches(
+            "SELECT secret_hash FROM revoked_phones WHERE device_id = ?1 AND id = ?2",
+            device_id,
+            phone_id,
+            presented,
+        )
     }
 
     fn remove_phone(&self, device_id: &str, phone_id: &str) -> Result<bool, StoreError> {

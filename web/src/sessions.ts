@@ -164,7 +164,20 @@ export async function sessions(connection: Connection, laptop: Laptop, home: () 
       const stop = el("button", { type: "button", className: "secondary" }, "Stop");
       stop.setAttribute("aria-label", `Stop ${label}`);
       stop.onclick = () => {
-        if (confirm(`Stop "${label}"? Its program gets SIGHUP, then SIGTERM, then SIGKILL.`)) void act("session.stop", { id: session.id }, `Cannot stop ${label}`);
+        if (!confirm(`Stop "${label}"? Its program gets SIGHUP, then SIGTERM, then SIGKILL.`)) return;
+        stop.disabled = true;
+        void (async () => {
+          const answer = await connection.call("session.stop", { id: session.id });
+          if (answer.error) return message.replaceChildren(status(`Cannot stop ${label}: ${errorText(answer)}`, "alert"));
+          // Stopping takes a moment (HUP, then TERM, then KILL): show the list once it has ended.
+          for (let waited = 0; waited < 10_000; waited += 250) {
+            const listed = await connection.call("session.list");
+            const now = ((listed.result as { sessions?: SessionInfo[] } | undefined)?.sessions ?? []).find((s) => s.id === session.id);
+            if (!now?.alive) break;
+            await new Promise((resolve) => setTimeout(resolve, 250));
+          }
+          again();
+        })();
       };
       row.append(stop);
     } else {

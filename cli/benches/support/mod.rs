@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod baselines;
 pub mod exec_ab;
 pub mod flood;
 pub mod http;

@@ -26,9 +26,11 @@ use loopsy_transports::wire::{Reply, Request};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-/// Messages a channel may send while the Router is asked about it; they are
-/// handled, in order, once it has answered.
+/// Messages a channel may send while the Router is asked about it, and their
+/// bytes in all (handshake messages are a few hundred bytes; a relay frame may
+/// be 1 MiB); they are handled, in order, once it has answered.
 const MAX_EARLY: usize = 8;
+const MAX_EARLY_BYTES: usize = 16 * 1024;
 
 pub enum PhoneChannel {
     /// Pairing channel opened: is a window open for its token?
@@ -125,6 +127,14 @@ impl Step {
             next: None,
             effects,
             replay: Vec::new(),
+        }
+    }
+    /// `next`, then the messages that came while the Router was asked.
+    fn replaying(next: PhoneChannel, early: Vec<Vec<u8>>) -> Self {
+        Self {
+            next: Some(next),
+            effects: Vec::new(),
+            replay: early,
         }
     }
     fn to(next: PhoneChannel, effects: Vec<Effect>) -> Self {
@@ -227,7 +237,8 @@ impl PhoneChannel {
 /// One message on channel `id` in `state`.
 pub fn advance(cx: &mut Context<'_>, id: u32, mut state: PhoneChannel, payload: &[u8]) -> Step {
     if let Some(early) = state.early() {
-        if early.len() >= MAX_EARLY {
+        let held: usize = early.iter().map(Vec::len).sum();
+        if early.len() >= MAX_EARLY || held + payload.len() > MAX_EARLY_BYTES {
             return Step::close(Vec::new());
         }
         early.push(payload.to_vec());
@@ -427,14 +438,13 @@ pub fn answered(
             };
             let prologue = pairing_prologue(cx.device_id, &token_id);
             match Handshake::pairing_daemon(cx.key, &PairingSecret(secret), &prologue) {
-                Ok(handshake) => Step {
-                    next: Some(PhoneChannel::PairingHandshake {
+                Ok(handshake) => Step::replaying(
+                    PhoneChannel::PairingHandshake {
                         token_id,
                         handshake,
-                    }),
-                    effects: Vec::new(),
-                    replay: early,
-                },
+                    },
+                    early,
+                ),
                 Err(_) => Step::close(Vec::new()),
             }
         }
@@ -448,14 +458,13 @@ pub fn answered(
             };
             let prologue = connection_prologue(cx.device_id, &phone_id);
             match Handshake::connection_daemon(cx.key, &phone_key, &prologue) {
-                Ok(handshake) => Step {
-                    next: Some(PhoneChannel::Connecting {
+                Ok(handshake) => Step::replaying(
+                    PhoneChannel::Connecting {
                         phone_id,
                         handshake,
-                    }),
-                    effects: Vec::new(),
-                    replay: early,
-                },
+                    },
+                    early,
+                ),
                 Err(_) => Step::close(Vec::new()),
             }
         }

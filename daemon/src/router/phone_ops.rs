@@ -40,7 +40,7 @@ fn unexpected(request: &Request) -> Work {
 }
 
 /// A `PhoneBook` call off the Router's thread (it reads `loopsy.db`).
-fn with_phone_book<T: Send + 'static>(
+pub(super) fn with_phone_book<T: Send + 'static>(
     router: &Router,
     work: impl FnOnce(&PhoneBook) -> rusqlite::Result<T> + Send + 'static,
 ) -> impl std::future::Future<Output = Result<T, ApiError>> + 'static {

@@ -106,24 +106,16 @@ pub(super) fn auto_approve_check(
         Principal::Phone { phone_id } => Some(phone_id.clone()),
         _ => None,
     };
-    let data_dir = router.settings.data_dir.clone();
+    let read = phone.map(|phone_id| {
+        super::phone_ops::with_phone_book(router, move |book| book.may_auto_approve(&phone_id))
+    });
     async move {
         if let Some(answer) = settled {
             return answer;
         }
-        let Some(phone_id) = phone else { return false };
-        let read = actix_rt::task::spawn_blocking(move || {
-            crate::phone::store::PhoneBook::open(&data_dir)
-                .and_then(|book| book.may_auto_approve(&phone_id))
-        })
-        .await;
-        match read {
-            Ok(Ok(granted)) => granted,
-            other => {
-                tracing::warn!(result = ?other.map(|r| r.map_err(|e| e.to_string())), "cannot read a phone's auto-approve grant; treating it as not granted");
-                false
-            }
-        }
+        let Some(read) = read else { return false };
+        // A grant that cannot be read is no grant (with_phone_book logs why).
+        read.await.unwrap_or(false)
     }
 }
 

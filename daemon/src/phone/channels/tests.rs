@@ -281,4 +281,17 @@ fn garbage_and_floods_close_a_channel_without_a_word() {
             .next
             .is_none()
     );
+
+    // Nor may a few early messages hold more than a handshake needs.
+    let opened = open(
+        &mut daemon.cx(),
+        ChannelKind::Pairing {
+            token_id: "t1".into(),
+        },
+    );
+    let big = vec![0u8; MAX_EARLY_BYTES / 2 + 1];
+    let state = advance(&mut daemon.cx(), 5, opened.next.expect("opening"), &big)
+        .next
+        .expect("the first is kept");
+    assert!(advance(&mut daemon.cx(), 5, state, &big).next.is_none());
 }

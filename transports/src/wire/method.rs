@@ -1,0 +1,94 @@
+//! JSON-RPC method names, one per [`super::Request`] variant that a client may name
+//! (and the phone-channel ones only the daemon's relay link asks).
+
+pub const HEALTH: &str = "health";
+pub const IDENTITY: &str = "identity";
+pub const STATUS: &str = "status";
+pub const DAEMON_STOP: &str = "daemon.stop";
+pub const KEY_SHOW: &str = "key.show";
+pub const KEY_ROTATE: &str = "key.rotate";
+pub const CONTEXT_SET: &str = "context.set";
+pub const CONTEXT_GET: &str = "context.get";
+pub const CONTEXT_DELETE: &str = "context.delete";
+pub const CONTEXT_LIST: &str = "context.list";
+pub const EXEC_RUN: &str = "exec.run";
+pub const EXEC_STREAM: &str = "exec.stream";
+pub const EXEC_JOBS: &str = "exec.jobs";
+pub const EXEC_CANCEL: &str = "exec.cancel";
+pub const TRANSFER_LIST: &str = "transfer.list";
+pub const TRANSFER_PULL: &str = "transfer.pull";
+pub const TRANSFER_PUSH: &str = "transfer.push";
+pub const SESSION_START: &str = "session.start";
+pub const SESSION_LIST: &str = "session.list";
+pub const SESSION_ATTACH: &str = "session.attach";
+pub const SESSION_DETACH: &str = "session.detach";
+pub const SESSION_INPUT: &str = "session.input";
+pub const SESSION_RESIZE: &str = "session.resize";
+pub const SESSION_SIGNAL: &str = "session.signal";
+pub const SESSION_STOP: &str = "session.stop";
+pub const SESSION_REMOVE: &str = "session.remove";
+pub const SESSION_RENAME: &str = "session.rename";
+pub const SESSION_AGENTS: &str = "session.agents";
+pub const COMMANDS_ADD: &str = "commands.add";
+pub const COMMANDS_UPDATE: &str = "commands.update";
+pub const COMMANDS_REMOVE: &str = "commands.remove";
+pub const GRANTS_AUTO_APPROVE: &str = "grants.autoApprove";
+pub const MOBILE_PAIR: &str = "mobile.pair";
+pub const MOBILE_PAIR_STATUS: &str = "mobile.pairStatus";
+pub const PHONES_LIST: &str = "phones.list";
+pub const PHONES_REVOKE: &str = "phones.revoke";
+pub const RELAY_CONFIGURE: &str = "relay.configure";
+pub const RELAY_STATUS: &str = "relay.status";
+// Asked by the daemon's relay link for phone channels, never by a client.
+pub const PHONE_PAIR_OPEN: &str = "phone.pair.open";
+pub const PHONE_PAIR_CODE: &str = "phone.pair.code";
+pub const PHONE_PAIRED: &str = "phone.paired";
+pub const PHONE_CONNECT: &str = "phone.connect";
+pub const PHONE_REVOKED_AT_RELAY: &str = "phone.revoked-at-relay";
+
+/// Every method above (the daemon's table of operations is checked against it).
+pub const ALL: &[&str] = &[
+    HEALTH,
+    IDENTITY,
+    STATUS,
+    DAEMON_STOP,
+    KEY_SHOW,
+    KEY_ROTATE,
+    CONTEXT_SET,
+    CONTEXT_GET,
+    CONTEXT_DELETE,
+    CONTEXT_LIST,
+    EXEC_RUN,
+    EXEC_STREAM,
+    EXEC_JOBS,
+    EXEC_CANCEL,
+    TRANSFER_LIST,
+    TRANSFER_PULL,
+    TRANSFER_PUSH,
+    SESSION_START,
+    SESSION_LIST,
+    SESSION_ATTACH,
+    SESSION_DETACH,
+    SESSION_INPUT,
+    SESSION_RESIZE,
+    SESSION_SIGNAL,
+    SESSION_STOP,
+    SESSION_REMOVE,
+    SESSION_RENAME,
+    SESSION_AGENTS,
+    COMMANDS_ADD,
+    COMMANDS_UPDATE,
+    COMMANDS_REMOVE,
+    GRANTS_AUTO_APPROVE,
+    MOBILE_PAIR,
+    MOBILE_PAIR_STATUS,
+    PHONES_LIST,
+    PHONES_REVOKE,
+    RELAY_CONFIGURE,
+    RELAY_STATUS,
+    PHONE_PAIR_OPEN,
+    PHONE_PAIR_CODE,
+    PHONE_PAIRED,
+    PHONE_CONNECT,
+    PHONE_REVOKED_AT_RELAY,
+];
