@@ -25,5 +25,7 @@ test("pairing links derive what the daemon derives", () => {
 });
 
 test("anything else is no link", () => {
-  for (const bad of ["", "#", "#v=1&r=x", "#!!!!", "#AgAAAA", "#Aw"]) assert.equal(parsePairingLink(bad, "https://r"), null, bad);
+  // The last: kind 3 (a text device id) with bytes that are not UTF-8.
+  const notUtf8 = Buffer.from([3, ...new Array(16).fill(1), 0xff, 0xfe]).toString("base64url");
+  for (const bad of ["", "#", "#v=1&r=x", "#!!!!", "#AgAAAA", "#Aw", `#${notUtf8}`]) assert.equal(parsePairingLink(bad, "https://r"), null, bad);
 });

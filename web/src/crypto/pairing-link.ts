@@ -46,8 +46,13 @@ export function parsePairingLink(fragment: string, origin: string): PairingLink 
   const id = bytes.subarray(1 + SEED_BYTES);
   let deviceId: string;
   if (bytes[0] === WITH_UUID && id.length === 16) deviceId = uuidText(id);
-  else if (bytes[0] === WITH_TEXT_ID && id.length > 0) deviceId = new TextDecoder("utf-8", { fatal: true }).decode(id);
-  else return null;
+  else if (bytes[0] === WITH_TEXT_ID && id.length > 0) {
+    try {
+      deviceId = new TextDecoder("utf-8", { fatal: true }).decode(id);
+    } catch {
+      return null; // Not UTF-8: no link of ours.
+    }
+  } else return null;
   return {
     relay: origin,
     deviceId,
