@@ -97,8 +97,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Let phones on your network reach the relay (it listens on every interface
-    /// and the QR code carries this machine's LAN address).
+    /// Let phones on your network reach this laptop: the daemon (if started
+    /// here) serves the phone app on every interface, the relay listens on
+    /// every interface, and the QR code carries this machine's LAN address.
     #[arg(long)]
     pub lan: bool,
     /// TCP port of the relay.
@@ -127,6 +128,11 @@ pub struct PairArgs {
     /// How long the QR code stays valid, in seconds (30 to the relay's maximum).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub ttl: u64,
+    /// Where the phone opens the app for this pairing, e.g. a copy of web/dist
+    /// you host (https://you.github.io/loopsy/), or this laptop's own
+    /// http://<address>:<port>/app/. Default: relay.appOrigin, else the relay's.
+    #[arg(long, value_name = "URL")]
+    pub app_url: Option<String>,
     /// Print the URL, code and expiry as JSON and return at once (for scripts).
     #[arg(long)]
     pub json: bool,
@@ -161,7 +167,7 @@ pub enum RelayCommand {
     Status(JsonFlag),
     /// Run a relay in the foreground (the same as the `loopsy-relay` program);
     /// its database goes to <data dir>/relay.
-    Serve(loopsy_relay::serve_args::ServeArgs),
+    Serve(Box<loopsy_relay::serve_args::ServeArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -151,6 +151,8 @@ async fn serve(
     let relay_handle = relay_arbiter.handle();
     let connections = Arbiter::current();
     let link_data_dir = data_dir.clone();
+    let relay_origins = crate::phone::RelayOrigins::default();
+    let published = relay_origins.clone();
     let services = (context, sessions.clone(), exec_arbiter.handle());
     let setup = (
         settings,
@@ -167,6 +169,7 @@ async fn serve(
             RelayLink::new(link_data_dir, router, hostname)
                 .with_ping_interval(ping_every)
                 .with_connections_on(connections)
+                .with_published_origins(published)
         });
         let (context, sessions, exec) = services;
         let (settings, overrides, identity, audit, shutdown) = setup;
@@ -193,7 +196,8 @@ async fn serve(
         })?
         .start();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-    let lan = LanHttp::bind(&server.host, server.port, workers, router.recipient()).map_err(
+    let app = relay_origins.sources();
+    let lan = LanHttp::bind(&server.host, server.port, workers, router.recipient(), app).map_err(
         |source| RunError::Listen {
             addr: format!("{}:{}", server.host, server.port),
             source,

@@ -165,6 +165,8 @@ pub async fn issue_pair_token(
             "token": token,
             "tokenId": token_id,
             "expiresAt": expires_at,
+            // Where phones open the app, when not at this relay.
+            "appUrl": state.app_url.as_ref().map(|app| app.page()),
         })),
         Ok(Ok(false)) => {
             metrics::add(&state.metrics.rejected_rate, 1);
@@ -208,24 +210,57 @@ pub async fn revoke_phone(
     remove_phone(&state, device_id, phone_id).await
 }
 
-/// A phone removes itself (the web app's "forget this laptop").
+/// A phone removes itself (the web app's "forget this laptop"). An app on an
+/// allowed origin of its own may ask (CORS); pages of other sites may not.
 pub async fn revoke_self(
     req: HttpRequest,
     device: web::Path<String>,
     query: web::Query<PhoneQuery>,
     state: web::Data<RelayState>,
 ) -> HttpResponse {
+    if !crate::access::origin_allowed(&req, &state.allowed_origins) {
+        metrics::add(&state.metrics.rejected_origin, 1);
+        return refuse(403, "origin not allowed");
+    }
     let device_id = device.into_inner();
     let Some(phone_id) = query.into_inner().phone_id.filter(|p| !p.is_empty()) else {
-        return refuse(400, "phone_id required");
+        return with_cors(&req, refuse(400, "phone_id required"));
     };
     if !state
         .phone_authorized(&device_id, &phone_id, bearer(&req))
         .await
     {
-        return refuse(401, "missing or wrong phone secret");
+        return with_cors(&req, refuse(401, "missing or wrong phone secret"));
     }
-    remove_phone(&state, device_id, phone_id).await
+    with_cors(&req, remove_phone(&state, device_id, phone_id).await)
+}
+
+/// The browser's question before an app on another origin sends `DELETE`
+/// with a bearer: answered yes only for origins this relay allows.
+pub async fn revoke_self_preflight(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse {
+    if !crate::access::origin_allowed(&req, &state.allowed_origins) {
+        metrics::add(&state.metrics.rejected_origin, 1);
+        return refuse(403, "origin not allowed");
+    }
+    let mut answer = HttpResponse::NoContent();
+    answer
+        .insert_header(("Access-Control-Allow-Methods", "DELETE"))
+        .insert_header(("Access-Control-Allow-Headers", "authorization"))
+        .insert_header(("Access-Control-Max-Age", "600"));
+    with_cors(&req, answer.finish())
+}
+
+/// Names the request's (already allowed) origin as the one that may read the answer.
+fn with_cors(req: &HttpRequest, mut response: HttpResponse) -> HttpResponse {
+    if let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN).cloned() {
+        let headers = response.headers_mut();
+        headers.insert(actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            actix_web::http::header::VARY,
+            actix_web::http::header::HeaderValue::from_static("Origin"),
+        );
+    }
+    response
 }
 
 async fn remove_phone(state: &RelayState, device_id: String, phone_id: String) -> HttpResponse {

@@ -12,10 +12,11 @@
 //! - [`sockets`]: the WebSocket doors (laptop, phone, pairing).
 //! - [`http`]: health, metrics, registration, pair tokens, phones.
 //! - [`state`]: what the handlers share; [`metrics`]: counters.
-//! - [`webapp`]: the phone web app at `/app`, embedded, under a strict CSP.
+//! - [`app_pointer`]: `/app` when phones use an app origin of their own.
 //! - [`serve_args`]: the relay's flags (`loopsy-relay`, `loopsy relay serve`).
 
 pub mod access;
+pub mod app_pointer;
 pub mod frame_guard;
 pub mod http;
 pub mod metrics;
@@ -24,15 +25,15 @@ pub mod serve_args;
 pub mod sockets;
 pub mod state;
 pub mod store;
-pub mod webapp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, guard, web};
+use actix_web::{App, HttpServer, web};
 use loopsy_transports::secrets::KeyDigest;
+use loopsy_webapp::{AppUrl, get_or_head};
 
 use crate::access::{ConnectionCap, RegistrationLimits};
 use crate::metrics::Metrics;
@@ -63,6 +64,10 @@ pub struct RelayConfig {
     pub workers: usize,
     /// Serve HTTPS/WSS with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
+    /// Where phones open the app, when not here: the relay then serves no app,
+    /// lets that origin open WebSockets, and tells daemons to put it in their
+    /// pairing links.
+    pub app_url: Option<AppUrl>,
 }
 
 /// The relay's certificate chain and private key, PEM-encoded.
@@ -91,6 +96,7 @@ impl RelayConfig {
             max_pair_ttl: Duration::from_secs(3600),
             workers: 2,
             tls: None,
+            app_url: None,
         }
     }
 }
@@ -132,11 +138,6 @@ fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, RelayError> {
     .map_err(|e| RelayError::Tls(format!("the certificate and key do not fit together: {e}")))
 }
 
-/// A route answering GET and HEAD alike (a HEAD answer has no body).
-fn get_or_head() -> actix_web::Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
-}
-
 /// Opens the store and binds the listener; the returned server runs when awaited.
 pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr), RelayError> {
     std::fs::create_dir_all(&config.data_dir)
@@ -159,7 +160,13 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
             },
         ),
         metrics,
-        allowed_origins: config.allowed_origins.clone(),
+        allowed_origins: config
+            .allowed_origins
+            .iter()
+            .cloned()
+            .chain(config.app_url.iter().map(|app| app.origin().to_owned()))
+            .collect(),
+        app_url: config.app_url.clone(),
         connection_cap: ConnectionCap::new(config.max_connections_per_ip),
         registrations: RegistrationLimits::new(
             config.registrations_per_minute,
@@ -175,18 +182,16 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
             .unwrap_or_else(|| format!("http://{bound}")),
         max_pair_ttl: config.max_pair_ttl,
     });
+    let app_url = config.app_url.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(web::JsonConfig::default().limit(16 * 1024))
+            .configure(|routes| match &app_url {
+                Some(app) => app_pointer::routes(routes, app.clone()),
+                None => loopsy_webapp::routes(loopsy_webapp::this_host_only())(routes),
+            })
             .route("/health", get_or_head().to(http::health))
-            .route("/app", get_or_head().to(webapp::index))
-            .route("/app/", get_or_head().to(webapp::index))
-            .route("/app/assets/{file}", get_or_head().to(webapp::asset))
-            .route(
-                "/app/manifest.webmanifest",
-                get_or_head().to(webapp::manifest),
-            )
             .route("/metrics", get_or_head().to(http::metrics))
             .route("/device/register", web::post().to(http::register))
             .route("/pair/issue", web::post().to(http::issue_pair_token))
@@ -206,6 +211,10 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
             .route(
                 "/device/{device}/phones/self",
                 web::delete().to(http::revoke_self),
+            )
+            .route(
+                "/device/{device}/phones/self",
+                web::method(actix_web::http::Method::OPTIONS).to(http::revoke_self_preflight),
             )
             .route(
                 "/device/{device}/phones/{phone}",

@@ -24,6 +24,12 @@ pub struct ServeArgs {
     /// A web origin besides the relay's own allowed to open WebSockets (repeatable).
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
+    /// The address of the phone app when this relay should not serve it
+    /// (e.g. https://app.example.com/, a copy of web/dist on a host you
+    /// trust): pairing links point there, that origin may open WebSockets,
+    /// and /app here only says where the app is.
+    #[arg(long, env = "LOOPSY_RELAY_APP_ORIGIN", value_name = "URL", value_parser = parse_app_url)]
+    pub app_origin: Option<loopsy_webapp::AppUrl>,
     /// Most open WebSockets per client IP address.
     #[arg(long, default_value_t = 256)]
     pub max_connections_per_ip: usize,
@@ -76,6 +82,7 @@ impl ServeArgs {
         config.public_url = self.public_url;
         config.registration_secret = registration_secret;
         config.allowed_origins = self.allowed_origins;
+        config.app_url = self.app_origin;
         config.max_connections_per_ip = self.max_connections_per_ip;
         config.registrations_per_minute = self.registrations_per_minute;
         config.registrations_per_minute_total = self.registrations_per_minute_total;
@@ -91,6 +98,10 @@ impl ServeArgs {
         };
         Ok(config)
     }
+}
+
+fn parse_app_url(text: &str) -> Result<loopsy_webapp::AppUrl, String> {
+    loopsy_webapp::AppUrl::parse(text)
 }
 
 /// A secret kept in `path`, trimmed; an empty file is refused.

@@ -28,6 +28,8 @@ pub struct RelayState {
     pub max_pair_tokens_per_device: u32,
     /// How the relay is reached from outside (`https://relay.example`).
     pub public_url: String,
+    /// Where phones open the app, when the relay does not serve it.
+    pub app_url: Option<loopsy_webapp::AppUrl>,
     /// Longest lifetime of a pair token.
     pub max_pair_ttl: Duration,
 }

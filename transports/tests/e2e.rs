@@ -393,23 +393,39 @@ fn pairing_link_vectors_are_current() {
     use loopsy_transports::e2e::pairing_link::{PairingSeed, parse_fragment};
     use loopsy_transports::secrets::hex;
     let cases: Vec<Value> = [
-        ([0u8; 16], "3f2c9a1e-0b7d-4c55-9e21-6a8f0d1b2c3e"),
-        ([0xa5; 16], "00000000-0000-4000-8000-000000000000"),
+        ([0u8; 16], "3f2c9a1e-0b7d-4c55-9e21-6a8f0d1b2c3e", None),
+        ([0xa5; 16], "00000000-0000-4000-8000-000000000000", None),
         (
             std::array::from_fn(|i| i as u8 * 17),
             "a-device-id-of-another-relay",
+            None,
+        ),
+        (
+            [0x3c; 16],
+            "3f2c9a1e-0b7d-4c55-9e21-6a8f0d1b2c3e",
+            Some("https://relay.example.com"),
+        ),
+        (
+            std::array::from_fn(|i| 255 - i as u8),
+            "a-device-id-of-another-relay",
+            Some("http://192.168.1.20:8787"),
         ),
     ]
     .into_iter()
-    .map(|(seed, device)| {
+    .map(|(seed, device, relay)| {
         let seed = PairingSeed(seed);
-        let fragment = seed.fragment(device);
-        let (parsed_device, parsed) = parse_fragment(&fragment).unwrap();
-        assert_eq!(parsed_device, device);
-        assert_eq!(parsed.0, seed.0);
+        let fragment = match relay {
+            Some(url) => seed.fragment_with_relay(device, url).unwrap(),
+            None => seed.fragment(device),
+        };
+        let parsed = parse_fragment(&fragment).unwrap();
+        assert_eq!(parsed.device_id, device);
+        assert_eq!(parsed.seed.0, seed.0);
+        assert_eq!(parsed.relay_url.as_deref(), relay);
         serde_json::json!({
             "fragment": fragment,
             "deviceId": device,
+            "relay": relay,
             "psk": hex(&seed.psk().0),
             "token": seed.token(),
             "tokenId": seed.token_id(),

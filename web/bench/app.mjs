@@ -16,7 +16,7 @@ const require = createRequire(import.meta.url);
 const { browser, page, shot } = await phoneBrowser(setup.shots, { deviceScaleFactor: 1 });
 const figures = {};
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const appUrl = new URL(setup.url).origin + "/app";
+const appUrl = new URL(setup.url).origin + "/app/";
 
 async function newSession(name) {
   await page.locator("#session-name").fill(name);

@@ -57,6 +57,9 @@ export async function pair(page, shot, url, code, name) {
 export async function pairAndOpenShell(page, shot, url, code, name) {
   await pair(page, shot, url, code, name);
   await page.locator("button.laptop").first().click();
+  await page.locator("#new-shell").waitFor();
+  // The relay or the laptop served this page: it is the laptop's own build.
+  if (await page.locator("#build-mismatch").count()) throw new Error(`the app warns of another build: ${await page.locator("#build-mismatch").textContent()}`);
   await page.locator("#new-shell").click();
   await terminalShown(page);
 }

@@ -27,7 +27,7 @@ try {
   const after = await columns("after");
   if (!(after < before)) failures.push(`larger text did not reduce the columns: ${before} -> ${after}`);
   await shot("3-keybar");
-  const manifest = await page.evaluate(async () => (await fetch("/app/manifest.webmanifest")).json());
+  const manifest = await page.evaluate(async () => (await fetch("manifest.webmanifest")).json());
   if (manifest.display !== "standalone") failures.push(`manifest: ${JSON.stringify(manifest)}`);
 } catch (error) {
   failures.push(String(error));

@@ -4,6 +4,7 @@
 
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
+import "./pages.css";
 
 import { type Laptop, Pairing, type PairingLink, RefusedError, parsePairingLink } from "./channel.js";
 import { dropAhead, openAhead } from "./connections.js";
@@ -13,6 +14,7 @@ import { forgetLaptop, laptops, saveLaptop } from "./store.js";
 import { el, show, status } from "./dom.js";
 import { forgetSessions, openBeforeReload, reopen, resumeOpen } from "./sessions.js";
 import { type ThemeChoice, setThemeChoice, themeChoice } from "./theme.js";
+import { keepUpToDate } from "./updates.js";
 
 async function pairFrom(link: PairingLink): Promise<void> {
   show(el("h1", {}, "Pairing…"), status("Checking the laptop's key"));
@@ -191,4 +193,5 @@ window.addEventListener("hashchange", () => {
   if (link) void pairFrom(link);
 });
 
+keepUpToDate();
 void start();

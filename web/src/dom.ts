@@ -9,8 +9,10 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial
   return node;
 }
 
-/** Replaces the screen. */
+/** Replaces the screen; the CSS tells the session screen from the pages around it. */
 export function show(...nodes: Node[]): void {
+  const session = nodes[0] instanceof HTMLElement && nodes[0].classList.contains("session-screen");
+  main.dataset.screen = session ? "session" : "page";
   main.replaceChildren(...nodes);
 }
 

@@ -4,6 +4,7 @@
 // optional name, and auto-approve where the owner granted it to this phone.
 
 import { type Connection, type Laptop, RefusedError } from "./channel.js";
+import { buildWarning } from "./build-check.js";
 import { connect } from "./connections.js";
 import { el, show, status } from "./dom.js";
 import { terminal } from "./terminal.js";
@@ -126,7 +127,7 @@ export async function sessions(connection: Connection, laptop: Laptop, home: () 
     rememberSession(laptop, session);
     openSession(connection, laptop, session.id, home);
   };
-  const [listed, offered] = await Promise.all([connection.call("session.list"), connection.call("session.agents")]);
+  const [listed, offered, mismatch] = await Promise.all([connection.call("session.list"), connection.call("session.agents"), buildWarning(connection, laptop)]);
   const live = ((listed.result as { sessions?: SessionInfo[] } | undefined)?.sessions ?? []) as SessionInfo[];
   // The one used last first.
   live.sort((a, b) => (b.lastActivityAt ?? 0) - (a.lastActivityAt ?? 0));
@@ -251,13 +252,14 @@ export async function sessions(connection: Connection, laptop: Laptop, home: () 
   const editor = commandEditor(connection, message, again);
   const add = el("button", { type: "button", className: "secondary", id: "add-command" }, "Add a command");
   add.onclick = () => editor.open(null);
-  const back = el("button", { type: "button" }, "Laptops");
+  const back = el("button", { type: "button", className: "secondary" }, "Laptops");
   back.onclick = () => {
     connection.close();
     home();
   };
   show(
     el("h1", {}, laptop.name),
+    ...(mismatch ? [mismatch] : []),
     list,
     el("h2", {}, "New session"),
     name,
@@ -343,7 +345,7 @@ export async function reopen(laptop: Laptop, home: () => void): Promise<void> {
   try {
     await sessions(await connect(laptop), laptop, home);
   } catch (error) {
-    const back = el("button", { type: "button" }, "Laptops");
+    const back = el("button", { type: "button", className: "secondary" }, "Laptops");
     back.onclick = home;
     const said = error instanceof RefusedError ? error.message : `Cannot connect: ${(error as Error).message}`;
     show(el("h1", {}, laptop.name), status(said, "alert"), back);

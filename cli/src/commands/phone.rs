@@ -20,7 +20,7 @@ pub fn mobile(data_dir: &DataDir, command: &MobileCommand) -> anyhow::Result<Exi
     let window = daemon_link::call(
         data_dir,
         method::MOBILE_PAIR,
-        Some(&json!({ "ttlSeconds": args.ttl })),
+        Some(&json!({ "ttlSeconds": args.ttl, "appUrl": args.app_url })),
     )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&window)?);
@@ -231,7 +231,9 @@ pub fn relay(data_dir: &DataDir, command: &RelayCommand) -> anyhow::Result<ExitC
             }
         }
         RelayCommand::Serve(args) => {
-            let config = args.clone().into_config(data_dir.root().join("relay"))?;
+            let config = (**args)
+                .clone()
+                .into_config(data_dir.root().join("relay"))?;
             actix_rt::System::new().block_on(async move {
                 let (server, bound) = loopsy_relay::serve(config)?;
                 tracing::info!(listen = %bound, "loopsy relay ready");

@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn a_short_link_fits_an_80_by_24_window() {
-        let url = format!("https://relay.example.com:8443/app#{}", "A".repeat(44));
+        let url = format!("https://relay.example.com:8443/app/#{}", "A".repeat(44));
         for colour in [true, false] {
             let art = for_terminal(&url, colour).expect("a code");
             let lines: Vec<&str> = art.lines().collect();

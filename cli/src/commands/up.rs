@@ -3,6 +3,10 @@
 //! process (127.0.0.1:8787, or every interface with `--lan`), registers the
 //! daemon at it, and prints the pairing QR code, URL and code. Ctrl-C (or
 //! SIGTERM) stops the relay, and the daemon too if this command started it.
+//!
+//! With `--lan` the daemon serves the phone app to the network itself (the
+//! app it was built with), and the relay only carries connections: the code
+//! phones run does not come from the relay.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
@@ -14,6 +18,7 @@ use anyhow::{Context, bail};
 use loopsy_daemon::paths::DataDir;
 use loopsy_relay::RelayConfig;
 use loopsy_transports::wire::method;
+use loopsy_webapp::AppUrl;
 use serde_json::{Value, json};
 
 use crate::args::{Cli, InitArgs, StartArgs, StopArgs, UpArgs};
@@ -37,9 +42,15 @@ fn lan_address() -> anyhow::Result<IpAddr> {
 }
 
 /// Runs the relay on a thread of its own; returns once it answers.
-fn start_relay(data_dir: &DataDir, listen: SocketAddr, public_url: &str) -> anyhow::Result<()> {
+fn start_relay(
+    data_dir: &DataDir,
+    listen: SocketAddr,
+    public_url: &str,
+    app_url: Option<&AppUrl>,
+) -> anyhow::Result<()> {
     let mut config = RelayConfig::new(listen, data_dir.root().join("relay"));
     config.public_url = Some(public_url.to_owned());
+    config.app_url = app_url.cloned();
     let (ready, wait) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("relay".into())
@@ -66,6 +77,29 @@ fn start_relay(data_dir: &DataDir, listen: SocketAddr, public_url: &str) -> anyh
         Ok(Err(e)) => bail!("cannot start the relay: {e}"),
         Err(_) => bail!("the relay did not start within {} s", RELAY_READY.as_secs()),
     }
+}
+
+/// The app's page at the daemon, on this machine's LAN address; `None` (the
+/// relay serves it then) when the daemon already ran without `--lan`.
+fn lan_app(data_dir: &DataDir) -> anyhow::Result<Option<AppUrl>> {
+    let status = daemon_link::call(data_dir, method::STATUS, None)?;
+    let listen = status["daemon"]["listen"].as_str().unwrap_or_default();
+    let Some((host, port)) = listen.rsplit_once(':') else {
+        bail!("the daemon did not say where it listens; see `loopsy status`");
+    };
+    let on_lan = host
+        .trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| !ip.is_loopback());
+    if !on_lan {
+        println!(
+            "The daemon was started without --lan, so the relay serves the phone app.\n\
+             For the daemon to serve it: `loopsy stop`, then `loopsy up --lan`."
+        );
+        return Ok(None);
+    }
+    let page = format!("http://{}:{port}/app/", lan_address()?);
+    Ok(Some(AppUrl::parse(&page).map_err(anyhow::Error::msg)?))
 }
 
 fn relay_status(data_dir: &DataDir) -> anyhow::Result<Value> {
@@ -118,7 +152,8 @@ pub fn run(data_dir: &DataDir, args: &UpArgs, cli: &Cli) -> anyhow::Result<ExitC
     if started_here {
         let start_args = StartArgs {
             foreground: false,
-            lan: false,
+            // The daemon serves the app to the network.
+            lan: args.lan,
             port: args.port,
             detached: false,
         };
@@ -150,8 +185,12 @@ fn serve(
             format!("http://127.0.0.1:{}", args.relay_port),
         )
     };
-    start_relay(data_dir, listen, &public_url)?;
+    let app_url = if args.lan { lan_app(data_dir)? } else { None };
+    start_relay(data_dir, listen, &public_url, app_url.as_ref())?;
     println!("relay serving on {public_url}");
+    if let Some(app) = &app_url {
+        println!("phone app served by the daemon at {app}");
+    }
     // Registered here already: the daemon keeps its device (and paired phones)
     // and reconnects at once. Otherwise, or if the relay no longer knows the
     // device (its database was wiped), it registers anew.
@@ -176,7 +215,7 @@ fn serve(
     let window = daemon_link::call(
         data_dir,
         method::MOBILE_PAIR,
-        Some(&json!({ "ttlSeconds": args.ttl })),
+        Some(&json!({ "ttlSeconds": args.ttl, "appUrl": app_url.as_ref().map(AppUrl::page) })),
     )?;
     // Says first when the code works only on this machine (without --lan).
     phone::print_pairing(&window)?;

@@ -31,11 +31,16 @@ fn every_request_is_audited_without_secrets() {
     loopsy.ok(&["status"]);
     // A key passed on a command line is redacted from the audit line that records it.
     loopsy.ok(&["exec", "--", "echo", &format!("--token={key}")]);
-    // Lines are written by the audit thread after the answers: wait for the last one.
-    wait_until("the socket request's audit line", || {
-        audit_lines(&loopsy)
+    // Lines are written by the audit thread after the answers: wait for the last
+    // ones (an exec's line comes once its job has ended, maybe after its answer).
+    wait_until("the socket request's and the exec's audit lines", || {
+        let lines = audit_lines(&loopsy);
+        lines
             .iter()
             .any(|l| l["principal"] == "owner" && l["op"] == "status")
+            && lines
+                .iter()
+                .any(|l| l["op"].as_str().is_some_and(|op| op.starts_with("exec.")))
     });
 
     let lines = audit_lines(&loopsy);

@@ -6,6 +6,9 @@
 
 mod harness;
 
+/// The phone app away from the relay: app origins, a hostile relay.
+mod app_origin;
+
 /// The audit log and `loopsy logs`.
 mod audit;
 /// Capabilities attacked with peer keys: session rights, scopes, caps, auto-approve.

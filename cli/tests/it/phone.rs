@@ -16,21 +16,25 @@ pub struct Stack {
     pub relay: KillOnDrop,
     relay_dir: tempfile::TempDir,
     pub relay_url: String,
+    /// The relay's flags, kept for a restart.
+    relay_args: Vec<String>,
 }
 
-pub fn start_relay() -> (KillOnDrop, tempfile::TempDir, String) {
+/// A relay started with `extra` flags.
+pub fn start_relay_with(extra: &[String]) -> (KillOnDrop, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (child, url) = relay_on(dir.path(), port);
+    let (child, url) = relay_on(dir.path(), port, extra);
     (child, dir, url)
 }
 
-/// A relay on `port` keeping its database in `dir`.
-pub fn relay_on(dir: &std::path::Path, port: u16) -> (KillOnDrop, String) {
+/// A relay on `port` keeping its database in `dir`, with `extra` flags.
+pub fn relay_on(dir: &std::path::Path, port: u16, extra: &[String]) -> (KillOnDrop, String) {
     let child = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir)
         .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -50,7 +54,16 @@ pub fn stack_via(via: impl FnOnce(&str) -> String) -> Stack {
 
 /// A stack around a daemon the caller prepared and started.
 pub fn stack_of(loopsy: Loopsy, via: impl FnOnce(&str) -> String) -> Stack {
-    let (relay, dir, relay_url) = start_relay();
+    stack_with_relay_flags(loopsy, &[], via)
+}
+
+/// The same, with the relay started with `relay_args`.
+pub fn stack_with_relay_flags(
+    loopsy: Loopsy,
+    relay_args: &[String],
+    via: impl FnOnce(&str) -> String,
+) -> Stack {
+    let (relay, dir, relay_url) = start_relay_with(relay_args);
     let reach = via(&relay_url);
     loopsy.ok(&["relay", "configure", &reach]);
     wait_until("the daemon's relay link is up", || {
@@ -62,6 +75,7 @@ pub fn stack_of(loopsy: Loopsy, via: impl FnOnce(&str) -> String) -> Stack {
         relay,
         relay_dir: dir,
         relay_url,
+        relay_args: relay_args.to_vec(),
     }
 }
 
@@ -74,7 +88,7 @@ impl Stack {
     /// Starts the relay again on the same port and database.
     pub fn start_relay_again(&mut self) {
         let port: u16 = self.relay_url.rsplit(':').next().unwrap().parse().unwrap();
-        self.relay = relay_on(self.relay_dir.path(), port).0;
+        self.relay = relay_on(self.relay_dir.path(), port, &self.relay_args).0;
     }
 
     pub fn restart_relay(&mut self) {
@@ -292,7 +306,7 @@ fn loopsy_up_runs_everything_and_a_phone_pairs_with_what_it_prints() {
     let (mut url, mut code) = (None, None);
     while code.is_none() {
         let line = next_line();
-        if line.trim_start().starts_with("http://") && line.contains("/app#") {
+        if line.trim_start().starts_with("http://") && line.contains("/app/#") {
             url = Some(PairingUrl::parse(line.trim()));
         }
         if let Some(rest) = line.strip_prefix("Then type this code on the phone:") {

@@ -181,7 +181,7 @@ fn the_daemon_reaches_a_tls_relay_and_checks_its_certificate() {
         window["url"]
             .as_str()
             .unwrap()
-            .starts_with(&format!("{url}/app#"))
+            .starts_with(&format!("{url}/app/#"))
     );
 }
 

@@ -111,7 +111,7 @@ fn up_prints_a_code_that_fits_80_by_24_and_scans_on_dark_and_light_themes() {
     let url = output
         .iter()
         .map(|l| l.trim())
-        .find(|l| l.starts_with("http://") && l.contains("/app#"))
+        .find(|l| l.starts_with("http://") && l.contains("/app/#"))
         .expect("the pairing URL")
         .to_owned();
     assert!(url.len() <= 120, "{} characters: {url}", url.len());
@@ -146,5 +146,5 @@ fn without_colour_the_code_still_scans_on_a_light_theme() {
         "NO_COLOR was ignored"
     );
     let decoded = decode(&qr, LIGHT_THEME).expect("decodes on a light theme");
-    assert!(decoded.contains("/app#"), "{decoded}");
+    assert!(decoded.contains("/app/#"), "{decoded}");
 }

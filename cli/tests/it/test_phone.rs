@@ -22,7 +22,7 @@ pub type Socket = actix_codec::Framed<awc::BoxedSocket, Codec>;
 /// What the QR code's URL carries, and what the phone derives from it.
 #[derive(Clone, Debug)]
 pub struct PairingUrl {
-    /// The page's origin: the relay serves the app.
+    /// The relay: named in the link, or the page's origin when the relay serves the app.
     pub relay: String,
     pub device_id: String,
     pub token_id: String,
@@ -33,17 +33,19 @@ pub struct PairingUrl {
 impl PairingUrl {
     pub fn parse(url: &str) -> Self {
         let (page, fragment) = url.split_once('#').expect("the URL has a fragment");
-        let relay = page
-            .strip_suffix("/app")
-            .expect("the link opens the relay's /app")
-            .to_owned();
-        let (device_id, seed) = pairing_link::parse_fragment(fragment).expect("a pairing link");
+        let link = pairing_link::parse_fragment(fragment).expect("a pairing link");
+        // Without a relay in the link, the page's origin is the relay.
+        let relay = link.relay_url.clone().unwrap_or_else(|| {
+            page.strip_suffix("/app/")
+                .expect("the link opens the relay's /app/")
+                .to_owned()
+        });
         Self {
             relay,
-            device_id,
-            token_id: seed.token_id(),
-            token: seed.token(),
-            secret: seed.psk().0,
+            device_id: link.device_id.clone(),
+            token_id: link.seed.token_id(),
+            token: link.seed.token(),
+            secret: link.seed.psk().0,
         }
     }
 }

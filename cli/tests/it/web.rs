@@ -73,13 +73,23 @@ fn browser_run_on(script: &str, stack: crate::phone::Stack) -> crate::phone::Sta
 }
 
 /// The same, with extra environment variables for the script.
-fn browser_run_with(
+pub(crate) fn browser_run_with(
     script: &str,
     stack: crate::phone::Stack,
     env: &[(&str, &str)],
 ) -> crate::phone::Stack {
-    let window: serde_json::Value =
-        serde_json::from_str(&stack.loopsy.ok(&["mobile", "pair", "--json"])).unwrap();
+    browser_run_paired_by(script, stack, env, &[])
+}
+
+/// The same, with `pair_flags` for `loopsy mobile pair`.
+pub(crate) fn browser_run_paired_by(
+    script: &str,
+    stack: crate::phone::Stack,
+    env: &[(&str, &str)],
+    pair_flags: &[&str],
+) -> crate::phone::Stack {
+    let pair = [&["mobile", "pair", "--json"], pair_flags].concat();
+    let window: serde_json::Value = serde_json::from_str(&stack.loopsy.ok(&pair)).unwrap();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/e2e/{script}"));
     let shots = shots.to_string_lossy();
     let what = format!("the browser run (screenshots in {shots})");

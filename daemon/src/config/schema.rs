@@ -321,6 +321,9 @@ impl Default for LoggingConfig {
 #[serde(rename_all = "camelCase", default)]
 pub struct RelayConfig {
     pub url: Option<String>,
+    /// Where phones open the app when not at the relay (a copy of `web/dist`
+    /// on a host you trust): pairing links point there and name the relay.
+    pub app_origin: Option<String>,
     pub device_id: Option<String>,
     pub device_secret: Option<String>,
     pub scrollback_bytes: Option<u64>,
@@ -334,6 +337,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             url: None,
+            app_origin: None,
             device_id: None,
             device_secret: None,
             scrollback_bytes: None,

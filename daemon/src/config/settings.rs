@@ -122,6 +122,9 @@ impl Settings {
                 ));
             }
         }
+        if let Some(app) = &config.relay.app_origin {
+            loopsy_webapp::AppUrl::parse(app).map_err(|problem| bad("relay.appOrigin", problem))?;
+        }
         if !(1..=300).contains(&config.relay.ping_interval_sec) {
             return Err(bad(
                 "relay.pingIntervalSec",

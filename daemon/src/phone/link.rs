@@ -70,6 +70,8 @@ pub struct RelayLink {
     reading: Option<futures_util::stream::AbortHandle>,
     /// Where phones' `FramedConnection`s run (`None`: the link's own arbiter).
     connections: Option<actix_rt::ArbiterHandle>,
+    /// The relay's origins, for the app the LAN transport serves.
+    origins: super::RelayOrigins,
 }
 
 impl RelayLink {
@@ -103,7 +105,21 @@ impl RelayLink {
             liveness: Liveness::new(DEFAULT_PING_EVERY),
             reading: None,
             connections: None,
+            origins: super::RelayOrigins::default(),
         }
+    }
+
+    /// Keeps `origins` naming this link's relay.
+    pub fn with_published_origins(mut self, origins: super::RelayOrigins) -> Self {
+        origins.set(self.credentials.as_ref().map(|c| c.url.as_str()));
+        self.origins = origins;
+        self
+    }
+
+    /// Now at `credentials`' relay (kept by the caller).
+    pub(super) fn set_credentials(&mut self, credentials: RelayCredentials) {
+        self.origins.set(Some(&credentials.url));
+        self.credentials = Some(credentials);
     }
 
     /// Serves phones' connections on `arbiter`, apart from the link's own thread.

@@ -127,7 +127,7 @@ impl RelayLink {
                 save_relay(&link.data_dir, &credentials).map_err(|e| {
                     ApiError::internal(format!("cannot save the relay registration: {e}"))
                 })?;
-                link.credentials = Some(credentials);
+                link.set_credentials(credentials);
                 link.restart_link(ctx);
                 tracing::info!(relay = %url, device = %device_id, "registered at the relay");
                 Ok(Reply::ok(json!({ "url": url, "deviceId": device_id })))
@@ -151,8 +151,10 @@ pub struct IssuedToken {
     /// How long the relay keeps the token, no longer than asked.
     pub ttl: Duration,
     pub expires_at: u64,
-    /// The app's page at the relay (`https://relay.example/app`).
-    pub app_url: String,
+    /// The relay, as phones reach it (`https://relay.example`).
+    pub relay_url: String,
+    /// Where the relay says phones open the app, when not at the relay.
+    pub relay_app_url: Option<loopsy_webapp::AppUrl>,
     pub device_id: String,
     pub fingerprint: String,
 }
@@ -190,10 +192,21 @@ impl Handler<IssuePairingToken> for RelayLink {
                     "the relay made a pairing token of its own: it is older than this daemon; update loopsy-relay",
                 ));
             }
+            let relay_app_url = match body["appUrl"].as_str() {
+                None => None,
+                Some(text) => match loopsy_webapp::AppUrl::parse(text) {
+                    Ok(app) => Some(app),
+                    Err(problem) => {
+                        tracing::warn!(%problem, "the relay names an app address that is none; using the relay's own app");
+                        None
+                    }
+                },
+            };
             Ok(IssuedToken {
                 ttl,
                 expires_at,
-                app_url: format!("{}/app", credentials.url),
+                relay_url: credentials.url.trim_end_matches('/').to_owned(),
+                relay_app_url,
                 device_id: credentials.device_id.clone(),
                 fingerprint: fingerprint(key.public()),
             })

@@ -57,6 +57,8 @@ pub fn status(router: &Router) -> Reply {
             "listen": format!("{}:{}", server.host, server.port),
             "dataDir": router.settings.data_dir.root().display().to_string(),
             "socket": router.settings.data_dir.socket().display().to_string(),
+            // The phone app this daemon embeds; the app warns when it is another.
+            "webApp": loopsy_webapp::build_id(),
         },
     }))
 }

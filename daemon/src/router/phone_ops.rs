@@ -66,8 +66,20 @@ pub(super) fn with_phone_book<T: Send + 'static>(
 /// `mobile.pair`: the relay link asks its relay for a pairing token, then the
 /// window (secret and code) is opened here and the secret added to the QR URL.
 pub(super) fn open_window(router: &mut Router, request: Request, _: &Principal) -> Work {
-    let Request::MobilePair { ttl_seconds } = request else {
+    let Request::MobilePair {
+        ttl_seconds,
+        app_url,
+    } = request
+    else {
         return unexpected(&request);
+    };
+    // Asked for (by the owner), then configured; the relay's own choice comes later.
+    let chosen = match app_url.or_else(|| router.settings.config.relay.app_origin.clone()) {
+        Some(text) => match loopsy_webapp::AppUrl::parse(&text) {
+            Ok(app) => Some(app),
+            Err(problem) => return Work::Done(Err(ApiError::bad_request(problem))),
+        },
+        None => None,
     };
     let asked = match crate::limits::seconds(
         "ttlSeconds",
@@ -100,9 +112,10 @@ pub(super) fn open_window(router: &mut Router, request: Request, _: &Principal) 
                 .pairing
                 .open(&token_id, seed.psk(), issued.ttl)
                 .ok_or_else(|| ApiError::internal("the system random source failed"))?;
+            let url = pairing_url(&seed, &issued, chosen.as_ref())?;
             tracing::info!(expires_at = issued.expires_at, "a pairing window is open");
             Ok(Reply::ok(json!({
-                "url": format!("{}#{}", issued.app_url, seed.fragment(&issued.device_id)),
+                "url": url,
                 "code": code,
                 "tokenId": token_id,
                 "expiresAt": issued.expires_at,
@@ -110,6 +123,26 @@ pub(super) fn open_window(router: &mut Router, request: Request, _: &Principal) 
             })))
         },
     )))
+}
+
+/// The QR code's URL: the app's page and the link. The link names the relay
+/// unless the relay serves the app (then the page's origin is the relay).
+fn pairing_url(
+    seed: &PairingSeed,
+    issued: &crate::phone::IssuedToken,
+    chosen: Option<&loopsy_webapp::AppUrl>,
+) -> Result<String, ApiError> {
+    let relays_own = format!("{}/app/", issued.relay_url);
+    let page = chosen
+        .or(issued.relay_app_url.as_ref())
+        .map_or(relays_own.as_str(), |app| app.page());
+    if page == relays_own {
+        return Ok(format!("{page}#{}", seed.fragment(&issued.device_id)));
+    }
+    let fragment = seed
+        .fragment_with_relay(&issued.device_id, &issued.relay_url)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(format!("{page}#{fragment}"))
 }
 
 /// `mobile.pairStatus`: waiting, paired (with the phone), expired, dead.

@@ -188,6 +188,7 @@ pub fn mobile_pair(method: &str, params: Option<&Value>) -> Result<Request, ApiE
     let p: MobilePairParams = parse_params(method, params)?;
     Ok(Request::MobilePair {
         ttl_seconds: p.ttl_seconds,
+        app_url: p.app_url,
     })
 }
 

@@ -283,9 +283,10 @@ async fn metrics_need_their_secret_and_head_is_answered_wherever_get_is() {
 
     for path in [
         "/health",
-        "/app",
+        "/app/",
         "/app/assets/app.js",
         "/app/manifest.webmanifest",
+        "/app/sw.js",
     ] {
         let mut head = client
             .head(format!("{}{path}", relay.url))

@@ -33,6 +33,8 @@ pub enum E2eError {
     BadKey,
     #[error("the system random source failed")]
     Random,
+    #[error("{0}")]
+    Link(String),
 }
 
 /// Binds a pairing to its device and token: both ends must agree on them or

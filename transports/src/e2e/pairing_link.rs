@@ -9,10 +9,17 @@
 //!
 //! The daemon's static key is not in the link: the pre-shared key already
 //! authenticates the daemon, and the phone keeps the key the handshake shows it
-//! only once a message sealed under that key has opened. The relay's URL is not
-//! in it either when the relay serves the app: the page's own origin is the
-//! relay. A 16-byte seed gives 128 bits against guessing within a window that
-//! lives at most an hour and allows five sockets.
+//! only once a message sealed under that key has opened. The relay's URL is in
+//! it only when the app is served from elsewhere (an app origin of its own, or
+//! the laptop on the LAN); when the relay serves the app, the page's own
+//! origin is the relay. A 16-byte seed gives 128 bits against guessing within
+//! a window that lives at most an hour and allows five sockets.
+//!
+//! Layout (first byte, then):
+//! - `2`: seed, UUID device id (16 bytes);
+//! - `3`: seed, device id as UTF-8 (the rest);
+//! - `4`: seed, UUID device id (16 bytes), relay URL as UTF-8 (the rest);
+//! - `5`: seed, id length (1 byte), device id as UTF-8, relay URL as UTF-8.
 
 use aws_lc_rs::{digest, hkdf, rand};
 
@@ -26,6 +33,12 @@ pub const SEED_BYTES: usize = 16;
 const WITH_UUID: u8 = 2;
 /// The link's first byte: any other device id (stored as its UTF-8 bytes).
 const WITH_TEXT_ID: u8 = 3;
+/// As [`WITH_UUID`], followed by the relay's URL.
+const WITH_UUID_AND_RELAY: u8 = 4;
+/// A length-prefixed text device id, followed by the relay's URL.
+const WITH_TEXT_ID_AND_RELAY: u8 = 5;
+/// Longest relay URL a link carries (a QR code must still scan).
+pub const MAX_RELAY_URL: usize = 200;
 
 const PSK_INFO: &[u8] = b"loopsy pairing psk v2";
 const TOKEN_INFO: &[u8] = b"loopsy pairing token v2";
@@ -92,41 +105,114 @@ impl PairingSeed {
         hex(digest::digest(&digest::SHA256, self.token().as_bytes()).as_ref())
     }
 
-    /// The URL fragment (without `#`) naming `device_id` and this seed.
+    /// The URL fragment (without `#`) naming `device_id` and this seed, for a
+    /// page the relay serves itself.
     pub fn fragment(&self, device_id: &str) -> String {
-        let mut bytes = Vec::with_capacity(1 + SEED_BYTES + 16);
-        match uuid_bytes(device_id) {
-            Some(uuid) => {
-                bytes.push(WITH_UUID);
-                bytes.extend_from_slice(&self.0);
-                bytes.extend_from_slice(&uuid);
-            }
-            None => {
-                bytes.push(WITH_TEXT_ID);
-                bytes.extend_from_slice(&self.0);
-                bytes.extend_from_slice(device_id.as_bytes());
-            }
+        base64url(&self.link_bytes(device_id, None, device_id.as_bytes()))
+    }
+
+    /// The fragment for an app served away from the relay: it names the relay
+    /// too (an `http(s)` URL of at most [`MAX_RELAY_URL`] bytes).
+    pub fn fragment_with_relay(
+        &self,
+        device_id: &str,
+        relay_url: &str,
+    ) -> Result<String, E2eError> {
+        let relay = relay_url.trim_end_matches('/');
+        if !relay_url_acceptable(relay) {
+            return Err(E2eError::Link(format!(
+                "the relay URL {relay_url:?} cannot go in a pairing link (an http(s) URL of at most {MAX_RELAY_URL} bytes)"
+            )));
         }
-        base64url(&bytes)
+        let length = u8::try_from(device_id.len())
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                E2eError::Link("the device id is empty or longer than 255 bytes".into())
+            })?;
+        let text_id = [&[length][..], device_id.as_bytes()].concat();
+        Ok(base64url(&self.link_bytes(
+            device_id,
+            Some(relay),
+            &text_id,
+        )))
+    }
+
+    /// Kind, seed, device id (its 16 bytes when a UUID, else `text_id`), relay.
+    fn link_bytes(&self, device_id: &str, relay: Option<&str>, text_id: &[u8]) -> Vec<u8> {
+        let relay = relay.unwrap_or_default();
+        let mut bytes = Vec::with_capacity(1 + SEED_BYTES + text_id.len().max(16) + relay.len());
+        let uuid = uuid_bytes(device_id);
+        bytes.push(match (&uuid, relay.is_empty()) {
+            (Some(_), true) => WITH_UUID,
+            (None, true) => WITH_TEXT_ID,
+            (Some(_), false) => WITH_UUID_AND_RELAY,
+            (None, false) => WITH_TEXT_ID_AND_RELAY,
+        });
+        bytes.extend_from_slice(&self.0);
+        match &uuid {
+            Some(uuid) => bytes.extend_from_slice(uuid),
+            None => bytes.extend_from_slice(text_id),
+        }
+        bytes.extend_from_slice(relay.as_bytes());
+        bytes
     }
 }
 
-/// What a phone reads from a link: the device id and the seed.
-pub fn parse_fragment(fragment: &str) -> Option<(String, PairingSeed)> {
+/// Whether `url` may stand in a link as the relay: `http(s)://` and a host,
+/// printable ASCII without spaces, at most [`MAX_RELAY_URL`] bytes.
+fn relay_url_acceptable(url: &str) -> bool {
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    url.len() <= MAX_RELAY_URL
+        && host.is_some_and(|h| !h.is_empty() && !h.starts_with('/'))
+        && url.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// What a phone reads from a link.
+pub struct ParsedLink {
+    pub device_id: String,
+    pub seed: PairingSeed,
+    /// The relay, when the link names it (else the page's origin is the relay).
+    pub relay_url: Option<String>,
+}
+
+/// Reads a link; `None` for anything that is not one of ours.
+pub fn parse_fragment(fragment: &str) -> Option<ParsedLink> {
     let bytes = from_base64url(fragment.trim_start_matches('#'))?;
     let (&kind, rest) = bytes.split_first()?;
     if rest.len() < SEED_BYTES {
         return None;
     }
-    let (seed, id) = rest.split_at(SEED_BYTES);
-    let device_id = match kind {
-        WITH_UUID if id.len() == 16 => uuid_text(id),
-        WITH_TEXT_ID if !id.is_empty() => String::from_utf8(id.to_vec()).ok()?,
+    let (seed, rest) = rest.split_at(SEED_BYTES);
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).ok();
+    let relay = |bytes: &[u8]| text(bytes).filter(|url| relay_url_acceptable(url));
+    let (device_id, relay_url) = match kind {
+        WITH_UUID if rest.len() == 16 => (uuid_text(rest), None),
+        WITH_TEXT_ID if !rest.is_empty() => (text(rest)?, None),
+        WITH_UUID_AND_RELAY if rest.len() > 16 => {
+            let (id, url) = rest.split_at(16);
+            (uuid_text(id), Some(relay(url)?))
+        }
+        WITH_TEXT_ID_AND_RELAY => {
+            let (&length, rest) = rest.split_first()?;
+            let length = usize::from(length);
+            if length == 0 || rest.len() <= length {
+                return None;
+            }
+            let (id, url) = rest.split_at(length);
+            (text(id)?, Some(relay(url)?))
+        }
         _ => return None,
     };
     let mut out = [0u8; SEED_BYTES];
     out.copy_from_slice(seed);
-    Some((device_id, PairingSeed(out)))
+    Some(ParsedLink {
+        device_id,
+        seed: PairingSeed(out),
+        relay_url,
+    })
 }
 
 /// A lower-case hyphenated UUID as its 16 bytes; `None` for anything else, so
@@ -211,14 +297,57 @@ mod tests {
             "a-device-of-another-relay",
         ] {
             let fragment = seed.fragment(device);
-            let (back, parsed) = parse_fragment(&fragment).expect("parses");
-            assert_eq!(back, device);
-            assert_eq!(parsed.0, seed.0);
+            let parsed = parse_fragment(&fragment).expect("parses");
+            assert_eq!(parsed.device_id, device);
+            assert_eq!(parsed.seed.0, seed.0);
+            assert_eq!(parsed.relay_url, None);
+            let relay = "https://relay.example.com";
+            let fragment = seed.fragment_with_relay(device, relay).expect("fits");
+            let parsed = parse_fragment(&fragment).expect("parses");
+            assert_eq!(parsed.device_id, device);
+            assert_eq!(parsed.seed.0, seed.0);
+            assert_eq!(parsed.relay_url.as_deref(), Some(relay));
         }
         let uuid = seed.fragment("3f2c9a1e-0b7d-4c55-9e21-6a8f0d1b2c3e");
         assert_eq!(uuid.len(), 44, "{uuid}");
-        let url = format!("https://relay.example.com/app#{uuid}");
+        let url = format!("https://relay.example.com/app/#{uuid}");
         assert!(url.len() <= 120, "{} characters", url.len());
+        let elsewhere = seed
+            .fragment_with_relay(
+                "3f2c9a1e-0b7d-4c55-9e21-6a8f0d1b2c3e",
+                "https://relay.example.com/",
+            )
+            .expect("fits");
+        let url = format!("https://app.example.com/#{elsewhere}");
+        assert!(url.len() <= 120, "{} characters: {url}", url.len());
+    }
+
+    #[test]
+    fn a_relay_that_is_no_http_url_is_not_put_in_a_link_or_read_from_one() {
+        let seed = PairingSeed([5; SEED_BYTES]);
+        for bad in [
+            "javascript:alert(1)",
+            "relay.example.com",
+            "https://",
+            "https://a b",
+            &format!("https://{}", "a".repeat(MAX_RELAY_URL)),
+        ] {
+            assert!(seed.fragment_with_relay("d", bad).is_err(), "{bad}");
+        }
+        // Hand-made links with such relays, or cut short, are no links.
+        for (kind, tail) in [
+            (
+                WITH_UUID_AND_RELAY,
+                [&[1u8; 16][..], b"javascript:x"].concat(),
+            ),
+            (WITH_UUID_AND_RELAY, vec![1u8; 16]),
+            (WITH_TEXT_ID_AND_RELAY, [&[9u8][..], b"device"].concat()),
+            (WITH_TEXT_ID_AND_RELAY, [&[0u8][..], b"https://r"].concat()),
+            (WITH_TEXT_ID_AND_RELAY, [&[1u8][..], b"dftp://r"].concat()),
+        ] {
+            let bytes = [&[kind][..], &[5u8; SEED_BYTES], &tail].concat();
+            assert!(parse_fragment(&base64url(&bytes)).is_none(), "{tail:?}");
+        }
     }
 
     #[test]
@@ -228,8 +357,8 @@ mod tests {
             "3F2C9A1E-0B7D-4C55-9E21-6A8F0D1B2C3E",
             "3f2c9a1e0b7d4c559e216a8f0d1b2c3e",
         ] {
-            let (back, _) = parse_fragment(&seed.fragment(odd)).expect("parses");
-            assert_eq!(back, odd, "kept as text");
+            let parsed = parse_fragment(&seed.fragment(odd)).expect("parses");
+            assert_eq!(parsed.device_id, odd, "kept as text");
         }
     }
 

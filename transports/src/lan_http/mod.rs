@@ -2,6 +2,8 @@
 //! JSON-RPC at `POST /rpc`, for peers and local tools. Each handler only turns the
 //! HTTP request into a [`Request`] plus [`HttpEvidence`] and renders the Router's
 //! answer; auth, Host/Origin policy, rate limits and audit all happen in the Router.
+//! The phone web app (`/app/`, public static files) is served here too, as the
+//! relay serves it, for phones on the LAN (`loopsy up --lan`).
 //! `render` turns answers into responses (JSON, SSE, file bodies); `push` reads
 //! multipart uploads.
 
@@ -55,17 +57,22 @@ pub struct LanHttp {
 }
 
 impl LanHttp {
-    /// Binds `host:port` (port 0 picks a free one) with `workers` worker threads.
+    /// Binds `host:port` (port 0 picks a free one) with `workers` worker
+    /// threads. The phone app is served at `/app/`, allowed to connect to
+    /// `app_connects_to` (the daemon's relay).
     pub fn bind(
         host: &str,
         port: u16,
         workers: usize,
         router: Recipient<Inbound>,
+        app_connects_to: loopsy_webapp::ConnectSources,
     ) -> io::Result<Self> {
         let state = LanState { router };
         let http = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                // Public, static and the same for everyone: nothing for the Router to decide.
+                .configure(loopsy_webapp::routes(app_connects_to.clone()))
                 .route("/api/v1/health", web::get().to(health))
                 .route("/api/v1/identity", web::get().to(identity))
                 .route("/api/v1/status", web::get().to(status))

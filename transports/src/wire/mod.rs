@@ -130,6 +130,7 @@ pub enum Request {
     /// Open a phone pairing window: a relay token, a QR URL and a code (owner only).
     MobilePair {
         ttl_seconds: Option<u64>,
+        app_url: Option<String>,
     },
     /// How a pairing window stands (waiting, paired, expired, dead).
     MobilePairStatus {

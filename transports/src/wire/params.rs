@@ -259,6 +259,10 @@ pub struct GrantParams {
 pub struct MobilePairParams {
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
+    /// Where the phone opens the app for this pairing (`loopsy up --lan`:
+    /// the laptop itself); otherwise `relay.appOrigin`, else the relay's.
+    #[serde(default)]
+    pub app_url: Option<String>,
 }
 
 /// Params of `mobile.pairStatus`.

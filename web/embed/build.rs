@@ -1,13 +1,14 @@
-//! Builds the phone web app (`web/`) for the relay to serve at `/app`: `npm
-//! ci` when its dependencies are missing or older than the lockfile, `npm run
-//! build` when its sources changed, then a copy of `web/dist` into OUT_DIR for
-//! `include_bytes!`. A fresh clone needs no manual npm step. Without npm the
-//! relay still builds, serving a page that says the app was not built.
+//! Builds the phone web app (this folder) for the relay and the daemon to
+//! serve at `/app/`: `npm ci` when its dependencies are missing or older than
+//! the lockfile, `npm run build` when its sources changed, then a copy of
+//! `dist` into OUT_DIR for `include_bytes!`. A fresh clone needs no manual npm
+//! step. Without npm everything still builds, serving a page that says the app
+//! was not built.
 
 use std::path::Path;
 use std::process::Command;
 
-const FILES: [&str; 9] = [
+const FILES: [&str; 10] = [
     "index.html",
     "assets/app.js",
     "assets/app.js.br",
@@ -17,6 +18,7 @@ const FILES: [&str; 9] = [
     "assets/app.css.gz",
     "assets/icon.svg",
     "manifest.webmanifest",
+    "sw.js",
 ];
 
 fn npm(web: &Path, args: &[&str]) -> bool {
@@ -41,7 +43,7 @@ fn npm(web: &Path, args: &[&str]) -> bool {
 fn main() {
     // Read at run time: a build script binary may be reused for another checkout.
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
-    let web = Path::new(&manifest).join("../web");
+    let web = Path::new(&manifest).to_path_buf();
     for watched in ["package-lock.json", "package.json", "src", "scripts"] {
         println!("cargo:rerun-if-changed={}", web.join(watched).display());
     }
