@@ -2,7 +2,7 @@
 //! Chromium against a real daemon and relay (`web/bench/app.mjs` does the
 //! browser work). Each figure stands next to a baseline from the same run:
 //! the time to the first byte of a live session against the time to the
-//! app's own first screen; the bytes an agent-like redraw puts on the wire
+//! app's own first screen, and at a phone's pixel ratio of 3 against 1; the bytes an agent-like redraw puts on the wire
 //! during a rotation with the app's resize discipline against the same
 //! rotation with every step committed; rendering 10 MB of output through the
 //! app against writing the same bytes into a bare xterm.js in the same page.
@@ -69,6 +69,8 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let (_daemon, _relay, data) = daemon_at_relay(tmp.path());
     let window: Value = serde_json::from_str(&ok(&data, &["mobile", "pair", "--json"])).unwrap();
+    // A second phone, for the opens at a pixel ratio of 3.
+    let window3: Value = serde_json::from_str(&ok(&data, &["mobile", "pair", "--json"])).unwrap();
     let text = tmp.path().join("ten-megabytes.txt");
     write_ten_megabytes(&text);
     let redraw = tmp.path().join("redraw.sh");
@@ -77,6 +79,8 @@ fn main() {
     let setup = json!({
         "url": window["url"],
         "code": window["code"],
+        "url3": window3["url"],
+        "code3": window3["code"],
         "text": text,
         "redraw": redraw,
         "shots": Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-web"),
@@ -100,7 +104,7 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "open the app cold (nothing cached)     {:>8.0} KiB {:>6.0} ms   warm (reload) {:>5.1} KiB {:>5.0} ms   bytes ratio {:.3}x (medians of 5; for reference, the build before content names and compression sent its 546 KB script on every open)",
+        "open the app cold (nothing cached)     {:>8.0} KiB {:>6.0} ms   warm (reload, service worker) {:>5.1} KiB {:>5.0} ms   bytes ratio {:.3}x (medians of 5; for reference, the build before content names and compression sent its 546 KB script on every open)",
         f("coldOpenBytes") / 1024.0,
         f("coldOpenMs"),
         f("warmOpenBytes") / 1024.0,
@@ -117,6 +121,15 @@ fn main() {
     println!(
         "  of which: the laptop's sessions on screen at {:.1} ms (taps made from inside the page)",
         f("sessionsListedMs"),
+    );
+    println!(
+        "  at a pixel ratio of 3 (renderer {}): {:>6.1} ms   at 1 (renderer {}): {:.1} ms   ratio {:.2}x (interleaved, medians of {})",
+        figures["renderer3"].as_str().unwrap_or("?"),
+        f("firstByteMs3"),
+        figures["renderer1"].as_str().unwrap_or("?"),
+        f("firstByteMs"),
+        f("firstByteMs3") / f("firstByteMs"),
+        figures["samples"]
     );
     println!(
         "rotation + keyboard, agent redraw     {:>8.0} KiB  every step committed {:>5.0} KiB   ratio {:.2}x ({} vs {} resizes)",

@@ -1,7 +1,7 @@
 // The browser half of `cargo bench --bench web` (cli/benches/web.rs starts the
 // daemon and relay and prints the figures). Prints one JSON object.
 //
-//   node bench/app.mjs '{"url": …, "code": …, "text": …, "redraw": …, "shots": …}'
+//   node bench/app.mjs '{"url": …, "code": …, "url3": …, "code3": …, "text": …, "redraw": …, "shots": …}'
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -52,6 +52,8 @@ try {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
     const fresh = await context.newPage();
     cold.push(await opened(fresh, () => fresh.goto(appUrl)));
+    // Warm: the service worker holds the build (as after any first open).
+    await fresh.waitForFunction(() => navigator.serviceWorker?.controller, null, { timeout: 10000 });
     warm.push(await opened(fresh, () => fresh.reload()));
     await context.close();
   }
@@ -67,42 +69,60 @@ try {
   await screenHas(page, "ready-42-marker");
 
   // 1. Opening the app to the first byte of a live session on screen, against
-  // the app's own first screen (the laptops list) in the same load. The taps
-  // are made from inside the page, the moment each button appears, so the
-  // figures are the app's and not the automation's.
-  const timed = await page.context().newPage();
-  await timed.addInitScript(() => {
-    // Each sample opens the app from its laptops list, not back into the session.
-    sessionStorage.removeItem("loopsy.open");
-    const soon = (test) =>
-      new Promise((resolve) => {
-        const check = () => {
-          const found = test();
-          if (found) resolve(found);
-          else setTimeout(check, 1);
-        };
-        check();
-      });
-    window.__bench = (async () => {
-      const laptop = await soon(() => document.querySelector("button.laptop"));
-      const shell = performance.now();
-      laptop.click();
-      const session = await soon(() => [...document.querySelectorAll("ul.sessions button")].find((b) => b.textContent === "bench-shell"));
-      const listed = performance.now();
-      session.click();
-      await soon(() => window.loopsy?.rows().join("\n").includes("ready-42-marker"));
-      return { shell, listed, first: performance.now() };
-    })();
-  });
+  // the app's own first screen (the laptops list) in the same load, at a pixel
+  // ratio of 1 and of 3 (a second phone, paired in a context of its own),
+  // samples interleaved. The taps are made from inside the page, the moment
+  // each button appears, so the figures are the app's and not the automation's.
+  const phone3 = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
+  const pairing3 = await phone3.newPage();
+  await pair(pairing3, () => undefined, setup.url3, setup.code3);
+  await pairing3.close();
+  const timedPage = async (context) => {
+    const timed = await context.newPage();
+    await timed.addInitScript(() => {
+      // Each sample opens the app from its laptops list, not back into the session.
+      sessionStorage.removeItem("loopsy.open");
+      const soon = (test) =>
+        new Promise((resolve) => {
+          const check = () => {
+            const found = test();
+            if (found) resolve(found);
+            else setTimeout(check, 1);
+          };
+          check();
+        });
+      window.__bench = (async () => {
+        const laptop = await soon(() => document.querySelector("button.laptop"));
+        const shell = performance.now();
+        laptop.click();
+        const session = await soon(() => [...document.querySelectorAll("ul.sessions button")].find((b) => b.textContent === "bench-shell"));
+        const listed = performance.now();
+        session.click();
+        await soon(() => window.loopsy?.rows().join("\n").includes("ready-42-marker"));
+        return { shell, listed, first: performance.now(), renderer: document.documentElement.dataset.renderer };
+      })();
+    });
+    return timed;
+  };
+  const timed1 = await timedPage(page.context());
+  const timed3 = await timedPage(phone3);
   const runs = [];
+  const runs3 = [];
   for (let i = 0; i < 7; i++) {
-    await timed.goto(appUrl);
-    runs.push(await timed.evaluate(() => window.__bench));
+    await timed1.goto(appUrl);
+    runs.push(await timed1.evaluate(() => window.__bench));
+    await timed3.goto(appUrl);
+    runs3.push(await timed3.evaluate(() => window.__bench));
   }
-  await timed.close();
+  await timed1.close();
+  await phone3.close();
   figures.appShellMs = median(runs.map((r) => r.shell));
   figures.sessionsListedMs = median(runs.map((r) => r.listed));
   figures.firstByteMs = median(runs.map((r) => r.first));
+  figures.appShellMs3 = median(runs3.map((r) => r.shell));
+  figures.firstByteMs3 = median(runs3.map((r) => r.first));
+  figures.renderer1 = runs.at(-1)?.renderer;
+  figures.renderer3 = runs3.at(-1)?.renderer;
   figures.samples = runs.length;
   // This tab had bench-shell open: the app goes straight back into it.
   await page.goto(appUrl);
