@@ -13,7 +13,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
-import { finish, glyphsWhereRowsSay, laptopCli, pairAndOpenShell, phoneBrowser, screenHas } from "./browser.mjs";
+import { finish, glyphsWhereRowsSay, laptopCli, pageFits, pairAndOpenShell, phoneBrowser, screenHas } from "./browser.mjs";
 import { nextBuild, publish, staticHost } from "./static-host.mjs";
 
 const [url, code, shots] = process.argv.slice(2);
@@ -23,7 +23,9 @@ const hosted = join(mkdtempSync(join(tmpdir(), "loopsy-app-")), "site");
 publish(resolve("dist"), hosted);
 let host = await staticHost(hosted, port, "/loopsy/");
 
-const { browser, page, failures, shot } = await phoneBrowser(shots);
+// 390x844 unless VIEWPORT says otherwise (the suite runs it at 360x740 too).
+const [width, height] = (process.env.VIEWPORT ?? "390x844").split("x").map(Number);
+const { browser, page, failures, shot } = await phoneBrowser(shots, { viewport: { width, height } });
 const toRelay = [];
 page.on("request", (request) => {
   if (new URL(request.url()).origin === relay.origin) toRelay.push(`${request.method()} ${request.url()}`);
@@ -68,6 +70,7 @@ try {
   await page.reload();
   await page.locator("#update").waitFor({ timeout: 15000 });
   await shot("5-update-offered");
+  failures.push(...(await pageFits(page, "the laptops with an update offered")));
   if ((await ownBuild()) !== before) failures.push("the new build ran before it was accepted");
   await page.locator("#update-now").tap();
   await page.waitForFunction((id) => document.querySelector('script[type="module"]')?.src.includes(id), next, { timeout: 15000 });
@@ -76,6 +79,7 @@ try {
   await page.locator("button.laptop").first().click();
   const warning = page.locator("#build-mismatch");
   await warning.waitFor();
+  failures.push(...(await pageFits(page, "a laptop's sessions")));
   if ((await warning.getAttribute("data-own")) !== next || (await warning.getAttribute("data-laptop")) !== before) {
     failures.push(`mismatch names ${await warning.getAttribute("data-own")} / ${await warning.getAttribute("data-laptop")}`);
   }

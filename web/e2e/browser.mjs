@@ -136,6 +136,23 @@ export async function storedKeys(page) {
   return (await storedLaptops(page)).map((laptop) => laptop.key);
 }
 
+/** Problems of a page around the terminal, as a phone shows it: anything
+ * wider than the screen, or a button or input under 44 CSS pixels tall. */
+export function pageFits(page, where) {
+  return page.evaluate((where) => {
+    const problems = [];
+    const width = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth > width) problems.push(`${where}: the page is ${document.documentElement.scrollWidth} px wide on a ${width} px screen`);
+    for (const control of document.querySelectorAll("main button, main input[type=text], #update button")) {
+      const box = control.getBoundingClientRect();
+      if (box.width === 0) continue; // hidden
+      if (box.height < 44) problems.push(`${where}: "${control.textContent || control.getAttribute("aria-label")}" is ${box.height} px tall`);
+      if (box.right > width + 0.5) problems.push(`${where}: "${control.textContent}" ends past the screen's edge`);
+    }
+    return problems;
+  }, where);
+}
+
 /** Runs the laptop's CLI as its owner (the test passes the command in LOOPSY_CLI). */
 export function laptopCli(...args) {
   const [program, ...prefix] = JSON.parse(process.env.LOOPSY_CLI ?? "[]");

@@ -4,6 +4,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -83,6 +85,15 @@ fn serve_or_pass(client: TcpStream, upstream: &str) {
 
 #[test]
 fn an_app_on_its_own_origin_pairs_and_the_relays_code_never_runs() {
+    app_on_its_own_origin("390x844");
+}
+
+#[test]
+fn an_app_on_its_own_origin_works_on_a_small_phone() {
+    app_on_its_own_origin("360x740");
+}
+
+fn app_on_its_own_origin(viewport: &str) {
     let app_port = free_port();
     let app = format!("http://127.0.0.1:{app_port}/loopsy/");
     let stack = crate::phone::stack_with_relay_flags(
@@ -104,6 +115,7 @@ fn an_app_on_its_own_origin_pairs_and_the_relays_code_never_runs() {
         &[
             ("LOOPSY_APP_PORT", &app_port.to_string()),
             ("LOOPSY_RELAY", &front),
+            ("VIEWPORT", viewport),
         ],
     );
 }
@@ -229,5 +241,82 @@ fn the_daemon_serves_the_app_it_embeds_and_a_phone_pairs_from_it() {
         stack,
         &[],
         &["--app-url", &format!("{origin}/app/")],
+    );
+}
+
+/// The script run inside a network namespace of its own: this machine's LAN
+/// address is 10.77.0.2 there (on `lo`, with a default route), so `loopsy up
+/// --lan` binds every interface without touching a real network. It runs
+/// `up --lan`, reads the pairing URL and code it prints, asks the relay for
+/// its `/app/`, and has Chromium pair from the URL and drive a shell.
+const LAN_UP_SCRIPT: &str = r#"
+set -u
+ip link set lo up && ip addr add 10.77.0.2/32 dev lo && ip route add default dev lo || exit 90
+"$@" > "$OUT/up.log" 2>&1 &
+up=$!
+i=0
+until grep -q "Then type this code" "$OUT/up.log"; do
+  i=$((i+1)); [ $i -gt 300 ] && { kill -INT $up; exit 91; }; sleep 0.1
+done
+url=$(grep -o 'http://10\.77\.0\.2:[0-9]*/app/#[A-Za-z0-9_-]*' "$OUT/up.log" | head -n 1)
+code=$(sed -n 's/.*Then type this code on the phone: *\([0-9][0-9]*\).*/\1/p' "$OUT/up.log")
+node -e 'fetch(process.argv[1]).then(async (r) => console.log(r.status, await r.text()))' http://10.77.0.2:8787/app/ > "$OUT/relay-app.txt" 2>&1
+(cd "$WEB" && node e2e/pair-and-type.mjs "$url" "$code" "$SHOTS") > "$OUT/browser.log" 2>&1
+status=$?
+kill -INT $up
+wait $up
+exit $status
+"#;
+
+#[test]
+fn up_lan_has_the_daemon_serve_the_app_and_a_phone_on_the_network_pairs() {
+    if !Command::new("unshare")
+        .args(["-rn", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: this machine cannot make a network namespace (`unshare -rn` failed)");
+        return;
+    }
+    let loopsy = Loopsy::new();
+    let out = tempfile::tempdir().unwrap();
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e/lan-up");
+    let daemon_port = loopsy.port.to_string();
+    let up = loopsy.command(&["up", "--lan", "--port", &daemon_port]);
+    let mut words = vec![
+        "env".to_owned(),
+        format!("HOME={}", loopsy.data().parent().unwrap().display()),
+        format!("PATH={}", std::env::var("PATH").unwrap_or_default()),
+        up.get_program().to_string_lossy().into_owned(),
+    ];
+    words.extend(up.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let status = Command::new("unshare")
+        .args(["-rn", "sh", "-c", LAN_UP_SCRIPT, "lan-up"])
+        .args(&words)
+        .env("OUT", out.path())
+        .env("WEB", &web)
+        .env("SHOTS", &shots)
+        .status()
+        .unwrap();
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).unwrap_or_default();
+    let (log, browser, relay_app) = (read("up.log"), read("browser.log"), read("relay-app.txt"));
+    assert!(
+        status.success(),
+        "{status}\nup:\n{log}\nbrowser:\n{browser}\nrelay /app/:\n{relay_app}"
+    );
+    let page = format!("http://10.77.0.2:{daemon_port}/app/");
+    assert!(
+        log.contains(&format!("phone app served by the daemon at {page}")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{page}#")),
+        "the QR opens the daemon's page: {log}"
+    );
+    assert!(!log.contains("on this machine only"), "{log}");
+    assert!(
+        relay_app.starts_with("404") && relay_app.contains(&page),
+        "the relay serves no app, only where it is: {relay_app}"
     );
 }

@@ -90,7 +90,12 @@ pub(crate) fn browser_run_paired_by(
 ) -> crate::phone::Stack {
     let pair = [&["mobile", "pair", "--json"], pair_flags].concat();
     let window: serde_json::Value = serde_json::from_str(&stack.loopsy.ok(&pair)).unwrap();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/e2e/{script}"));
+    // Runs of one script at other sizes keep their screenshots apart.
+    let folder = match env.iter().find(|(name, _)| *name == "VIEWPORT") {
+        Some((_, size)) => format!("{script}-{size}"),
+        None => script.to_owned(),
+    };
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/e2e/{folder}"));
     let shots = shots.to_string_lossy();
     let what = format!("the browser run (screenshots in {shots})");
     let path = format!("e2e/{script}.mjs");
