@@ -36,6 +36,10 @@ try {
   await screenHas(page, "^[[200~pasted^[[201~");
   await page.locator(".xterm-helper-textarea").focus();
   await page.keyboard.press("Control+d");
+  // cat has ended (the shell runs this) before the page goes away: a reload
+  // from the service worker is quick enough to drop a key still in flight.
+  await page.keyboard.type("echo cat-ended-$((2+3))\n");
+  await screenHas(page, "cat-ended-5");
 
   // Speech recognition, as the browser's API delivers it (the real service
   // needs the network, so results are played back from here).
