@@ -69,10 +69,13 @@ pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpRes
         return refuse(500, "the relay's random source failed");
     };
     let device_id = uuid::Uuid::new_v4().to_string();
-    let store = state.store.clone();
-    let (id, digest) = (device_id.clone(), KeyDigest::of(&secret));
-    match web::block(move || store.register_device(&id, &digest, crate::now_ms())).await {
-        Ok(Ok(())) => {
+    let digest = KeyDigest::of(&secret);
+    match state
+        .store
+        .register_device(&device_id, &digest, crate::now_ms())
+        .await
+    {
+        Ok(()) => {
             metrics::add(&state.metrics.registrations, 1);
             HttpResponse::Created().json(json!({
                 "deviceId": device_id,
@@ -150,17 +153,15 @@ pub async fn issue_pair_token(
         Err(problem) => return refuse(400, problem),
     };
     let expires_at = crate::now_ms() / 1000 + ttl;
-    let store = state.store.clone();
-    let id = token_id.clone();
     let most = state.max_pair_tokens_per_device;
-    match web::block(move || {
-        let now = crate::now_ms() / 1000;
-        let _ = store.purge_expired_tokens(now);
-        store.issue_pair_token(&device_id, &digest, &id, expires_at, now, most)
-    })
-    .await
+    let now = crate::now_ms() / 1000;
+    let _ = state.store.purge_expired_tokens(now).await;
+    match state
+        .store
+        .issue_pair_token(&device_id, &digest, &token_id, expires_at, now, most)
+        .await
     {
-        Ok(Ok(true)) => HttpResponse::Created().json(json!({
+        Ok(true) => HttpResponse::Created().json(json!({
             // Only a token the relay made is sent back; the daemon's own it knows.
             "token": token,
             "tokenId": token_id,
@@ -168,14 +169,14 @@ pub async fn issue_pair_token(
             // Where phones open the app, when not at this relay.
             "appUrl": state.app_url.as_ref().map(|app| app.page()),
         })),
-        Ok(Ok(false)) => {
+        Ok(false) => {
             metrics::add(&state.metrics.rejected_rate, 1);
             refuse(
                 429,
                 "this device holds as many pairing tokens as the relay allows; use one or let one expire",
             )
         }
-        Ok(Err(crate::store::StoreError::Conflict)) => {
+        Err(crate::store::StoreError::Conflict) => {
             refuse(409, "a pairing token with this id or digest exists already")
         }
         _ => refuse(500, "the relay's storage failed"),
@@ -191,9 +192,8 @@ pub async fn list_phones(
     if !state.device_authorized(&device_id, bearer(&req)).await {
         return refuse(401, "missing or wrong device secret");
     }
-    let store = state.store.clone();
-    match web::block(move || store.phones(&device_id)).await {
-        Ok(Ok(phones)) => HttpResponse::Ok().json(json!({ "phones": phones })),
+    match state.store.phones(&device_id).await {
+        Ok(phones) => HttpResponse::Ok().json(json!({ "phones": phones })),
         _ => refuse(500, "the relay's storage failed"),
     }
 }
@@ -264,10 +264,8 @@ fn with_cors(req: &HttpRequest, mut response: HttpResponse) -> HttpResponse {
 }
 
 async fn remove_phone(state: &RelayState, device_id: String, phone_id: String) -> HttpResponse {
-    let store = state.store.clone();
-    let (device, phone) = (device_id.clone(), phone_id.clone());
-    match web::block(move || store.remove_phone(&device, &phone)).await {
-        Ok(Ok(removed)) => {
+    match state.store.remove_phone(&device_id, &phone_id).await {
+        Ok(removed) => {
             if let Some(room) = state.rooms.existing(&device_id) {
                 room.do_send(RevokePhone { phone_id });
             }

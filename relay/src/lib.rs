@@ -39,7 +39,7 @@ use crate::access::{ConnectionCap, RegistrationLimits};
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 use crate::state::RelayState;
-use crate::store::{SqliteStore, Store};
+use crate::store::Database;
 
 pub use loopsy_transports::clock::now_ms;
 
@@ -48,6 +48,8 @@ pub use loopsy_transports::clock::now_ms;
 pub struct RelayConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL shared by a fleet; without it, `relay.db` in `data_dir`.
+    pub postgres: Option<PostgresUrl>,
     pub public_url: Option<String>,
     pub registration_secret: Option<String>,
     pub allowed_origins: Vec<String>,
@@ -77,11 +79,25 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Where a fleet's PostgreSQL is, and its password (kept out of the URL).
+#[derive(Clone)]
+pub struct PostgresUrl {
+    pub url: String,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresUrl(..)")
+    }
+}
+
 impl RelayConfig {
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Self {
             listen,
             data_dir,
+            postgres: None,
             public_url: None,
             registration_secret: None,
             allowed_origins: Vec::new(),
@@ -138,11 +154,32 @@ fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, RelayError> {
     .map_err(|e| RelayError::Tls(format!("the certificate and key do not fit together: {e}")))
 }
 
+/// Closes, on this node, the sockets of phones revoked on any node (the
+/// database announces each revocation, this node's own too).
+fn follow_revocations(state: web::Data<RelayState>, mut feed: store::RevocationFeed) {
+    actix_rt::spawn(async move {
+        while let Some(revoked) = feed.recv().await {
+            if let Some(room) = state.rooms.existing(&revoked.device_id) {
+                room.do_send(rooms::RevokePhone {
+                    phone_id: revoked.phone_id,
+                });
+            }
+        }
+    });
+}
+
 /// Opens the store and binds the listener; the returned server runs when awaited.
 pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr), RelayError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| RelayError::DataDir(config.data_dir.clone(), e))?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join("relay.db"))?);
+    let database = match &config.postgres {
+        Some(pg) => Database::Postgres {
+            url: pg.url.clone(),
+            password: pg.password.clone(),
+        },
+        None => Database::Sqlite(config.data_dir.join("relay.db")),
+    };
+    let (store, revocations) = store::open(&database)?;
     let metrics = Arc::new(Metrics::default());
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| RelayError::Bind(config.listen, e))?;
@@ -182,6 +219,9 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
             .unwrap_or_else(|| format!("http://{bound}")),
         max_pair_ttl: config.max_pair_ttl,
     });
+    if let Some(feed) = revocations {
+        follow_revocations(state.clone(), feed);
+    }
     let app_url = config.app_url.clone();
     let server = HttpServer::new(move || {
         App::new()

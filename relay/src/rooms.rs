@@ -194,14 +194,18 @@ impl Room {
         };
         let (store, device_id, token_id) =
             (self.store.clone(), self.device_id.clone(), token_id.clone());
-        let work = actix_web::rt::task::spawn_blocking(move || {
+        let work = async move {
             let secret = generate_api_key().ok()?;
             let phone = PhoneRecord {
                 phone_id: uuid::Uuid::new_v4().to_string(),
                 label: None,
                 paired_at: crate::now_ms() as i64,
             };
-            match store.complete_pairing(&device_id, &token_id, &phone, &KeyDigest::of(&secret)) {
+            let digest = KeyDigest::of(&secret);
+            match store
+                .complete_pairing(&device_id, &token_id, &phone, &digest)
+                .await
+            {
                 Ok(true) => Some((phone.phone_id, secret)),
                 Ok(false) => None,
                 Err(e) => {
@@ -209,10 +213,10 @@ impl Room {
                     None
                 }
             }
-        });
+        };
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(work).map(move |done, room, _| {
-                let Ok(Some((phone_id, phone_secret))) = done else {
+                let Some((phone_id, phone_secret)) = done else {
                     room.close_channel(
                         channel,
                         close::PAIRING_REFUSED,
@@ -349,11 +353,8 @@ impl Handler<LaptopControl> for Room {
                 // On a task of its own: the room may stop (its laptop gone)
                 // before the kill is stored, and the phone must be closed anyway.
                 actix_web::rt::spawn(async move {
-                    let kill = actix_web::rt::task::spawn_blocking(move || {
-                        store.kill_pair_token(&token_id)
-                    })
-                    .await;
-                    if !matches!(kill, Ok(Ok(_))) {
+                    let kill = store.kill_pair_token(&token_id).await;
+                    if kill.is_err() {
                         tracing::error!("cannot mark a pairing token dead after wrong codes");
                     }
                     dying
@@ -364,7 +365,11 @@ impl Handler<LaptopControl> for Room {
             FromLaptop::Revoke { phone_id } => {
                 let (store, device_id, phone) =
                     (self.store.clone(), self.device_id.clone(), phone_id.clone());
-                actix_web::rt::task::spawn_blocking(move || store.remove_phone(&device_id, &phone));
+                actix_web::rt::spawn(async move {
+                    if let Err(e) = store.remove_phone(&device_id, &phone).await {
+                        tracing::error!(error = %e, "cannot store a revocation the laptop made");
+                    }
+                });
                 self.revoke(&phone_id);
             }
         }

@@ -21,6 +21,19 @@ pub struct ServeArgs {
     /// (X-Registration-Secret). Without it, anyone may register a device.
     #[arg(long, env = "LOOPSY_RELAY_REGISTRATION_SECRET_FILE")]
     pub registration_secret_file: Option<PathBuf>,
+    /// PostgreSQL shared by several relay nodes (postgres://user@host:port/db;
+    /// put the password in --database-password-file, not here). Without it the
+    /// relay keeps its state in <data dir>/relay.db (SQLite), for one node.
+    #[arg(long, env = "LOOPSY_RELAY_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// File holding the PostgreSQL password.
+    #[arg(
+        long,
+        env = "LOOPSY_RELAY_DATABASE_PASSWORD_FILE",
+        value_name = "FILE",
+        requires = "database"
+    )]
+    pub database_password_file: Option<PathBuf>,
     /// A web origin besides the relay's own allowed to open WebSockets (repeatable).
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
@@ -79,6 +92,19 @@ impl ServeArgs {
         )?;
         let metrics_secret = secret_from(self.metrics_secret_file.as_deref(), "metrics secret")?;
         let mut config = RelayConfig::new(self.listen, data_dir);
+        if let Some(url) = self.database {
+            anyhow::ensure!(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "--database takes a PostgreSQL URL (postgres://user@host:port/database)"
+            );
+            config.postgres = Some(crate::PostgresUrl {
+                url,
+                password: secret_from(
+                    self.database_password_file.as_deref(),
+                    "PostgreSQL password",
+                )?,
+            });
+        }
         config.public_url = self.public_url;
         config.registration_secret = registration_secret;
         config.allowed_origins = self.allowed_origins;

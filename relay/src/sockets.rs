@@ -320,15 +320,13 @@ pub async fn pair_connect(
         metrics::add(&state.metrics.rejected_auth, 1);
         return Ok(refuse(401, "missing pairing token"));
     };
-    let store = state.store.clone();
-    let checked = web::block({
-        let device_id = device_id.clone();
-        move || store.attempt_pair_token(&device_id, &KeyDigest::of(&token), crate::now_ms() / 1000)
-    })
-    .await;
+    let checked = state
+        .store
+        .attempt_pair_token(&device_id, &KeyDigest::of(&token), crate::now_ms() / 1000)
+        .await;
     let token_id = match checked {
-        Ok(Ok(Ok(token_id))) => token_id,
-        Ok(Ok(Err(refusal))) => {
+        Ok(Ok(token_id)) => token_id,
+        Ok(Err(refusal)) => {
             metrics::add(&state.metrics.rejected_auth, 1);
             // Said after the upgrade, where the phone's app can read it.
             return refuse_after_upgrade(

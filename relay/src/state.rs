@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use loopsy_transports::secrets::KeyDigest;
 
 use crate::access::{Cidr, ConnectionCap, RegistrationLimits};
 use crate::metrics::{self, Metrics};
 use crate::rooms::Rooms;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 pub struct RelayState {
     pub store: Arc<dyn Store>,
@@ -56,21 +56,8 @@ pub struct PhoneQuery {
 }
 
 impl RelayState {
-    /// Runs `check` on the presented secret's digest off the async threads;
-    /// a missing secret or a failed check counts as an auth refusal.
-    async fn secret_checked<F>(&self, bearer: Option<String>, check: F) -> bool
-    where
-        F: FnOnce(&dyn Store, &KeyDigest) -> Result<bool, StoreError> + Send + 'static,
-    {
-        let ok = match bearer {
-            None => false,
-            Some(secret) => {
-                let store = self.store.clone();
-                web::block(move || check(store.as_ref(), &KeyDigest::of(&secret)))
-                    .await
-                    .is_ok_and(|r| r.unwrap_or(false))
-            }
-        };
+    /// Counts a refusal in the metrics; passes the verdict on.
+    fn counted(&self, ok: bool) -> bool {
         if !ok {
             metrics::add(&self.metrics.rejected_auth, 1);
         }
@@ -78,11 +65,15 @@ impl RelayState {
     }
 
     pub async fn device_authorized(&self, device_id: &str, bearer: Option<String>) -> bool {
-        let device_id = device_id.to_owned();
-        self.secret_checked(bearer, move |store, secret| {
-            store.device_secret_matches(&device_id, secret)
-        })
-        .await
+        let ok = match bearer {
+            None => false,
+            Some(secret) => self
+                .store
+                .device_secret_matches(device_id, &KeyDigest::of(&secret))
+                .await
+                .unwrap_or(false),
+        };
+        self.counted(ok)
     }
 
     /// Whether the presented secret is a phone's that was revoked (not an auth refusal).
@@ -93,14 +84,10 @@ impl RelayState {
         bearer: Option<String>,
     ) -> bool {
         let Some(secret) = bearer else { return false };
-        let (device_id, phone_id, store) = (
-            device_id.to_owned(),
-            phone_id.to_owned(),
-            self.store.clone(),
-        );
-        web::block(move || store.phone_was_revoked(&device_id, &phone_id, &KeyDigest::of(&secret)))
+        self.store
+            .phone_was_revoked(device_id, phone_id, &KeyDigest::of(&secret))
             .await
-            .is_ok_and(|r| r.unwrap_or(false))
+            .unwrap_or(false)
     }
 
     pub async fn phone_authorized(
@@ -109,10 +96,14 @@ impl RelayState {
         phone_id: &str,
         bearer: Option<String>,
     ) -> bool {
-        let (device_id, phone_id) = (device_id.to_owned(), phone_id.to_owned());
-        self.secret_checked(bearer, move |store, secret| {
-            store.phone_secret_matches(&device_id, &phone_id, secret)
-        })
-        .await
+        let ok = match bearer {
+            None => false,
+            Some(secret) => self
+                .store
+                .phone_secret_matches(device_id, phone_id, &KeyDigest::of(&secret))
+                .await
+                .unwrap_or(false),
+        };
+        self.counted(ok)
     }
 }

@@ -6,6 +6,10 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod hardening;
+mod postgres_server;
 mod splicing;
 mod support;
 mod webapp;
+
+/// Every test here on SQLite (`relay_on_postgres.rs` runs them on PostgreSQL).
+const BACKEND: support::Backend = support::Backend::Sqlite;

@@ -10,6 +10,15 @@ use futures_util::{SinkExt, StreamExt};
 use loopsy_transports::relay_wire::{FromLaptop, SUBPROTOCOL, ToLaptop};
 use serde_json::{Value, json};
 
+/// Where the relays of a test binary keep their state (each binary builds
+/// one of the variants).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 pub struct Relay {
     pub child: Child,
     pub url: String,
@@ -31,14 +40,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A relay on the backend this test binary runs on (`crate::BACKEND`).
 pub async fn start_relay(extra: &[&str]) -> Relay {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let database = match crate::BACKEND {
+        Backend::Sqlite => Vec::new(),
+        Backend::Postgres => vec![
+            "--database".to_owned(),
+            crate::postgres_server::fresh_database(),
+        ],
+    };
     let child = Command::new(env!("CARGO_BIN_EXE_loopsy-relay"))
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(dir.path())
+        .args(&database)
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

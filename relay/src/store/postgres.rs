@@ -1,0 +1,565 @@
+//! The PostgreSQL backend, shared by every node of a fleet. Why
+//! `tokio-postgres`: it is the maintained async client of the Rust ecosystem
+//! (the `postgres` crate is its blocking wrapper), speaks the protocol
+//! natively with pipelining, and runs on the tokio the relay already has.
+//!
+//! The connections live on a thread of their own (its own runtime), so a slow
+//! database never holds an actix worker; queries are awaited from the
+//! workers. A few connections are kept (`POOL`), each reopened when it drops.
+//! What must hold across nodes is one statement or one transaction under an
+//! advisory lock: a pair token's attempts are counted by one conditional
+//! `UPDATE … RETURNING`, pairing burns the token and stores the phone in one
+//! statement, and a device's live tokens are counted and inserted under a
+//! lock on that device. Revocations are announced with `NOTIFY`; one more
+//! connection `LISTEN`s and hands them to the node (`RevocationFeed`).
+//! Migrations are numbered in `schema_migrations`, applied by one node at a
+//! time (an advisory lock).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use loopsy_transports::secrets::KeyDigest;
+use tokio::sync::{Mutex, MutexGuard, mpsc};
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+
+use super::{
+    Answer, PhoneRecord, REVOKED_KEPT_SECS, Store, StoreError, TOKEN_ATTEMPTS, TokenRefusal,
+};
+
+/// Connections for queries.
+const POOL: usize = 4;
+/// The channel revocations are announced on.
+const REVOKED_CHANNEL: &str = "loopsy_revoked";
+/// Advisory lock held while migrating (any fixed number, the same on every node).
+const MIGRATION_LOCK: i64 = 0x6c6f_6f70_7379;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause before the listener reconnects.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    secret_hash BYTEA NOT NULL,
+    registered_at BIGINT NOT NULL
+);
+CREATE TABLE phones (
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    secret_hash BYTEA NOT NULL,
+    label TEXT,
+    paired_at BIGINT NOT NULL,
+    PRIMARY KEY (device_id, id)
+);
+CREATE TABLE pair_tokens (
+    token_hash BYTEA PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    expires_at BIGINT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    used BOOLEAN NOT NULL DEFAULT false
+);
+CREATE INDEX pair_tokens_expiry ON pair_tokens(expires_at);
+CREATE INDEX pair_tokens_device ON pair_tokens(device_id);
+CREATE TABLE revoked_phones (
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    secret_hash BYTEA NOT NULL,
+    revoked_at BIGINT NOT NULL,
+    PRIMARY KEY (device_id, id)
+);
+"];
+
+/// A phone revoked on some node (this one too): its sockets are to close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    pub device_id: String,
+    pub phone_id: String,
+}
+
+/// Revocations as the database announces them.
+pub type RevocationFeed = mpsc::UnboundedReceiver<Revoked>;
+
+pub struct PostgresStore {
+    config: Config,
+    /// The connections' thread, where reopened connections run too.
+    runtime: tokio::runtime::Handle,
+    pool: Arc<Vec<Mutex<Option<Client>>>>,
+    next: AtomicUsize,
+}
+
+fn conflict_or(error: tokio_postgres::Error) -> StoreError {
+    if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict
+    } else {
+        StoreError::Postgres(error)
+    }
+}
+
+fn digest_matches(stored: Option<Vec<u8>>, presented: &KeyDigest) -> bool {
+    stored.is_some_and(|bytes| KeyDigest::from_bytes(&bytes).is_some_and(|d| d.matches(presented)))
+}
+
+/// Opens a connection whose driving task runs on `runtime`.
+async fn open(
+    config: &Config,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    runtime.spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "a PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .await?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    let known = MIGRATIONS.len() as i32;
+    if current > known {
+        return Err(StoreError::Setup(format!(
+            "the relay's PostgreSQL is at schema version {current}, newer than this relay knows ({known}); run a newer loopsy-relay"
+        )));
+    }
+    for (done, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.batch_execute(step).await?;
+        let now = (crate::now_ms() / 1000) as i64;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[&(done as i32 + 1), &now],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `LISTEN`s for revocations for as long as the feed is read, reconnecting
+/// after a lost connection.
+async fn listen(config: Config, feed: mpsc::UnboundedSender<Revoked>) {
+    while !feed.is_closed() {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let forward = feed.clone();
+                let reader = tokio::spawn(async move {
+                    futures_util::pin_mut!(messages);
+                    while let Some(message) = messages.next().await {
+                        match message {
+                            Ok(AsyncMessage::Notification(note)) => {
+                                if let Some((device_id, phone_id)) = note.payload().split_once(' ')
+                                {
+                                    let _ = forward.send(Revoked {
+                                        device_id: device_id.to_owned(),
+                                        phone_id: phone_id.to_owned(),
+                                    });
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the PostgreSQL revocation listener lost its connection");
+                                break;
+                            }
+                        }
+                    }
+                    let _ = stop.send(());
+                });
+                if let Err(e) = client
+                    .batch_execute(&format!("LISTEN {REVOKED_CHANNEL}"))
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot LISTEN for revocations");
+                }
+                let _ = stopped.await;
+                reader.abort();
+            }
+            Err(e) => tracing::warn!(error = %e, "the revocation listener cannot reach PostgreSQL"),
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
+    }
+}
+
+impl PostgresStore {
+    /// Connects (at most [`CONNECT_TIMEOUT`] per connection), migrates, and
+    /// starts listening for revocations. `url` is `postgres://user@host:port/db`.
+    pub fn connect(
+        url: &str,
+        password: Option<&str>,
+    ) -> Result<(Self, RevocationFeed), StoreError> {
+        let mut config: Config = url.parse().map_err(|_| {
+            StoreError::Setup("the --database URL is not one PostgreSQL takes (postgres://user@host:port/database)".into())
+        })?;
+        if let Some(password) = password {
+            config.password(password);
+        }
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .application_name("loopsy-relay");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Setup(format!("cannot start the PostgreSQL thread: {e}")))?;
+        let handle = runtime.handle().clone();
+        let (ready, started) = std::sync::mpsc::channel();
+        let (feed, revocations) = mpsc::unbounded_channel();
+        let setup = config.clone();
+        std::thread::Builder::new()
+            .name("postgres".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let here = tokio::runtime::Handle::current();
+                    let opened = async {
+                        let mut clients = Vec::with_capacity(POOL);
+                        for _ in 0..POOL {
+                            clients.push(open(&setup, &here).await?);
+                        }
+                        if let Some(first) = clients.first_mut() {
+                            migrate(first).await?;
+                        }
+                        Ok::<_, StoreError>(clients)
+                    }
+                    .await;
+                    let failed = opened.is_err();
+                    let _ = ready.send(opened);
+                    if failed {
+                        return;
+                    }
+                    // Runs for the life of the relay (and drives the connections' tasks).
+                    listen(setup, feed).await;
+                });
+            })
+            .map_err(|e| StoreError::Setup(format!("cannot start the PostgreSQL thread: {e}")))?;
+        let clients = started
+            .recv()
+            .map_err(|_| StoreError::Task)?
+            .map_err(|e| match e {
+                StoreError::Postgres(e) => StoreError::Setup(format!(
+                    "cannot reach the relay's PostgreSQL ({e}); check --database and that the server runs"
+                )),
+                other => other,
+            })?;
+        let pool = clients.into_iter().map(|c| Mutex::new(Some(c))).collect();
+        Ok((
+            Self {
+                config,
+                runtime: handle,
+                pool: Arc::new(pool),
+                next: AtomicUsize::new(0),
+            },
+            revocations,
+        ))
+    }
+
+    /// A connection of the pool: a free one if any, else the next in turn;
+    /// reopened first if it dropped.
+    async fn client(&self) -> Result<MutexGuard<'_, Option<Client>>, StoreError> {
+        let free = self.pool.iter().find_map(|slot| slot.try_lock().ok());
+        let mut held = match free {
+            Some(held) => held,
+            None => {
+                self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()]
+                    .lock()
+                    .await
+            }
+        };
+        if held.as_ref().is_none_or(Client::is_closed) {
+            // Opened on the connections' thread, whose runtime will drive it.
+            let (config, runtime) = (self.config.clone(), self.runtime.clone());
+            let reopened = self
+                .runtime
+                .spawn(async move { open(&config, &runtime).await })
+                .await
+                .map_err(|_| StoreError::Task)??;
+            *held = Some(reopened);
+        }
+        Ok(held)
+    }
+}
+
+impl PostgresStore {
+    /// Whether `presented` matches the digest `query` finds for a device's phone.
+    fn phone_digest_matches<'a>(
+        &'a self,
+        query: &'static str,
+        device_id: &'a str,
+        phone_id: &'a str,
+        presented: &'a KeyDigest,
+    ) -> Answer<'a, bool> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            let row = filled(&mut held)?
+                .query_opt(query, &[&device_id, &phone_id])
+                .await?;
+            Ok(digest_matches(row.map(|r| r.get(0)), presented))
+        })
+    }
+}
+
+/// The client in a guard [`PostgresStore::client`] filled.
+fn filled<'g>(held: &'g mut MutexGuard<'_, Option<Client>>) -> Result<&'g mut Client, StoreError> {
+    held.as_mut().ok_or(StoreError::Task)
+}
+
+impl Store for PostgresStore {
+    fn register_device<'a>(
+        &'a self,
+        device_id: &'a str,
+        secret: &'a KeyDigest,
+        now: u64,
+    ) -> Answer<'a, ()> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            filled(&mut held)?
+                .execute(
+                    "INSERT INTO devices (id, secret_hash, registered_at) VALUES ($1, $2, $3)",
+                    &[&device_id, &&secret.as_bytes()[..], &(now as i64)],
+                )
+                .await
+                .map_err(conflict_or)?;
+            Ok(())
+        })
+    }
+
+    fn device_secret_matches<'a>(
+        &'a self,
+        device_id: &'a str,
+        presented: &'a KeyDigest,
+    ) -> Answer<'a, bool> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            let row = filled(&mut held)?
+                .query_opt(
+                    "SELECT secret_hash FROM devices WHERE id = $1",
+                    &[&device_id],
+                )
+                .await?;
+            Ok(digest_matches(row.map(|r| r.get(0)), presented))
+        })
+    }
+
+    fn issue_pair_token<'a>(
+        &'a self,
+        device_id: &'a str,
+        token: &'a KeyDigest,
+        token_id: &'a str,
+        expires_at: u64,
+        now: u64,
+        most: u32,
+    ) -> Answer<'a, bool> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            let tx = filled(&mut held)?.transaction().await?;
+            // Nodes issuing for one device at once wait for each other here,
+            // so the count below sees every token the others inserted.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                &[&device_id],
+            )
+            .await?;
+            let inserted = tx
+                .execute(
+                    "INSERT INTO pair_tokens (token_hash, id, device_id, expires_at)
+                     SELECT $1, $2, $3, $4
+                     WHERE (SELECT count(*) FROM pair_tokens
+                            WHERE device_id = $3 AND NOT used AND expires_at > $5 AND attempts < $6) < $7",
+                    &[
+                        &&token.as_bytes()[..],
+                        &token_id,
+                        &device_id,
+                        &(expires_at as i64),
+                        &(now as i64),
+                        &(TOKEN_ATTEMPTS as i32),
+                        &i64::from(most),
+                    ],
+                )
+                .await
+                .map_err(conflict_or)?;
+            tx.commit().await?;
+            Ok(inserted == 1)
+        })
+    }
+
+    fn attempt_pair_token<'a>(
+        &'a self,
+        device_id: &'a str,
+        token: &'a KeyDigest,
+        now: u64,
+    ) -> Answer<'a, Result<String, TokenRefusal>> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            let db = filled(&mut held)?;
+            let digest = &token.as_bytes()[..];
+            let counted = db
+                .query_opt(
+                    "UPDATE pair_tokens SET attempts = attempts + 1
+                     WHERE token_hash = $1 AND device_id = $2 AND NOT used AND expires_at > $3 AND attempts < $4
+                     RETURNING id",
+                    &[&digest, &device_id, &(now as i64), &(TOKEN_ATTEMPTS as i32)],
+                )
+                .await?;
+            if let Some(row) = counted {
+                return Ok(Ok(row.get(0)));
+            }
+            let row = db
+                .query_opt(
+                    "SELECT expires_at, attempts::bigint, used FROM pair_tokens WHERE token_hash = $1 AND device_id = $2",
+                    &[&digest, &device_id],
+                )
+                .await?;
+            Ok(Err(TokenRefusal::of(
+                row.map(|r| (r.get(0), r.get(1), r.get(2))),
+                now,
+            )))
+        })
+    }
+
+    fn kill_pair_token<'a>(&'a self, token_id: &'a str) -> Answer<'a, ()> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            filled(&mut held)?
+                .execute(
+                    "UPDATE pair_tokens SET attempts = $2 WHERE id = $1",
+                    &[&token_id, &(TOKEN_ATTEMPTS as i32)],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn complete_pairing<'a>(
+        &'a self,
+        device_id: &'a str,
+        token_id: &'a str,
+        phone: &'a PhoneRecord,
+        secret: &'a KeyDigest,
+    ) -> Answer<'a, bool> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            let stored = filled(&mut held)?
+                .execute(
+                    "WITH burned AS (
+                         UPDATE pair_tokens SET used = true
+                         WHERE id = $1 AND device_id = $2 AND NOT used
+                         RETURNING device_id)
+                     INSERT INTO phones (device_id, id, secret_hash, label, paired_at)
+                     SELECT device_id, $3, $4, $5, $6 FROM burned",
+                    &[
+                        &token_id,
+                        &device_id,
+                        &phone.phone_id,
+                        &&secret.as_bytes()[..],
+                        &phone.label,
+                        &phone.paired_at,
+                    ],
+                )
+                .await?;
+            Ok(stored == 1)
+        })
+    }
+
+    fn phone_secret_matches<'a>(
+        &'a self,
+        device_id: &'a str,
+        phone_id: &'a str,
+        presented: &'a KeyDigest,
+    ) -> Answer<'a, bool> {
+        self.phone_digest_matches(
+            "SELECT secret_hash FROM phones WHERE device_id = $1 AND id = $2",
+            device_id,
+            phone_id,
+            presented,
+        )
+    }
+
+    fn phone_was_revoked<'a>(
+        &'a self,
+        device_id: &'a str,
+        phone_id: &'a str,
+        presented: &'a KeyDigest,
+    ) -> Answer<'a, bool> {
+        self.phone_digest_matches(
+            "SELECT secret_hash FROM revoked_phones WHERE device_id = $1 AND id = $2",
+            device_id,
+            phone_id,
+            presented,
+        )
+    }
+
+    fn phones<'a>(&'a self, device_id: &'a str) -> Answer<'a, Vec<PhoneRecord>> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            let rows = filled(&mut held)?
+                .query(
+                    "SELECT id, label, paired_at FROM phones WHERE device_id = $1 ORDER BY paired_at",
+                    &[&device_id],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| PhoneRecord {
+                    phone_id: r.get(0),
+                    label: r.get(1),
+                    paired_at: r.get(2),
+                })
+                .collect())
+        })
+    }
+
+    fn remove_phone<'a>(&'a self, device_id: &'a str, phone_id: &'a str) -> Answer<'a, bool> {
+        Box::pin(async move {
+            let now = (crate::now_ms() / 1000) as i64;
+            let mut held = self.client().await?;
+            // Removed, kept among the revoked and announced to every node, at once.
+            let announced = filled(&mut held)?
+                .query(
+                    &format!(
+                        "WITH gone AS (
+                             DELETE FROM phones WHERE device_id = $1 AND id = $2
+                             RETURNING device_id, id, secret_hash),
+                         kept AS (
+                             INSERT INTO revoked_phones (device_id, id, secret_hash, revoked_at)
+                             SELECT device_id, id, secret_hash, $3 FROM gone
+                             ON CONFLICT (device_id, id)
+                             DO UPDATE SET secret_hash = EXCLUDED.secret_hash, revoked_at = EXCLUDED.revoked_at
+                             RETURNING device_id, id)
+                         SELECT pg_notify('{REVOKED_CHANNEL}', device_id || ' ' || id) FROM kept"
+                    ),
+                    &[&device_id, &phone_id, &now],
+                )
+                .await?;
+            Ok(!announced.is_empty())
+        })
+    }
+
+    fn purge_expired_tokens(&self, now: u64) -> Answer<'_, u64> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            let db = filled(&mut held)?;
+            db.execute(
+                "DELETE FROM revoked_phones WHERE revoked_at <= $1",
+                &[&(now.saturating_sub(REVOKED_KEPT_SECS) as i64)],
+            )
+            .await?;
+            Ok(db
+                .execute(
+                    "DELETE FROM pair_tokens WHERE expires_at <= $1",
+                    &[&(now as i64)],
+                )
+                .await?)
+        })
+    }
+}
