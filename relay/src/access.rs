@@ -198,6 +198,14 @@ impl RegistrationLimits {
         }
     }
 
+    pub fn per_ip_limit(&self) -> u32 {
+        self.per_ip.limit
+    }
+
+    pub fn total_limit(&self) -> u32 {
+        self.total.limit
+    }
+
     /// Counts one registration from `ip`; `Err(seconds to wait)` past either limit.
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
         self.per_ip.check(ip)?;

@@ -46,7 +46,28 @@ pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpRes
     let Some(ip) = crate::access::client_ip(&req, &state.trusted_proxies) else {
         return refuse(400, "no peer address");
     };
-    if let Err(retry) = state.registrations.check(ip) {
+    // This node's windows first (no database round trip for a flood), then
+    // the fleet's (PostgreSQL; one SQLite node is its own fleet).
+    let admitted = match state.registrations.check(ip) {
+        Err(retry) => Err(retry),
+        Ok(()) => match state
+            .store
+            .admit_registration(
+                &ip.to_string(),
+                crate::now_ms(),
+                state.registrations.per_ip_limit(),
+                state.registrations.total_limit(),
+            )
+            .await
+        {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot count a registration");
+                return refuse(500, "the relay's storage failed");
+            }
+        },
+    };
+    if let Err(retry) = admitted {
         metrics::add(&state.metrics.rejected_rate, 1);
         return HttpResponse::TooManyRequests()
             .insert_header(("Retry-After", retry.to_string()))

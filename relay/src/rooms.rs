@@ -131,7 +131,13 @@ pub struct Room {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     caps: SocketCaps,
+    /// Phones the laptop was told are revoked: a revocation arrives again
+    /// from the database's announcement (PostgreSQL), and is told once.
+    told_revoked: std::collections::HashSet<String>,
 }
+
+/// Revocations a room remembers having told (a bound, not a policy).
+const TOLD_REVOKED_KEPT: usize = 256;
 
 impl Actor for Room {
     type Context = Context<Self>;
@@ -173,9 +179,14 @@ impl Room {
         for channel in doomed {
             self.close_channel(channel, close::REVOKED, "phone revoked");
         }
-        self.tell_laptop(&ToLaptop::Revoked {
-            phone_id: phone_id.to_owned(),
-        });
+        if self.told_revoked.len() >= TOLD_REVOKED_KEPT {
+            self.told_revoked.clear();
+        }
+        if self.told_revoked.insert(phone_id.to_owned()) {
+            self.tell_laptop(&ToLaptop::Revoked {
+                phone_id: phone_id.to_owned(),
+            });
+        }
     }
 
     fn stop_if_idle(&self, ctx: &mut Context<Self>) {
@@ -490,6 +501,7 @@ impl Rooms {
             device_id: device_id.to_owned(),
             laptop: None,
             channels: HashMap::new(),
+            told_revoked: Default::default(),
             next_channel: 0,
             store: self.store.clone(),
             metrics: self.metrics.clone(),

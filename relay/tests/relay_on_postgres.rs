@@ -4,6 +4,9 @@
 // Test code: a failed expectation is a failed test, so panicking is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+/// Several nodes behind HAProxy: only with a database they can share.
+#[path = "relay/fleet.rs"]
+mod fleet;
 #[path = "relay/hardening.rs"]
 mod hardening;
 #[path = "relay/postgres_server.rs"]

@@ -149,6 +149,18 @@ pub trait Store: Send + Sync {
     fn remove_phone<'a>(&'a self, device_id: &'a str, phone_id: &'a str) -> Answer<'a, bool>;
     /// Purges expired tokens and phones revoked long ago; returns the tokens purged.
     fn purge_expired_tokens(&self, now: u64) -> Answer<'_, u64>;
+    /// Counts a registration from `ip` against the fleet's windows of a
+    /// minute (`per_ip` from one address, `total` in all); `Err(seconds to
+    /// wait)` past either. One SQLite node is its own fleet: its in-memory
+    /// windows (`access::RegistrationLimits`) already count everything, so
+    /// it admits here.
+    fn admit_registration<'a>(
+        &'a self,
+        ip: &'a str,
+        now_ms: u64,
+        per_ip: u32,
+        total: u32,
+    ) -> Answer<'a, Result<(), u64>>;
 }
 
 /// Where the relay keeps its state.

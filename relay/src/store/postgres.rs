@@ -38,7 +38,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause before the listener reconnects.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE devices (
     id TEXT PRIMARY KEY,
     secret_hash BYTEA NOT NULL,
@@ -69,7 +70,21 @@ CREATE TABLE revoked_phones (
     revoked_at BIGINT NOT NULL,
     PRIMARY KEY (device_id, id)
 );
-"];
+",
+    "
+CREATE TABLE registrations (
+    ip TEXT NOT NULL,
+    at_ms BIGINT NOT NULL
+);
+CREATE INDEX registrations_by_address ON registrations(ip, at_ms);
+CREATE INDEX registrations_by_time ON registrations(at_ms);
+",
+];
+
+/// The window registrations are counted in.
+const REGISTRATION_WINDOW_MS: i64 = 60_000;
+/// Advisory lock that puts the fleet's registrations in a row.
+const REGISTRATION_LOCK: i64 = 0x7265_6769_7374;
 
 /// A phone revoked on some node (this one too): its sockets are to close.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -542,6 +557,56 @@ impl Store for PostgresStore {
                 )
                 .await?;
             Ok(!announced.is_empty())
+        })
+    }
+
+    fn admit_registration<'a>(
+        &'a self,
+        ip: &'a str,
+        now_ms: u64,
+        per_ip: u32,
+        total: u32,
+    ) -> Answer<'a, Result<(), u64>> {
+        Box::pin(async move {
+            let now = now_ms as i64;
+            let mut held = self.client().await?;
+            let tx = filled(&mut held)?.transaction().await?;
+            // Registrations are rare: one at a time across the fleet keeps the
+            // count and the insert together.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REGISTRATION_LOCK])
+                .await?;
+            tx.execute(
+                "DELETE FROM registrations WHERE at_ms <= $1",
+                &[&(now - REGISTRATION_WINDOW_MS)],
+            )
+            .await?;
+            let counts = tx
+                .query_one(
+                    "SELECT count(*) FILTER (WHERE ip = $1), min(at_ms) FILTER (WHERE ip = $1), count(*), min(at_ms)
+                     FROM registrations",
+                    &[&ip],
+                )
+                .await?;
+            let (from_ip, oldest_of_ip, all, oldest): (i64, Option<i64>, i64, Option<i64>) =
+                (counts.get(0), counts.get(1), counts.get(2), counts.get(3));
+            let wait = |oldest: Option<i64>| {
+                let until = oldest.unwrap_or(now) + REGISTRATION_WINDOW_MS - now;
+                (until.max(1_000) as u64).div_ceil(1000)
+            };
+            let verdict = if from_ip >= i64::from(per_ip) {
+                Err(wait(oldest_of_ip))
+            } else if all >= i64::from(total) {
+                Err(wait(oldest))
+            } else {
+                tx.execute(
+                    "INSERT INTO registrations (ip, at_ms) VALUES ($1, $2)",
+                    &[&ip, &now],
+                )
+                .await?;
+                Ok(())
+            };
+            tx.commit().await?;
+            Ok(verdict)
         })
     }
 

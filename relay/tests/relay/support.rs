@@ -22,7 +22,7 @@ pub enum Backend {
 pub struct Relay {
     pub child: Child,
     pub url: String,
-    _dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 impl Drop for Relay {
@@ -42,15 +42,19 @@ pub fn free_port() -> u16 {
 
 /// A relay on the backend this test binary runs on (`crate::BACKEND`).
 pub async fn start_relay(extra: &[&str]) -> Relay {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let database = match crate::BACKEND {
-        Backend::Sqlite => Vec::new(),
-        Backend::Postgres => vec![
-            "--database".to_owned(),
-            crate::postgres_server::fresh_database(),
-        ],
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(crate::postgres_server::fresh_database()),
     };
+    start_relay_at(free_port(), database.as_deref(), extra).await
+}
+
+/// A relay on `port`, on PostgreSQL `database` (else SQLite), with `extra` flags.
+pub async fn start_relay_at(port: u16, database: Option<&str>, extra: &[&str]) -> Relay {
+    let dir = tempfile::tempdir().unwrap();
+    let database: Vec<&str> = database
+        .map(|url| vec!["--database", url])
+        .unwrap_or_default();
     let child = Command::new(env!("CARGO_BIN_EXE_loopsy-relay"))
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
