@@ -4,6 +4,8 @@
 // Test code: a failed expectation is a failed test, so panicking is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[path = "relay/balancer.rs"]
+mod balancer;
 /// Several nodes behind HAProxy: only with a database they can share.
 #[path = "relay/fleet.rs"]
 mod fleet;

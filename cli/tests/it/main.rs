@@ -33,8 +33,11 @@ mod lifecycle;
 mod phone;
 mod phone_relay;
 mod qr;
+
 /// Rate limits: 429 with Retry-After, then recovery.
 mod rate_limit;
+/// The daemon and a phone on a relay fleet (PostgreSQL, HAProxy).
+mod relay_fleet;
 /// PTY sessions: echo, resize, snapshots, offsets, exit, names, bad input.
 mod sessions;
 /// `loopsy shell` / `attach` through a real PTY.

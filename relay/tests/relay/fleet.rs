@@ -4,7 +4,6 @@
 //! limits and revocations hold across nodes; a node killed mid-pairing loses
 //! no registered device. Run on the PostgreSQL test binary only.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
@@ -48,24 +47,7 @@ pub async fn fleet(n: usize, extra: &[&str]) -> Fleet {
     for port in &ports[..n] {
         nodes.push(Some(start_relay_at(*port, Some(&database), &flags).await));
     }
-    let shipped = include_str!("../../../config-examples/haproxy.cfg");
-    let mut config = shipped.replace("bind :8787", &format!("bind 127.0.0.1:{balancer_port}"));
-    for (i, port) in ports.iter().enumerate() {
-        config = config.replace(
-            &format!("127.0.0.1:880{}", i + 1),
-            &format!("127.0.0.1:{port}"),
-        );
-    }
-    let file = secrets.path().join("haproxy.cfg");
-    std::fs::write(&file, config).unwrap();
-    let child = Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("haproxy (install Debian's haproxy)");
+    let child = crate::balancer::start_balancer(secrets.path(), balancer_port, &ports);
     let balancer = Relay {
         child,
         url: public,
