@@ -7,6 +7,7 @@ pub mod baselines;
 pub mod exec_ab;
 pub mod flood;
 pub mod http;
+pub mod raw_ws;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -40,6 +41,34 @@ impl Drop for Relay {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `count` devices registered at the relay at `url`, on `threads` threads
+/// (each registration is a durable write); (id, secret) each.
+pub fn register_many(url: &str, count: usize, threads: usize) -> Vec<(String, String)> {
+    let done = std::sync::Mutex::new(Vec::with_capacity(count));
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let done = &done;
+            scope.spawn(move || {
+                for _ in (t..count).step_by(threads) {
+                    let text = ureq::post(&format!("{url}/device/register"))
+                        .send_empty()
+                        .unwrap()
+                        .body_mut()
+                        .read_to_string()
+                        .unwrap();
+                    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let device = (
+                        body["deviceId"].as_str().unwrap().to_owned(),
+                        body["deviceSecret"].as_str().unwrap().to_owned(),
+                    );
+                    done.lock().unwrap().push(device);
+                }
+            });
+        }
+    });
+    done.into_inner().unwrap()
 }
 
 /// A relay on a free loopback port keeping its state in `data`; its URL.

@@ -4,8 +4,6 @@
 //! mid-session: both come back through the balancer on another node, and the
 //! phone resumes from its offset with no line lost.
 
-use std::process::{Command, Stdio};
-
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -40,22 +38,7 @@ fn fleet() -> Fleet {
     let mut nodes = Vec::new();
     for (i, port) in ports.iter().enumerate() {
         let node_dir = dir.path().join(format!("node{i}"));
-        let child = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(&node_dir)
-            .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args([
-                "--database",
-                &database,
-                "--trusted-proxy",
-                "127.0.0.1",
-                "--public-url",
-                &url,
-            ])
-            .arg("--metrics-secret-file")
-            .arg(&metrics)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let child = balancer::node_command(BIN, &node_dir, *port, &database, &url, &metrics, &[])
             .spawn()
             .unwrap();
         nodes.push(Some(KillOnDrop(child)));
