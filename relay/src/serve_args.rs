@@ -24,7 +24,12 @@ pub struct ServeArgs {
     /// PostgreSQL shared by several relay nodes (postgres://user@host:port/db;
     /// put the password in --database-password-file, not here). Without it the
     /// relay keeps its state in <data dir>/relay.db (SQLite), for one node.
-    #[arg(long, env = "LOOPSY_RELAY_DATABASE", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "LOOPSY_RELAY_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
     /// File holding the PostgreSQL password.
     #[arg(
