@@ -4,7 +4,9 @@
 //! (`docs/security.md`).
 //!
 //! # Layout
-//! - [`store`]: durable state behind the `Store` trait (SQLite now).
+//! - [`store`]: durable state behind the async `Store` trait: SQLite for one
+//!   node, PostgreSQL shared by a fleet (`docs/relay.md`), whose revocations
+//!   reach every node (`follow_revocations`).
 //! - [`access`]: bearer extraction, Origin check, client addresses behind
 //!   trusted proxies, per-IP and relay-wide limits.
 //! - [`frame_guard`]: oversized WebSocket frames refused from their header.

@@ -300,3 +300,40 @@ async fn metrics_need_their_secret_and_head_is_answered_wherever_get_is() {
         );
     }
 }
+
+#[test]
+fn a_database_the_relay_cannot_use_is_said_at_start_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "hunter2-secret").unwrap();
+    let unused = free_port();
+    for (database, said) in [
+        (
+            format!("postgres://loopsy@127.0.0.1:{unused}/relay"),
+            "cannot reach the relay's PostgreSQL",
+        ),
+        (
+            "mysql://loopsy@127.0.0.1/relay".to_owned(),
+            "--database takes a PostgreSQL URL",
+        ),
+        (
+            "postgres://loopsy@127.0.0.1:notaport/relay".to_owned(),
+            "is not one PostgreSQL takes",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_loopsy-relay"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(["--database", &database, "--database-password-file"])
+            .arg(&password)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{database}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(said), "{database}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password never shows: {stderr}"
+        );
+    }
+}
