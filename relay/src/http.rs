@@ -37,6 +37,22 @@ pub async fn metrics(req: HttpRequest, state: web::Data<RelayState>) -> HttpResp
         .body(state.metrics.render())
 }
 
+fn too_many_registrations(state: &RelayState, retry: u64) -> HttpResponse {
+    metrics::add(&state.metrics.rejected_rate, 1);
+    HttpResponse::TooManyRequests()
+        .insert_header(("Retry-After", retry.to_string()))
+        .body("too many registrations (from this address, or at this relay); try again later")
+}
+
+/// The store did not answer: the caller may try again (503), and the log says why.
+pub fn store_failed(error: &crate::store::StoreError) -> HttpResponse {
+    tracing::error!(%error, "the relay's storage failed");
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("Retry-After", "2"))
+        .content_type("text/plain; charset=utf-8")
+        .body("the relay's storage is not answering; try again in a moment")
+}
+
 pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse {
     // Pages of other sites must not spend this relay's registrations.
     if !crate::access::origin_allowed(&req, &state.allowed_origins) {
@@ -46,32 +62,12 @@ pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpRes
     let Some(ip) = crate::access::client_ip(&req, &state.trusted_proxies) else {
         return refuse(400, "no peer address");
     };
-    // This node's windows first (no database round trip for a flood), then
-    // the fleet's (PostgreSQL; one SQLite node is its own fleet).
-    let admitted = match state.registrations.check(ip) {
-        Err(retry) => Err(retry),
-        Ok(()) => match state
-            .store
-            .admit_registration(
-                &ip.to_string(),
-                crate::now_ms(),
-                state.registrations.per_ip_limit(),
-                state.registrations.total_limit(),
-            )
-            .await
-        {
-            Ok(verdict) => verdict,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot count a registration");
-                return refuse(500, "the relay's storage failed");
-            }
-        },
-    };
-    if let Err(retry) = admitted {
-        metrics::add(&state.metrics.rejected_rate, 1);
-        return HttpResponse::TooManyRequests()
-            .insert_header(("Retry-After", retry.to_string()))
-            .body("too many registrations (from this address, or at this relay); try again later");
+    // This node's windows first (no database round trip for a flood; they
+    // count attempts without the secret too, so it cannot be guessed fast),
+    // then the secret, then the fleet's windows (PostgreSQL; one SQLite node
+    // is its own fleet), which only callers with the secret reach.
+    if let Err(retry) = state.registrations.check(ip) {
+        return too_many_registrations(&state, retry);
     }
     if let Some(required) = &state.registration_secret {
         let presented = req
@@ -85,6 +81,20 @@ pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpRes
                 "registration needs the relay's registration secret (X-Registration-Secret)",
             );
         }
+    }
+    let fleet = state
+        .store
+        .admit_registration(
+            &ip.to_string(),
+            crate::now_ms(),
+            state.registrations.per_ip_limit(),
+            state.registrations.total_limit(),
+        )
+        .await;
+    match fleet {
+        Ok(Ok(())) => {}
+        Ok(Err(retry)) => return too_many_registrations(&state, retry),
+        Err(e) => return store_failed(&e),
     }
     let Ok(secret) = generate_api_key() else {
         return refuse(500, "the relay's random source failed");
@@ -104,7 +114,7 @@ pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpRes
                 "relayUrl": state.public_url,
             }))
         }
-        _ => refuse(500, "the relay's storage failed"),
+        Err(e) => store_failed(&e),
     }
 }
 
@@ -156,8 +166,12 @@ pub async fn issue_pair_token(
     let Some(device_id) = query.into_inner().device_id.filter(|d| !d.is_empty()) else {
         return refuse(400, "device_id required");
     };
-    if !state.device_authorized(&device_id, bearer(&req)).await {
-        return refuse(401, "missing or wrong device secret");
+    if let Some(no) = state
+        .device_authorized(&device_id, bearer(&req))
+        .await
+        .refusal("missing or wrong device secret")
+    {
+        return no;
     }
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let asked = body.ttl_seconds.unwrap_or(DEFAULT_PAIR_TTL);
@@ -176,7 +190,21 @@ pub async fn issue_pair_token(
     let expires_at = crate::now_ms() / 1000 + ttl;
     let most = state.max_pair_tokens_per_device;
     let now = crate::now_ms() / 1000;
-    let _ = state.store.purge_expired_tokens(now).await;
+    // Expired tokens are swept at most once a minute per node, not per request.
+    let last = state.last_purge.load(std::sync::atomic::Ordering::Relaxed);
+    if now >= last + 60
+        && state
+            .last_purge
+            .compare_exchange(
+                last,
+                now,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        let _ = state.store.purge_expired_tokens(now).await;
+    }
     match state
         .store
         .issue_pair_token(&device_id, &digest, &token_id, expires_at, now, most)
@@ -200,7 +228,7 @@ pub async fn issue_pair_token(
         Err(crate::store::StoreError::Conflict) => {
             refuse(409, "a pairing token with this id or digest exists already")
         }
-        _ => refuse(500, "the relay's storage failed"),
+        Err(e) => store_failed(&e),
     }
 }
 
@@ -210,12 +238,16 @@ pub async fn list_phones(
     state: web::Data<RelayState>,
 ) -> HttpResponse {
     let device_id = device.into_inner();
-    if !state.device_authorized(&device_id, bearer(&req)).await {
-        return refuse(401, "missing or wrong device secret");
+    if let Some(no) = state
+        .device_authorized(&device_id, bearer(&req))
+        .await
+        .refusal("missing or wrong device secret")
+    {
+        return no;
     }
     match state.store.phones(&device_id).await {
         Ok(phones) => HttpResponse::Ok().json(json!({ "phones": phones })),
-        _ => refuse(500, "the relay's storage failed"),
+        Err(e) => store_failed(&e),
     }
 }
 
@@ -225,8 +257,12 @@ pub async fn revoke_phone(
     state: web::Data<RelayState>,
 ) -> HttpResponse {
     let (device_id, phone_id) = path.into_inner();
-    if !state.device_authorized(&device_id, bearer(&req)).await {
-        return refuse(401, "missing or wrong device secret");
+    if let Some(no) = state
+        .device_authorized(&device_id, bearer(&req))
+        .await
+        .refusal("missing or wrong device secret")
+    {
+        return no;
     }
     remove_phone(&state, device_id, phone_id).await
 }
@@ -247,11 +283,12 @@ pub async fn revoke_self(
     let Some(phone_id) = query.into_inner().phone_id.filter(|p| !p.is_empty()) else {
         return with_cors(&req, refuse(400, "phone_id required"));
     };
-    if !state
+    if let Some(no) = state
         .phone_authorized(&device_id, &phone_id, bearer(&req))
         .await
+        .refusal("missing or wrong phone secret")
     {
-        return with_cors(&req, refuse(401, "missing or wrong phone secret"));
+        return with_cors(&req, no);
     }
     with_cors(&req, remove_phone(&state, device_id, phone_id).await)
 }
@@ -296,7 +333,7 @@ async fn remove_phone(state: &RelayState, device_id: String, phone_id: String) -
                 refuse(404, "no such phone")
             }
         }
-        _ => refuse(500, "the relay's storage failed"),
+        Err(e) => store_failed(&e),
     }
 }
 

@@ -156,15 +156,25 @@ fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, RelayError> {
     .map_err(|e| RelayError::Tls(format!("the certificate and key do not fit together: {e}")))
 }
 
-/// Closes, on this node, the sockets of phones revoked on any node (the
-/// database announces each revocation, this node's own too).
+/// Acts on what the database announces to every node (PostgreSQL): closes,
+/// here, the sockets of phones revoked on any node (this one's own too), and
+/// lets go of a laptop whose phones now reach another node.
 fn follow_revocations(state: web::Data<RelayState>, mut feed: store::RevocationFeed) {
     actix_rt::spawn(async move {
-        while let Some(revoked) = feed.recv().await {
-            if let Some(room) = state.rooms.existing(&revoked.device_id) {
-                room.do_send(rooms::RevokePhone {
-                    phone_id: revoked.phone_id,
-                });
+        while let Some(said) = feed.recv().await {
+            match said {
+                store::Announced::Revoked(revoked) => {
+                    if let Some(room) = state.rooms.existing(&revoked.device_id) {
+                        room.do_send(rooms::RevokePhone {
+                            phone_id: revoked.phone_id,
+                        });
+                    }
+                }
+                store::Announced::Wanted { device_id } => {
+                    if let Some(room) = state.rooms.existing(&device_id) {
+                        room.do_send(rooms::LaptopWanted);
+                    }
+                }
             }
         }
     });
@@ -220,6 +230,7 @@ pub fn serve(config: RelayConfig) -> Result<(actix_web::dev::Server, SocketAddr)
             .clone()
             .unwrap_or_else(|| format!("http://{bound}")),
         max_pair_ttl: config.max_pair_ttl,
+        last_purge: Default::default(),
     });
     if let Some(feed) = revocations {
         follow_revocations(state.clone(), feed);

@@ -354,23 +354,33 @@ impl Handler<LaptopControl> for Room {
                     }) => token_id.clone(),
                     _ => return,
                 };
-                // Out of the room at once: the laptop's close that follows
-                // must not end the socket before the token is dead on disk,
-                // or the phone could come straight back with it.
-                let Some(dying) = self.channels.remove(&channel) else {
-                    return;
-                };
+                // Out of the room at once, with every other socket of that
+                // token: the laptop's close that follows must not end them
+                // before the token is dead on disk, or a phone could come
+                // straight back with it.
+                let doomed: Vec<u32> = self
+                    .channels
+                    .iter()
+                    .filter(|(_, c)| matches!(&c.kind, ChannelKind::Pairing { token_id: t } if *t == token_id))
+                    .map(|(n, _)| *n)
+                    .collect();
+                let dying: Vec<Channel> = doomed
+                    .iter()
+                    .filter_map(|n| self.channels.remove(n))
+                    .collect();
                 let store = self.store.clone();
                 // On a task of its own: the room may stop (its laptop gone)
-                // before the kill is stored, and the phone must be closed anyway.
+                // before the kill is stored, and the phones must be closed anyway.
                 actix_web::rt::spawn(async move {
                     let kill = store.kill_pair_token(&token_id).await;
                     if kill.is_err() {
                         tracing::error!("cannot mark a pairing token dead after wrong codes");
                     }
-                    dying
-                        .sink
-                        .close_after_frames(close::PAIRING_REFUSED, "too many wrong codes");
+                    for channel in dying {
+                        channel
+                            .sink
+                            .close_after_frames(close::PAIRING_REFUSED, "too many wrong codes");
+                    }
                 });
             }
             FromLaptop::Revoke { phone_id } => {
@@ -392,6 +402,8 @@ impl Handler<LaptopControl> for Room {
 pub enum JoinRefused {
     /// No laptop socket.
     Offline,
+    /// The phone was revoked between its check and its joining.
+    Revoked,
     /// The device has as many phone (or pairing) sockets as it may.
     Full,
 }
@@ -407,6 +419,12 @@ pub struct PhoneJoin {
 impl Handler<PhoneJoin> for Room {
     type Result = Result<(u32, Sink), JoinRefused>;
     fn handle(&mut self, msg: PhoneJoin, _ctx: &mut Context<Self>) -> Self::Result {
+        // Authorized before a revocation that arrived while it upgraded.
+        if let ChannelKind::Phone { phone_id } = &msg.kind
+            && self.told_revoked.contains(phone_id)
+        {
+            return Err(JoinRefused::Revoked);
+        }
         let laptop = self
             .laptop
             .as_ref()
@@ -463,6 +481,24 @@ impl Handler<PhoneLeave> for Room {
 #[rtype(result = "()")]
 pub struct RevokePhone {
     pub phone_id: String,
+}
+
+/// A phone of this device reached another node of the fleet: the laptop is
+/// let go, to reconnect through the balancer to the node its phones reach.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LaptopWanted;
+
+impl Handler<LaptopWanted> for Room {
+    type Result = ();
+    fn handle(&mut self, _: LaptopWanted, _ctx: &mut Context<Self>) {
+        if let Some(laptop) = self.laptop.as_ref() {
+            laptop.sink.urgent(Outbound::Close(
+                close::MOVED,
+                "this device's phones reach another relay node; reconnect",
+            ));
+        }
+    }
 }
 
 impl Handler<RevokePhone> for Room {

@@ -23,7 +23,7 @@ use crate::rooms::{
     JoinRefused, LaptopControl, LaptopFrame, LaptopJoin, LaptopLeave, Outbound, PhoneJoin,
     PhoneLeave, Room, Sink, SinkQueues,
 };
-use crate::state::{DeviceQuery, PhoneQuery, RelayState, refuse};
+use crate::state::{DeviceQuery, PhoneQuery, RelayState, Verdict, refuse};
 
 const PING_EVERY: Duration = Duration::from_secs(25);
 /// A socket with no frame (pongs included) for this long is closed.
@@ -207,8 +207,12 @@ pub async fn laptop_connect(
         Ok(slot) => slot,
         Err((status, message)) => return Ok(refuse(status, message)),
     };
-    if !state.device_authorized(&device_id, bearer(&req)).await {
-        return Ok(refuse(401, "missing or wrong device secret"));
+    if let Some(no) = state
+        .device_authorized(&device_id, bearer(&req))
+        .await
+        .refusal("missing or wrong device secret")
+    {
+        return Ok(no);
     }
     let (response, sink, mut reader) = upgrade(&req, body).await?;
     let connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
@@ -287,19 +291,24 @@ pub async fn phone_connect(
         Ok(slot) => slot,
         Err((status, message)) => return Ok(refuse(status, message)),
     };
-    if !state
+    match state
         .phone_authorized(&device_id, &phone_id, bearer(&req))
         .await
     {
-        // A browser sees no status of a refused upgrade: a revoked phone is
-        // let in only to be told so by its close code.
-        if state
-            .phone_was_revoked(&device_id, &phone_id, bearer(&req))
-            .await
-        {
-            return refuse_after_upgrade(&req, body, slot, close::REVOKED, "phone revoked").await;
+        Verdict::Granted => {}
+        Verdict::Unavailable(e) => return Ok(crate::http::store_failed(&e)),
+        Verdict::Refused => {
+            // A browser sees no status of a refused upgrade: a revoked phone is
+            // let in only to be told so by its close code.
+            if state
+                .phone_was_revoked(&device_id, &phone_id, bearer(&req))
+                .await
+            {
+                return refuse_after_upgrade(&req, body, slot, close::REVOKED, "phone revoked")
+                    .await;
+            }
+            return Ok(refuse(401, "missing or wrong phone secret"));
         }
-        return Ok(refuse(401, "missing or wrong phone secret"));
     }
     let kind = ChannelKind::Phone { phone_id };
     splice_phone(req, body, device_id, kind, slot, state.into_inner()).await
@@ -338,7 +347,7 @@ pub async fn pair_connect(
             )
             .await;
         }
-        _ => return Ok(refuse(500, "the relay's storage failed")),
+        Err(e) => return Ok(crate::http::store_failed(&e)),
     };
     let kind = ChannelKind::Pairing { token_id };
     splice_phone(req, body, device_id, kind, slot, state.into_inner()).await
@@ -395,6 +404,15 @@ async fn splice_phone(
                     close::DEVICE_OFFLINE,
                     "the laptop is offline",
                 ));
+                // In a fleet its laptop may sit on a node the balancer no longer
+                // names for it (that node came back since): ask for it.
+                if let Err(e) = state.store.want_laptop(&device_id).await {
+                    tracing::warn!(error = %e, "cannot ask the fleet for a device's laptop");
+                }
+                return;
+            }
+            Err(JoinRefused::Revoked) => {
+                sink.urgent(Outbound::Close(close::REVOKED, "phone revoked"));
                 return;
             }
             Err(JoinRefused::Full) => {

@@ -9,7 +9,7 @@ use loopsy_transports::secrets::KeyDigest;
 use crate::access::{Cidr, ConnectionCap, RegistrationLimits};
 use crate::metrics::{self, Metrics};
 use crate::rooms::Rooms;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 pub struct RelayState {
     pub store: Arc<dyn Store>,
@@ -30,6 +30,8 @@ pub struct RelayState {
     pub public_url: String,
     /// Where phones open the app, when the relay does not serve it.
     pub app_url: Option<loopsy_webapp::AppUrl>,
+    /// When expired tokens were last swept (seconds).
+    pub last_purge: std::sync::atomic::AtomicU64,
     /// Longest lifetime of a pair token.
     pub max_pair_ttl: Duration,
 }
@@ -55,25 +57,47 @@ pub struct PhoneQuery {
     pub phone_id: Option<String>,
 }
 
-impl RelayState {
-    /// Counts a refusal in the metrics; passes the verdict on.
-    fn counted(&self, ok: bool) -> bool {
-        if !ok {
-            metrics::add(&self.metrics.rejected_auth, 1);
+/// What a secret check found: a wrong secret is not a store that failed.
+pub enum Verdict {
+    Granted,
+    Refused,
+    Unavailable(StoreError),
+}
+
+impl Verdict {
+    /// The answer for a caller not let through (`wrong` says what was wrong); `None` when granted.
+    pub fn refusal(self, wrong: &str) -> Option<HttpResponse> {
+        match self {
+            Self::Granted => None,
+            Self::Refused => Some(refuse(401, wrong)),
+            Self::Unavailable(e) => Some(crate::http::store_failed(&e)),
         }
-        ok
+    }
+}
+
+impl RelayState {
+    /// Counts a refusal in the metrics.
+    fn counted(&self, checked: Result<bool, StoreError>) -> Verdict {
+        match checked {
+            Ok(true) => Verdict::Granted,
+            Ok(false) => {
+                metrics::add(&self.metrics.rejected_auth, 1);
+                Verdict::Refused
+            }
+            Err(e) => Verdict::Unavailable(e),
+        }
     }
 
-    pub async fn device_authorized(&self, device_id: &str, bearer: Option<String>) -> bool {
-        let ok = match bearer {
-            None => false,
-            Some(secret) => self
-                .store
-                .device_secret_matches(device_id, &KeyDigest::of(&secret))
-                .await
-                .unwrap_or(false),
+    pub async fn device_authorized(&self, device_id: &str, bearer: Option<String>) -> Verdict {
+        let checked = match bearer {
+            None => Ok(false),
+            Some(secret) => {
+                self.store
+                    .device_secret_matches(device_id, &KeyDigest::of(&secret))
+                    .await
+            }
         };
-        self.counted(ok)
+        self.counted(checked)
     }
 
     /// Whether the presented secret is a phone's that was revoked (not an auth refusal).
@@ -95,15 +119,15 @@ impl RelayState {
         device_id: &str,
         phone_id: &str,
         bearer: Option<String>,
-    ) -> bool {
-        let ok = match bearer {
-            None => false,
-            Some(secret) => self
-                .store
-                .phone_secret_matches(device_id, phone_id, &KeyDigest::of(&secret))
-                .await
-                .unwrap_or(false),
+    ) -> Verdict {
+        let checked = match bearer {
+            None => Ok(false),
+            Some(secret) => {
+                self.store
+                    .phone_secret_matches(device_id, phone_id, &KeyDigest::of(&secret))
+                    .await
+            }
         };
-        self.counted(ok)
+        self.counted(checked)
     }
 }

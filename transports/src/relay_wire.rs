@@ -33,6 +33,9 @@ pub mod close {
     pub const IDLE: u16 = 4009;
     /// The device has as many phone or pairing sockets as the relay allows.
     pub const DEVICE_FULL: u16 = 4010;
+    /// The laptop's phones now reach another node of a fleet: reconnect
+    /// (through the balancer) to meet them there.
+    pub const MOVED: u16 = 4011;
     /// A frame larger than the relay takes (RFC 6455 "message too big").
     pub const TOO_BIG: u16 = 1009;
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use loopsy_transports::secrets::KeyDigest;
 
-pub use postgres::{PostgresStore, RevocationFeed, Revoked};
+pub use postgres::{Announced, PostgresStore, RevocationFeed, Revoked};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,8 @@ pub enum StoreError {
     Poisoned,
     #[error("the relay's database task stopped; restart the relay")]
     Task,
+    #[error("the relay's database is busy; try again in a moment")]
+    Busy,
     #[error("a record with this id or digest exists already")]
     Conflict,
     #[error("{0}")]
@@ -154,6 +156,10 @@ pub trait Store: Send + Sync {
     /// wait)` past either. One SQLite node is its own fleet: its in-memory
     /// windows (`access::RegistrationLimits`) already count everything, so
     /// it admits here.
+    /// Tells every node that a phone of `device_id` found no laptop here, so
+    /// the node holding that laptop lets it go (`Announced::Wanted`). One
+    /// SQLite node has no other node: nothing to tell.
+    fn want_laptop<'a>(&'a self, device_id: &'a str) -> Answer<'a, ()>;
     fn admit_registration<'a>(
         &'a self,
         ip: &'a str,
@@ -205,24 +211,26 @@ pub(crate) mod tests {
     pub async fn tokens_expire_are_single_use_and_bound_to_their_device(
         store: &dyn Store,
     ) -> Result<(), StoreError> {
+        // Pairing checks expiry against the clock: times are from now.
+        let t = crate::now_ms() / 1000;
         store.register_device("d1", &KeyDigest::of("s1"), 0).await?;
         store.register_device("d2", &KeyDigest::of("s2"), 0).await?;
         let token = KeyDigest::of("token");
         assert!(
             store
-                .issue_pair_token("d1", &token, "t1", 100, 0, 5)
+                .issue_pair_token("d1", &token, "t1", t + 100, t, 5)
                 .await?
         );
         assert_eq!(
-            store.attempt_pair_token("d2", &token, 50).await?,
+            store.attempt_pair_token("d2", &token, t + 50).await?,
             Err(TokenRefusal::Unknown)
         );
         assert_eq!(
-            store.attempt_pair_token("d1", &token, 100).await?,
+            store.attempt_pair_token("d1", &token, t + 100).await?,
             Err(TokenRefusal::Expired)
         );
         assert_eq!(
-            store.attempt_pair_token("d1", &token, 50).await?,
+            store.attempt_pair_token("d1", &token, t + 50).await?,
             Ok("t1".to_owned())
         );
         let phone = PhoneRecord {
@@ -242,7 +250,7 @@ pub(crate) mod tests {
             "used once only"
         );
         assert_eq!(
-            store.attempt_pair_token("d1", &token, 50).await?,
+            store.attempt_pair_token("d1", &token, t + 50).await?,
             Err(TokenRefusal::Used)
         );
         assert!(
@@ -269,15 +277,53 @@ pub(crate) mod tests {
         assert!(!store.remove_phone("d1", "p1").await?, "gone already");
         // Five attempts, then the token is dead.
         let busy = KeyDigest::of("busy");
-        assert!(store.issue_pair_token("d2", &busy, "t2", 100, 0, 5).await?);
+        assert!(
+            store
+                .issue_pair_token("d2", &busy, "t2", t + 100, t, 5)
+                .await?
+        );
         for _ in 0..TOKEN_ATTEMPTS {
-            assert!(store.attempt_pair_token("d2", &busy, 50).await?.is_ok());
+            assert!(store.attempt_pair_token("d2", &busy, t + 50).await?.is_ok());
         }
         assert_eq!(
-            store.attempt_pair_token("d2", &busy, 50).await?,
+            store.attempt_pair_token("d2", &busy, t + 50).await?,
             Err(TokenRefusal::Dead)
         );
-        assert_eq!(store.purge_expired_tokens(200).await?, 2);
+        // A token killed by the daemon cannot complete a pairing, nor can an expired one.
+        let killed = KeyDigest::of("killed");
+        assert!(
+            store
+                .issue_pair_token("d2", &killed, "t3", t + 100, t, 5)
+                .await?
+        );
+        assert!(store.attempt_pair_token("d2", &killed, t).await?.is_ok());
+        store.kill_pair_token("t3").await?;
+        let late = PhoneRecord {
+            phone_id: "p2".into(),
+            label: None,
+            paired_at: 2,
+        };
+        assert!(
+            !store
+                .complete_pairing("d2", "t3", &late, &KeyDigest::of("x"))
+                .await?
+        );
+        assert_eq!(
+            store.attempt_pair_token("d2", &killed, t).await?,
+            Err(TokenRefusal::Dead)
+        );
+        let stale = KeyDigest::of("stale");
+        assert!(
+            store
+                .issue_pair_token("d2", &stale, "t4", t - 1, t - 10, 5)
+                .await?
+        );
+        assert!(
+            !store
+                .complete_pairing("d2", "t4", &late, &KeyDigest::of("x"))
+                .await?
+        );
+        assert_eq!(store.purge_expired_tokens(t + 200).await?, 4);
         Ok(())
     }
 

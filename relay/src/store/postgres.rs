@@ -32,6 +32,18 @@ use super::{
 const POOL: usize = 4;
 /// The channel revocations are announced on.
 const REVOKED_CHANNEL: &str = "loopsy_revoked";
+/// The channel devices whose laptop a phone could not find are announced on.
+const WANTED_CHANNEL: &str = "loopsy_wanted";
+/// How often the listening connection is probed.
+const LISTEN_PROBE: Duration = Duration::from_secs(5);
+/// How far before a lost listener the replay of revocations reaches.
+const REPLAY_SLACK_SECS: i64 = 5;
+/// Longest wait for a free pooled connection.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+/// Bounds on each session, so that no statement, lock or forgotten
+/// transaction can hold a connection (and with it the pool) for long.
+const SESSION_LIMITS: &str =
+    "-c statement_timeout=5000 -c lock_timeout=3000 -c idle_in_transaction_session_timeout=10000";
 /// Advisory lock held while migrating (any fixed number, the same on every node).
 const MIGRATION_LOCK: i64 = 0x6c6f_6f70_7379;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -79,6 +91,10 @@ CREATE TABLE registrations (
 CREATE INDEX registrations_by_address ON registrations(ip, at_ms);
 CREATE INDEX registrations_by_time ON registrations(at_ms);
 ",
+    "
+ALTER TABLE pair_tokens ADD COLUMN dead BOOLEAN NOT NULL DEFAULT false;
+CREATE INDEX revoked_phones_by_time ON revoked_phones(revoked_at);
+",
 ];
 
 /// The window registrations are counted in.
@@ -93,8 +109,37 @@ pub struct Revoked {
     pub phone_id: String,
 }
 
-/// Revocations as the database announces them.
-pub type RevocationFeed = mpsc::UnboundedReceiver<Revoked>;
+/// What the database announces to every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announced {
+    Revoked(Revoked),
+    /// A phone of this device reached a node without its laptop: the node
+    /// holding the laptop should let it go, so that it reconnects to the node
+    /// the balancer names now (after a node came back, say).
+    Wanted {
+        device_id: String,
+    },
+}
+
+impl Announced {
+    fn read(channel: &str, payload: &str) -> Option<Self> {
+        match channel {
+            REVOKED_CHANNEL => payload.split_once(' ').map(|(device_id, phone_id)| {
+                Self::Revoked(Revoked {
+                    device_id: device_id.to_owned(),
+                    phone_id: phone_id.to_owned(),
+                })
+            }),
+            WANTED_CHANNEL => Some(Self::Wanted {
+                device_id: payload.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What the database announces, as this node hears it.
+pub type RevocationFeed = mpsc::UnboundedReceiver<Announced>;
 
 pub struct PostgresStore {
     config: Config,
@@ -132,6 +177,9 @@ async fn open(
 
 async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let tx = client.transaction().await?;
+    // Another node may be migrating: wait for it longer than a request would.
+    tx.batch_execute("SET LOCAL lock_timeout = '60s'; SET LOCAL statement_timeout = '120s'")
+        .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
@@ -162,48 +210,97 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// `LISTEN`s for revocations for as long as the feed is read, reconnecting
-/// after a lost connection.
-async fn listen(config: Config, feed: mpsc::UnboundedSender<Revoked>) {
-    while !feed.is_closed() {
-        match config.connect(NoTls).await {
-            Ok((client, mut connection)) => {
-                let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-                let forward = feed.clone();
-                let reader = tokio::spawn(async move {
-                    futures_util::pin_mut!(messages);
-                    while let Some(message) = messages.next().await {
-                        match message {
-                            Ok(AsyncMessage::Notification(note)) => {
-                                if let Some((device_id, phone_id)) = note.payload().split_once(' ')
-                                {
-                                    let _ = forward.send(Revoked {
-                                        device_id: device_id.to_owned(),
-                                        phone_id: phone_id.to_owned(),
-                                    });
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                tracing::warn!(error = %e, "the PostgreSQL revocation listener lost its connection");
-                                break;
-                            }
-                        }
+/// What one listening connection brought, until it ended.
+async fn listen_once(
+    config: &Config,
+    feed: &mpsc::UnboundedSender<Announced>,
+    missed_since: Option<i64>,
+) -> Result<(), String> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<String>();
+    let forward = feed.clone();
+    let reader = tokio::spawn(async move {
+        futures_util::pin_mut!(messages);
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(note)) => {
+                    if let Some(said) = Announced::read(note.channel(), note.payload()) {
+                        let _ = forward.send(said);
                     }
-                    let _ = stop.send(());
-                });
-                if let Err(e) = client
-                    .batch_execute(&format!("LISTEN {REVOKED_CHANNEL}"))
-                    .await
-                {
-                    tracing::warn!(error = %e, "cannot LISTEN for revocations");
                 }
-                let _ = stopped.await;
-                reader.abort();
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = stop.send(e.to_string());
+                    return;
+                }
             }
-            Err(e) => tracing::warn!(error = %e, "the revocation listener cannot reach PostgreSQL"),
         }
+        let _ = stop.send("the connection ended".into());
+    });
+    let subscribed = client
+        .batch_execute(&format!(
+            "LISTEN {REVOKED_CHANNEL}; LISTEN {WANTED_CHANNEL}"
+        ))
+        .await;
+    if let Err(e) = subscribed {
+        reader.abort();
+        // A hot standby refuses LISTEN; PgBouncer must run in session mode.
+        return Err(format!("cannot LISTEN: {e}"));
+    }
+    // Revocations made while no connection listened: replayed (closing a
+    // phone twice is harmless; missing one is not).
+    if let Some(since) = missed_since {
+        let rows = client
+            .query(
+                "SELECT device_id, id FROM revoked_phones WHERE revoked_at >= $1",
+                &[&since],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        for row in rows {
+            let _ = feed.send(Announced::Revoked(Revoked {
+                device_id: row.get(0),
+                phone_id: row.get(1),
+            }));
+        }
+    }
+    // A half-open connection (a silent partition, a failover) shows itself
+    // within one probe: keepalives alone take minutes.
+    loop {
+        tokio::select! {
+            ended = &mut stopped => {
+                return Err(ended.unwrap_or_else(|_| "the listener stopped".into()));
+            }
+            _ = tokio::time::sleep(LISTEN_PROBE) => {
+                let probe = tokio::time::timeout(LISTEN_PROBE, client.simple_query("SELECT 1")).await;
+                if !matches!(probe, Ok(Ok(_))) {
+                    reader.abort();
+                    return Err("the listening connection stopped answering".into());
+                }
+                if feed.is_closed() {
+                    reader.abort();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// `LISTEN`s for revocations and wanted devices for as long as the feed is
+/// read, reconnecting after a lost connection and replaying what it missed.
+async fn listen(config: Config, feed: mpsc::UnboundedSender<Announced>) {
+    let mut missed_since = None;
+    while !feed.is_closed() {
+        match listen_once(&config, &feed, missed_since).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "the PostgreSQL listener lost its connection; reconnecting")
+            }
+        }
+        // A little before the loss, for clocks and commits in flight.
+        let now = (crate::now_ms() / 1000) as i64;
+        missed_since = Some(missed_since.unwrap_or(now).min(now) - REPLAY_SLACK_SECS);
         tokio::time::sleep(LISTEN_RETRY).await;
     }
 }
@@ -223,7 +320,12 @@ impl PostgresStore {
         }
         config
             .connect_timeout(CONNECT_TIMEOUT)
-            .application_name("loopsy-relay");
+            .application_name("loopsy-relay")
+            .options(SESSION_LIMITS)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(30));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -255,11 +357,14 @@ impl PostgresStore {
                     }
                     // Runs for the life of the relay (and drives the connections' tasks).
                     listen(setup, feed).await;
+                    // The connections' tasks run here: the thread outlives the feed.
+                    std::future::pending::<()>().await;
                 });
             })
             .map_err(|e| StoreError::Setup(format!("cannot start the PostgreSQL thread: {e}")))?;
+        // Migrating can wait on another node's migration (its lock), not forever.
         let clients = started
-            .recv()
+            .recv_timeout(CONNECT_TIMEOUT * 12)
             .map_err(|_| StoreError::Task)?
             .map_err(|e| match e {
                 StoreError::Postgres(e) => StoreError::Setup(format!(
@@ -286,9 +391,10 @@ impl PostgresStore {
         let mut held = match free {
             Some(held) => held,
             None => {
-                self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()]
-                    .lock()
+                let slot = &self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()];
+                tokio::time::timeout(POOL_WAIT, slot.lock())
                     .await
+                    .map_err(|_| StoreError::Busy)?
             }
         };
         if held.as_ref().is_none_or(Client::is_closed) {
@@ -390,7 +496,7 @@ impl Store for PostgresStore {
                     "INSERT INTO pair_tokens (token_hash, id, device_id, expires_at)
                      SELECT $1, $2, $3, $4
                      WHERE (SELECT count(*) FROM pair_tokens
-                            WHERE device_id = $3 AND NOT used AND expires_at > $5 AND attempts < $6) < $7",
+                            WHERE device_id = $3 AND NOT used AND NOT dead AND expires_at > $5 AND attempts < $6) < $7",
                     &[
                         &&token.as_bytes()[..],
                         &token_id,
@@ -421,7 +527,7 @@ impl Store for PostgresStore {
             let counted = db
                 .query_opt(
                     "UPDATE pair_tokens SET attempts = attempts + 1
-                     WHERE token_hash = $1 AND device_id = $2 AND NOT used AND expires_at > $3 AND attempts < $4
+                     WHERE token_hash = $1 AND device_id = $2 AND NOT used AND NOT dead AND expires_at > $3 AND attempts < $4
                      RETURNING id",
                     &[&digest, &device_id, &(now as i64), &(TOKEN_ATTEMPTS as i32)],
                 )
@@ -447,8 +553,8 @@ impl Store for PostgresStore {
             let mut held = self.client().await?;
             filled(&mut held)?
                 .execute(
-                    "UPDATE pair_tokens SET attempts = $2 WHERE id = $1",
-                    &[&token_id, &(TOKEN_ATTEMPTS as i32)],
+                    "UPDATE pair_tokens SET dead = true WHERE id = $1",
+                    &[&token_id],
                 )
                 .await?;
             Ok(())
@@ -468,7 +574,7 @@ impl Store for PostgresStore {
                 .execute(
                     "WITH burned AS (
                          UPDATE pair_tokens SET used = true
-                         WHERE id = $1 AND device_id = $2 AND NOT used
+                         WHERE id = $1 AND device_id = $2 AND NOT used AND NOT dead AND expires_at > $7
                          RETURNING device_id)
                      INSERT INTO phones (device_id, id, secret_hash, label, paired_at)
                      SELECT device_id, $3, $4, $5, $6 FROM burned",
@@ -479,6 +585,7 @@ impl Store for PostgresStore {
                         &&secret.as_bytes()[..],
                         &phone.label,
                         &phone.paired_at,
+                        &((crate::now_ms() / 1000) as i64),
                     ],
                 )
                 .await?;
@@ -557,6 +664,19 @@ impl Store for PostgresStore {
                 )
                 .await?;
             Ok(!announced.is_empty())
+        })
+    }
+
+    fn want_laptop<'a>(&'a self, device_id: &'a str) -> Answer<'a, ()> {
+        Box::pin(async move {
+            let mut held = self.client().await?;
+            filled(&mut held)?
+                .execute(
+                    &format!("SELECT pg_notify('{WANTED_CHANNEL}', $1)"),
+                    &[&device_id],
+                )
+                .await?;
+            Ok(())
         })
     }
 

@@ -20,7 +20,8 @@ pub struct SqliteStore {
 /// The schema's versions, in order; version N is `MIGRATIONS[N - 1]`. A
 /// database made before versions were counted (version 0, tables present)
 /// takes the first as it is (`IF NOT EXISTS`).
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY,
     secret_hash BLOB NOT NULL,
@@ -50,7 +51,12 @@ CREATE TABLE IF NOT EXISTS revoked_phones (
     revoked_at INTEGER NOT NULL,
     PRIMARY KEY (device_id, id)
 );
-"];
+",
+    "
+ALTER TABLE pair_tokens ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX revoked_phones_by_time ON revoked_phones(revoked_at);
+",
+];
 
 /// Brings `db` to the newest schema, each step in a transaction of its own.
 fn migrate(db: &mut Connection) -> Result<(), StoreError> {
@@ -186,7 +192,7 @@ impl Store for SqliteStore {
                     "INSERT INTO pair_tokens (token_hash, id, device_id, expires_at)
                      SELECT ?1, ?2, ?3, ?4
                      WHERE (SELECT count(*) FROM pair_tokens
-                            WHERE device_id = ?3 AND used = 0 AND expires_at > ?5 AND attempts < ?6) < ?7",
+                            WHERE device_id = ?3 AND used = 0 AND dead = 0 AND expires_at > ?5 AND attempts < ?6) < ?7",
                     params![token.as_bytes(), token_id, device_id, expires_at as i64, now as i64, TOKEN_ATTEMPTS, most],
                 )
                 .map_err(|e| conflict_or(e.into()))?;
@@ -207,7 +213,7 @@ impl Store for SqliteStore {
             let counted: Option<String> = db
                 .query_row(
                     "UPDATE pair_tokens SET attempts = attempts + 1
-                     WHERE token_hash = ?1 AND device_id = ?2 AND used = 0 AND expires_at > ?3 AND attempts < ?4
+                     WHERE token_hash = ?1 AND device_id = ?2 AND used = 0 AND dead = 0 AND expires_at > ?3 AND attempts < ?4
                      RETURNING id",
                     params![token.as_bytes(), device_id, now as i64, TOKEN_ATTEMPTS],
                     |r| r.get(0),
@@ -231,8 +237,8 @@ impl Store for SqliteStore {
         let token_id = token_id.to_owned();
         self.blocking(move |db| {
             db.execute(
-                "UPDATE pair_tokens SET attempts = ?2 WHERE id = ?1",
-                params![token_id, TOKEN_ATTEMPTS],
+                "UPDATE pair_tokens SET dead = 1 WHERE id = ?1",
+                params![token_id],
             )?;
             Ok(())
         })
@@ -253,9 +259,11 @@ impl Store for SqliteStore {
         );
         self.blocking(move |db| {
             let tx = db.transaction()?;
+            let now = (crate::now_ms() / 1000) as i64;
             let burned = tx.execute(
-                "UPDATE pair_tokens SET used = 1 WHERE id = ?1 AND device_id = ?2 AND used = 0",
-                params![token_id, device_id],
+                "UPDATE pair_tokens SET used = 1
+                 WHERE id = ?1 AND device_id = ?2 AND used = 0 AND dead = 0 AND expires_at > ?3",
+                params![token_id, device_id, now],
             )?;
             if burned != 1 {
                 return Ok(false);
@@ -330,6 +338,10 @@ impl Store for SqliteStore {
             tx.commit()?;
             Ok(removed > 0)
         })
+    }
+
+    fn want_laptop<'a>(&'a self, _: &'a str) -> Answer<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn admit_registration<'a>(

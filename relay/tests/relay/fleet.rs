@@ -20,6 +20,10 @@ pub struct Fleet {
     /// HAProxy, as a `Relay` whose URL is the balancer's.
     pub balancer: Relay,
     pub metrics_secret: String,
+    /// What a node is started with, for a restart.
+    ports: Vec<u16>,
+    database: String,
+    flags: Vec<String>,
     _secrets: tempfile::TempDir,
 }
 
@@ -34,18 +38,22 @@ pub async fn fleet(n: usize, extra: &[&str]) -> Fleet {
     let balancer_port = free_port();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let public = format!("http://127.0.0.1:{balancer_port}");
-    let mut flags = vec![
+    let mut flags: Vec<String> = [
         "--trusted-proxy",
         "127.0.0.1",
         "--public-url",
         &public,
         "--metrics-secret-file",
         metrics_file.to_str().unwrap(),
-    ];
-    flags.extend_from_slice(extra);
+    ]
+    .iter()
+    .map(|f| f.to_string())
+    .collect();
+    flags.extend(extra.iter().map(|f| f.to_string()));
     let mut nodes = Vec::new();
     for port in &ports[..n] {
-        nodes.push(Some(start_relay_at(*port, Some(&database), &flags).await));
+        let words: Vec<&str> = flags.iter().map(String::as_str).collect();
+        nodes.push(Some(start_relay_at(*port, Some(&database), &words).await));
     }
     let child = crate::balancer::start_balancer(secrets.path(), balancer_port, &ports);
     let balancer = Relay {
@@ -72,11 +80,21 @@ pub async fn fleet(n: usize, extra: &[&str]) -> Fleet {
         nodes,
         balancer,
         metrics_secret: "fleet-metrics".into(),
+        ports,
+        database,
+        flags,
         _secrets: secrets,
     }
 }
 
 impl Fleet {
+    /// Starts node `i` again on its port; returns once HAProxy takes it back (`rise 2`).
+    pub async fn restart(&mut self, i: usize) {
+        let words: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        self.nodes[i] = Some(start_relay_at(self.ports[i], Some(&self.database), &words).await);
+        actix_rt::time::sleep(Duration::from_millis(1500)).await;
+    }
+
     pub fn node(&self, i: usize) -> &Relay {
         self.nodes[i].as_ref().expect("a live node")
     }
@@ -374,4 +392,61 @@ async fn a_node_killed_mid_pairing_loses_no_registered_device() {
     .await
     .unwrap();
     send_control(&mut laptop, FromLaptop::Close { channel: 1 }).await;
+}
+
+/// A node that comes back gets its devices again: their phones, hashed to it,
+/// find no laptop there and say so; the node holding the laptop lets it go
+/// (4011) and it reconnects through the balancer to meet them.
+#[actix_rt::test]
+async fn a_node_that_comes_back_gets_its_laptops_back_when_their_phones_knock() {
+    let mut fleet = fleet(3, &[]).await;
+    let lb = fleet.balancer.url.clone();
+    let (device, secret) = register(&fleet.balancer).await;
+    let laptop_url = format!("{lb}/laptop/connect?device_id={device}");
+    let mut laptop = socket(laptop_url.clone(), &secret).await.unwrap();
+    let token = issue(&fleet.balancer, &device, &secret).await;
+    let (phone_id, phone_secret) =
+        paired_phone(&fleet.balancer, &device, &mut laptop, &token).await;
+    let phone_url = format!("{lb}/phone/connect/{device}?phone_id={phone_id}");
+    let holder = fleet.holder(1, 0).await.expect("the laptop on one node");
+
+    drop(fleet.nodes[holder].take());
+    let bound = Duration::from_secs(10);
+    let mut laptop = socket_within(&laptop_url, &secret, bound).await;
+    let elsewhere = fleet.holder(1, 0).await.expect("the laptop moved");
+    assert_ne!(elsewhere, holder);
+
+    // The node comes back; the ring names it for this device again.
+    fleet.restart(holder).await;
+    let mut first = socket(phone_url.clone(), &phone_secret).await.unwrap();
+    let refused = actix_rt::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Got::Closed(code) = next(&mut first).await {
+                return code;
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        refused,
+        Ok(Some(close::DEVICE_OFFLINE)),
+        "no laptop on the node it came back to, yet"
+    );
+    let moved = actix_rt::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Got::Closed(code) = next(&mut laptop).await {
+                return code;
+            }
+        }
+    })
+    .await;
+    assert_eq!(moved, Ok(Some(close::MOVED)), "the laptop was let go");
+    let mut laptop = socket_within(&laptop_url, &secret, bound).await;
+    let mut phone = socket_within(&phone_url, &phone_secret, bound).await;
+    bytes_flow(&mut laptop, &mut phone, b"home again").await;
+    assert_eq!(
+        fleet.holder(1, 1).await,
+        Some(holder),
+        "both on the node that came back"
+    );
 }
