@@ -36,6 +36,10 @@ const ownBuild = () => page.evaluate(() => document.querySelector('script[type="
 
 try {
   if (!url.startsWith(`http://127.0.0.1:${port}/loopsy/#`)) failures.push(`the link does not open the app's origin: ${url}`);
+  // The code screen names the relay the link points at.
+  await page.goto(url);
+  const through = await page.locator("#pair-relay").textContent();
+  if (!through?.includes(relay.host)) failures.push(`the code screen does not name the relay: ${through}`);
   await pairAndOpenShell(page, shot, url, code);
   await page.keyboard.type("echo from-$((6*7))-elsewhere\n");
   await screenHas(page, "from-42-elsewhere");

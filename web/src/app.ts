@@ -29,6 +29,9 @@ async function pairFrom(link: PairingLink): Promise<void> {
   input.setAttribute("aria-label", "4-digit code shown on the laptop");
   input.setAttribute("autocapitalize", "off");
   let message = status("Type the 4-digit code your laptop shows.");
+  // A link may name any relay: the user sees which one before typing a code.
+  const through = status(`Through the relay at ${relayHost(link.relay)}`);
+  through.id = "pair-relay";
   const name = el("input", { type: "text", id: "phone-name", maxLength: 64, value: defaultPhoneName() });
   name.setAttribute("aria-label", "This phone's name, as the laptop will list it");
   const submit = el("button", { type: "submit", id: "pair" }, "Pair");
@@ -51,8 +54,17 @@ async function pairFrom(link: PairingLink): Promise<void> {
       show(el("h1", {}, "Pairing closed"), status("Too many wrong codes, or the code expired. On your laptop, run “loopsy mobile pair” again.", "alert"), homeButton());
     }
   };
-  show(el("h1", {}, "Enter the code"), message, form);
+  show(el("h1", {}, "Enter the code"), message, through, form);
   input.focus();
+}
+
+/** The relay's host as a person reads it (its URL, if it is none). */
+function relayHost(relay: string): string {
+  try {
+    return new URL(relay).host;
+  } catch {
+    return relay;
+  }
 }
 
 /** A name for this phone that a person recognises: "iPhone · Safari". */
