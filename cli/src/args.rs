@@ -129,7 +129,7 @@ pub struct PairArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub ttl: u64,
     /// Where the phone opens the app for this pairing, e.g. a copy of web/dist
-    /// you host (https://you.github.io/loopsy/), or this laptop's own
+    /// you host on an origin of its own (https://loopsy.you.example/), or this laptop's own
     /// http://<address>:<port>/app/. Default: relay.appOrigin, else the relay's.
     #[arg(long, value_name = "URL")]
     pub app_url: Option<String>,

@@ -142,6 +142,18 @@ pub fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
         .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && rest == host)
 }
 
+/// [`origin_allowed`] without its pass for `Origin: null`: for the HTTP
+/// endpoints a page could call (registration, a phone's own revocation),
+/// since any site can send `null` from a sandboxed frame. Native clients
+/// send no Origin at all and pass.
+pub fn page_origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+    let null = req
+        .headers()
+        .get(header::ORIGIN)
+        .is_some_and(|v| v.as_bytes() == b"null");
+    !null && origin_allowed(req, allowed)
+}
+
 /// A fixed window per IP address: at most `limit` calls per `window`.
 pub struct PerIpWindow {
     limit: u32,

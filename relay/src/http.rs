@@ -55,7 +55,7 @@ pub fn store_failed(error: &crate::store::StoreError) -> HttpResponse {
 
 pub async fn register(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse {
     // Pages of other sites must not spend this relay's registrations.
-    if !crate::access::origin_allowed(&req, &state.allowed_origins) {
+    if !crate::access::page_origin_allowed(&req, &state.allowed_origins) {
         metrics::add(&state.metrics.rejected_origin, 1);
         return refuse(403, "origin not allowed");
     }
@@ -275,7 +275,7 @@ pub async fn revoke_self(
     query: web::Query<PhoneQuery>,
     state: web::Data<RelayState>,
 ) -> HttpResponse {
-    if !crate::access::origin_allowed(&req, &state.allowed_origins) {
+    if !crate::access::page_origin_allowed(&req, &state.allowed_origins) {
         metrics::add(&state.metrics.rejected_origin, 1);
         return refuse(403, "origin not allowed");
     }
@@ -296,7 +296,7 @@ pub async fn revoke_self(
 /// The browser's question before an app on another origin sends `DELETE`
 /// with a bearer: answered yes only for origins this relay allows.
 pub async fn revoke_self_preflight(req: HttpRequest, state: web::Data<RelayState>) -> HttpResponse {
-    if !crate::access::origin_allowed(&req, &state.allowed_origins) {
+    if !crate::access::page_origin_allowed(&req, &state.allowed_origins) {
         metrics::add(&state.metrics.rejected_origin, 1);
         return refuse(403, "origin not allowed");
     }

@@ -1,5 +1,5 @@
 //! Where phones open the app: a page URL such as `https://app.example.com/`
-//! or `https://you.github.io/loopsy/`, checked once wherever it is configured
+//! or `https://loopsy.you.example/app/`, checked once wherever it is configured
 //! (`loopsy-relay --app-origin`, the daemon's `relay.appOrigin`).
 
 use std::fmt;

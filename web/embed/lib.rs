@@ -137,18 +137,29 @@ pub fn build_id() -> &'static str {
         .unwrap_or_default()
 }
 
-fn etag_of(bytes: &'static [u8], cell: &'static OnceLock<String>) -> &'static str {
-    cell.get_or_init(|| format!("\"{}\"", &sha256_hex(bytes)[..16]))
+/// The request's `Host` as a CSP source may hold it, or `None`. Only the
+/// header itself: `X-Forwarded-Host` (which actix would prefer) is the
+/// client's to write, and a space or `;` in it would add directives.
+fn checked_host(req: &HttpRequest) -> Option<&str> {
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    let clean = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    clean.then_some(host)
 }
 
 fn policy(req: &HttpRequest, connect: &ConnectSources) -> String {
-    let info = req.connection_info();
-    let socket_scheme = if info.scheme() == "https" {
+    let socket_scheme = if req.connection_info().scheme() == "https" {
         "wss"
     } else {
         "ws"
     };
-    let mut sources = format!("'self' {socket_scheme}://{}", info.host());
+    let mut sources = String::from("'self'");
+    // `'self'` covers this host's WebSockets in CSP 3; named too for older browsers.
+    if let Some(host) = checked_host(req) {
+        sources.push_str(&format!(" {socket_scheme}://{host}"));
+    }
     for origin in connect() {
         sources.push(' ');
         sources.push_str(&origin);
@@ -217,13 +228,20 @@ fn bundle(
 }
 
 /// A `no-cache` file with an `ETag`, answered 304 when the browser has it.
+/// The tag covers the policy too: a 304 keeps the stored headers, and the
+/// policy changes with the daemon's relay.
 fn validated(
     req: &HttpRequest,
     connect: &ConnectSources,
     content_type: &str,
     bytes: &'static [u8],
-    etag: &'static str,
 ) -> HttpResponse {
+    let policy = policy(req, connect);
+    let tagged = format!(
+        "\"{}\"",
+        &sha256_hex(&[bytes, policy.as_bytes()].concat())[..16]
+    );
+    let etag = tagged.as_str();
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -240,6 +258,36 @@ fn validated(
         .body(bytes)
 }
 
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn a_hostile_host_or_forwarded_host_adds_nothing_to_the_policy() {
+        let none: ConnectSources = this_host_only();
+        let forwarded = TestRequest::default()
+            .insert_header((header::HOST, "relay.example.com"))
+            .insert_header((
+                "X-Forwarded-Host",
+                "x *; frame-src *; report-uri https://evil",
+            ))
+            .to_http_request();
+        let said = policy(&forwarded, &none);
+        assert!(
+            said.contains("connect-src 'self' ws://relay.example.com;"),
+            "{said}"
+        );
+        assert!(!said.contains("evil") && !said.contains('*'), "{said}");
+        let spaced = TestRequest::default()
+            .insert_header((header::HOST, "a b;script-src *"))
+            .to_http_request();
+        let said = policy(&spaced, &none);
+        assert!(said.contains("connect-src 'self';"), "{said}");
+        assert!(!said.contains("script-src *"), "{said}");
+    }
+}
+
 fn not_found() -> HttpResponse {
     HttpResponse::NotFound()
         .content_type("text/plain; charset=utf-8")
@@ -247,20 +295,12 @@ fn not_found() -> HttpResponse {
 }
 
 async fn index(req: HttpRequest, connect: web::Data<ConnectSources>) -> HttpResponse {
-    static ETAG: OnceLock<String> = OnceLock::new();
-    validated(
-        &req,
-        &connect,
-        "text/html; charset=utf-8",
-        INDEX,
-        etag_of(INDEX, &ETAG),
-    )
+    validated(&req, &connect, "text/html; charset=utf-8", INDEX)
 }
 
 /// The service worker: keeps this build for offline and fast opens, and lets
 /// the page offer a new build rather than swap it in silently.
 async fn service_worker(req: HttpRequest, connect: web::Data<ConnectSources>) -> HttpResponse {
-    static ETAG: OnceLock<String> = OnceLock::new();
     if SERVICE_WORKER.is_empty() {
         return not_found();
     }
@@ -269,7 +309,6 @@ async fn service_worker(req: HttpRequest, connect: web::Data<ConnectSources>) ->
         &connect,
         "text/javascript; charset=utf-8",
         SERVICE_WORKER,
-        etag_of(SERVICE_WORKER, &ETAG),
     )
 }
 

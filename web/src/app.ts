@@ -10,7 +10,7 @@ import { type Laptop, Pairing, type PairingLink, RefusedError, parsePairingLink 
 import { dropAhead, openAhead } from "./connections.js";
 import { fingerprint } from "./crypto/noise.js";
 import { newPhoneKey, staticKey } from "./crypto/phone-key.js";
-import { forgetLaptop, laptops, saveLaptop } from "./store.js";
+import { forgetLaptop, laptops, saveLaptop, wouldReplace } from "./store.js";
 import { el, show, status } from "./dom.js";
 import { forgetSessions, openBeforeReload, reopen, resumeOpen } from "./sessions.js";
 import { type ThemeChoice, setThemeChoice, themeChoice } from "./theme.js";
@@ -42,6 +42,18 @@ async function pairFrom(link: PairingLink): Promise<void> {
     const answer = await pairing.tryCode(input.value.trim(), name.value.trim() || defaultPhoneName());
     submit.disabled = false;
     if (answer.kind === "paired") {
+      const taken = wouldReplace(await laptops(), answer.laptop);
+      if (taken) {
+        show(
+          el("h1", {}, "Not paired"),
+          status(
+            `This phone already has ${taken.name} with this id, through the relay at ${relayHost(taken.relay)} and with another key. This link goes through ${relayHost(answer.laptop.relay)}. If you moved the laptop, forget it here first, then pair again.`,
+            "alert",
+          ),
+          homeButton(),
+        );
+        return;
+      }
       await saveLaptop(answer.laptop);
       show(el("h1", {}, "Paired"), status(`Paired with ${answer.laptop.name} (key ${answer.laptop.fingerprint})`), homeButton());
     } else if (answer.kind === "wrong-code") {
@@ -153,7 +165,7 @@ async function home(): Promise<void> {
       void home();
     };
     const state = el("span", { className: "online", role: "status" } as Partial<HTMLSpanElement>, "checking…");
-    const keys = el("small", { className: "keys" }, `laptop key ${laptop.fingerprint}`, el("br"), `this phone's key ${phoneFingerprint(laptop)}`);
+    const keys = el("small", { className: "keys" }, `laptop key ${laptop.fingerprint}`, el("br"), `this phone's key ${phoneFingerprint(laptop)}`, el("br"), `relay ${relayHost(laptop.relay)}`);
     list.append(el("li", {}, open, state, keys, forget));
     void probe(laptop, state);
   }

@@ -23,6 +23,15 @@ async function run<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) =>
   });
 }
 
+/** The laptop a new pairing would silently overwrite, if any: one kept under
+ * the same device id but through another relay or with another key. A link
+ * may name any relay, and a device id is no secret (every QR code shows it),
+ * so a hostile relay could otherwise take a stored laptop's place. */
+export function wouldReplace(kept: Laptop[], paired: Laptop): Laptop | null {
+  const same = kept.find((l) => l.deviceId === paired.deviceId);
+  return same && (same.relay !== paired.relay || same.daemonKey !== paired.daemonKey) ? same : null;
+}
+
 export const laptops = (): Promise<Laptop[]> => run("readonly", (s) => s.getAll() as IDBRequest<Laptop[]>);
 export const saveLaptop = (laptop: Laptop): Promise<IDBValidKey> => run("readwrite", (s) => s.put(laptop));
 export const forgetLaptop = (deviceId: string): Promise<undefined> => run("readwrite", (s) => s.delete(deviceId));

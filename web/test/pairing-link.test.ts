@@ -39,6 +39,11 @@ test("anything else is no link", () => {
     withRelay(5, [0], "https://r"),
     withRelay(5, [1], "dftp://r"),
     withRelay(5, [1], "dhttps://a b"),
+    withRelay(4, new Array(16).fill(1), "https://user:pw@relay.example.com"),
+    withRelay(4, new Array(16).fill(1), "https://relay.example.com/?x"),
+    withRelay(4, new Array(16).fill(1), "https://relay.example.com\\evil"),
+    // A byte-order mark before the relay: Rust refuses it, and so must the app.
+    withRelay(4, new Array(16).fill(1), [0xef, 0xbb, 0xbf], "https://relay.example.com"),
   ];
   for (const bad of ["", "#", "#v=1&r=x", "#!!!!", "#AgAAAA", "#Aw", `#${notUtf8}`, ...relayless]) assert.equal(parsePairingLink(bad, "https://r"), null, bad);
 });

@@ -120,13 +120,22 @@ async fn the_page_lives_in_a_folder_and_its_worker_is_revalidated() {
 async fn a_relay_with_an_app_origin_serves_no_app_and_allows_that_origin() {
     let app = "https://app.example.com";
     let relay = start_relay(&["--app-origin", app]).await;
-    for path in ["/app", "/app/", "/app/assets/app.js", "/app/sw.js"] {
+    for path in ["/app", "/app/", "/app/assets/app.js"] {
         let (status, _, body) = get(&format!("{}{path}", relay.url), &[]).await;
         let body = String::from_utf8(body).unwrap();
         assert_eq!(status, 404, "{path}");
         assert!(body.contains("https://app.example.com/"), "{path}: {body}");
         assert!(!body.contains("<script"), "{path}: {body}");
     }
+
+    // A phone that once ran this relay's app has its worker replaced by one that retires it.
+    let (status, _, worker) = get(&format!("{}/app/sw.js", relay.url), &[]).await;
+    let worker = String::from_utf8(worker).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        worker.contains("unregister()") && worker.contains("caches.delete"),
+        "{worker}"
+    );
 
     let (device, secret) = register(&relay).await;
     let (status, issued) = post(
@@ -200,4 +209,26 @@ async fn an_app_origin_that_is_no_page_address_is_refused_at_start() {
     assert!(!output.status.success());
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("must start with https://"), "{said}");
+}
+
+#[actix_rt::test]
+async fn pages_of_a_sandboxed_frame_spend_no_registration() {
+    let relay = start_relay(&[]).await;
+    let answer = awc::Client::new()
+        .post(format!("{}/device/register", relay.url))
+        .insert_header(("Origin", "null"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        403,
+        "Origin: null is any site's sandboxed frame"
+    );
+    let native = awc::Client::new()
+        .post(format!("{}/device/register", relay.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(native.status(), 201, "a native client sends no Origin");
 }

@@ -165,9 +165,13 @@ fn relay_url_acceptable(url: &str) -> bool {
     let host = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
+    // No credentials (`@`), and nothing that would end or bend the URL the
+    // app builds from it (`\`, `?`, `#`).
     url.len() <= MAX_RELAY_URL
         && host.is_some_and(|h| !h.is_empty() && !h.starts_with('/'))
-        && url.bytes().all(|b| b.is_ascii_graphic())
+        && url
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"@\\?#".contains(&b))
 }
 
 /// What a phone reads from a link.
@@ -326,6 +330,10 @@ mod tests {
     fn a_relay_that_is_no_http_url_is_not_put_in_a_link_or_read_from_one() {
         let seed = PairingSeed([5; SEED_BYTES]);
         for bad in [
+            "https://user:password@relay.example.com",
+            "https://relay.example.com/x?y=1",
+            "https://relay.example.com\\evil.example",
+            "https://relay.example.com#f",
             "javascript:alert(1)",
             "relay.example.com",
             "https://",

@@ -42,7 +42,8 @@ function uuidText(bytes: Uint8Array): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// `ignoreBOM`: a leading U+FEFF stays, as in Rust, so both read a link alike.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** UTF-8 text, or null for bytes that are not. */
 function text(bytes: Uint8Array): string | null {
@@ -56,7 +57,8 @@ function text(bytes: Uint8Array): string | null {
 /** A relay URL as a link may carry it: http(s), a host, printable ASCII. */
 function relayUrl(bytes: Uint8Array): string | null {
   const url = text(bytes);
-  if (!url || url.length > MAX_RELAY_URL || !/^https?:\/\/[\x21-\x7e]+$/.test(url) || /^https?:\/\/\//.test(url)) return null;
+  // No credentials (@), and nothing that would end or bend the URLs built from it (\ ? #).
+  if (!url || url.length > MAX_RELAY_URL || !/^https?:\/\/[\x21-\x7e]+$/.test(url) || /^https?:\/\/\//.test(url) || /[@\\?#]/.test(url)) return null;
   return url;
 }
 
