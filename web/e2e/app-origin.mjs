@@ -36,8 +36,14 @@ const ownBuild = () => page.evaluate(() => document.querySelector('script[type="
 
 try {
   if (!url.startsWith(`http://127.0.0.1:${port}/loopsy/#`)) failures.push(`the link does not open the app's origin: ${url}`);
-  // The code screen names the relay the link points at.
+  // A link through another relay asks first, naming it, and sends nothing there until the tap.
   await page.goto(url);
+  await page.locator("#pair-continue").waitFor();
+  await shot("0-which-relay");
+  if (sockets.length) failures.push(`the app reached the link's relay before the tap: ${sockets}`);
+  const asked = await page.locator("main").textContent();
+  if (!asked?.includes(relay.host)) failures.push(`the question does not name the relay: ${asked}`);
+  await page.locator("#pair-continue").tap();
   const through = await page.locator("#pair-relay").textContent();
   if (!through?.includes(relay.host)) failures.push(`the code screen does not name the relay: ${through}`);
   await pairAndOpenShell(page, shot, url, code);

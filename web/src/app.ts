@@ -16,7 +16,25 @@ import { forgetSessions, openBeforeReload, reopen, resumeOpen } from "./sessions
 import { type ThemeChoice, setThemeChoice, themeChoice } from "./theme.js";
 import { keepUpToDate } from "./updates.js";
 
-async function pairFrom(link: PairingLink): Promise<void> {
+/** A link naming a relay other than this page's: nothing is sent to it until
+ * the user has seen where it is and tapped on (any page can open such a link). */
+function pairFrom(link: PairingLink): Promise<void> {
+  if (link.relay === location.origin) return pairThrough(link);
+  return new Promise((resolve) => {
+    const go = el("button", { type: "button", id: "pair-continue" }, "Continue");
+    go.onclick = () => void pairThrough(link).then(resolve);
+    const cancel = el("button", { type: "button", className: "secondary" }, "Cancel");
+    cancel.onclick = () => void home().then(resolve);
+    show(
+      el("h1", {}, "Pair with a laptop"),
+      status(`This link pairs through the relay at ${relayHost(link.relay)}. Continue only if you started the pairing on your laptop.`),
+      go,
+      cancel,
+    );
+  });
+}
+
+async function pairThrough(link: PairingLink): Promise<void> {
   show(el("h1", {}, "Pairing…"), status("Checking the laptop's key"));
   let pairing: Pairing;
   try {
