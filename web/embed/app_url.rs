@@ -36,8 +36,16 @@ impl AppUrl {
         if !host_ok {
             return Err(format!("the app's address {text:?} names no usable host"));
         }
-        let origin_len = text.len() - rest.len() + authority_len;
-        let mut page = text.to_owned();
+        // As a browser spells its origin: lower-case host, no default port,
+        // so that the Origin it sends is the one allowed.
+        let scheme = &text[..text.len() - rest.len()];
+        let mut authority = authority.to_ascii_lowercase();
+        let default_port = if scheme == "https://" { ":443" } else { ":80" };
+        if let Some(bare) = authority.strip_suffix(default_port) {
+            authority = bare.to_owned();
+        }
+        let origin_len = scheme.len() + authority.len();
+        let mut page = format!("{scheme}{authority}{}", &rest[authority_len..]);
         if !page.ends_with('/') {
             // A folder, so that the page's relative paths resolve inside it.
             page.push('/');
@@ -76,6 +84,17 @@ mod tests {
         assert_eq!(app.origin(), "https://you.github.io");
         let app = AppUrl::parse("http://192.168.1.5:19532/app/").expect("valid");
         assert_eq!(app.origin(), "http://192.168.1.5:19532");
+    }
+
+    #[test]
+    fn the_origin_is_spelled_as_a_browser_sends_it() {
+        let app = AppUrl::parse("https://App.Example.com:443/Loopsy").expect("valid");
+        assert_eq!(app.origin(), "https://app.example.com");
+        assert_eq!(app.page(), "https://app.example.com/Loopsy/");
+        let app = AppUrl::parse("http://10.0.0.2:80/app/").expect("valid");
+        assert_eq!(app.origin(), "http://10.0.0.2");
+        let app = AppUrl::parse("https://app.example.com:8443").expect("valid");
+        assert_eq!(app.origin(), "https://app.example.com:8443");
     }
 
     #[test]
