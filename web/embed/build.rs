@@ -54,7 +54,9 @@ fn main() {
         (Some(lock), Some(installed)) => installed < lock,
         _ => true,
     };
-    let ready = !stale || npm(&web, &["ci", "--no-audit", "--no-fund"]);
+    // `--ignore-scripts`: no dependency runs code at install, on any cargo build
+    // (esbuild finds its binary through its optional dependencies).
+    let ready = !stale || npm(&web, &["ci", "--ignore-scripts", "--no-audit", "--no-fund"]);
     // Cargo reruns this script when the sources change, so build every time it runs.
     let built = ready && npm(&web, &["run", "build"]);
     let out = Path::new(&std::env::var("OUT_DIR").unwrap_or_default()).join("webapp");
