@@ -6,6 +6,7 @@
 //! has versioned migrations. What must hold across nodes is one statement (or
 //! one locked transaction) in the database, never a read and then a write.
 
+mod announcements;
 mod postgres;
 mod sqlite;
 
@@ -14,7 +15,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use loopsy_transports::secrets::KeyDigest;
 
-pub use postgres::{Announced, PostgresStore, RevocationFeed, Revoked};
+pub use announcements::{Announced, RevocationFeed, Revoked};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

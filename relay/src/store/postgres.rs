@@ -11,7 +11,7 @@
 //! `UPDATE … RETURNING`, pairing burns the token and stores the phone in one
 //! statement, and a device's live tokens are counted and inserted under a
 //! lock on that device. Revocations are announced with `NOTIFY`; one more
-//! connection `LISTEN`s and hands them to the node (`RevocationFeed`).
+//! connection `LISTEN`s and hands them to the node (`announcements`).
 //! Migrations are numbered in `schema_migrations`, applied by one node at a
 //! time (an advisory lock).
 
@@ -19,10 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use loopsy_transports::secrets::KeyDigest;
 use tokio::sync::{Mutex, MutexGuard, mpsc};
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::announcements::{REVOKED_CHANNEL, RevocationFeed, WANTED_CHANNEL, listen};
 
 use super::{
     Answer, PhoneRecord, REVOKED_KEPT_SECS, Store, StoreError, TOKEN_ATTEMPTS, TokenRefusal,
@@ -30,14 +31,6 @@ use super::{
 
 /// Connections for queries.
 const POOL: usize = 4;
-/// The channel revocations are announced on.
-const REVOKED_CHANNEL: &str = "loopsy_revoked";
-/// The channel devices whose laptop a phone could not find are announced on.
-const WANTED_CHANNEL: &str = "loopsy_wanted";
-/// How often the listening connection is probed.
-const LISTEN_PROBE: Duration = Duration::from_secs(5);
-/// How far before a lost listener the replay of revocations reaches.
-const REPLAY_SLACK_SECS: i64 = 5;
 /// Longest wait for a free pooled connection.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 /// Bounds on each session, so that no statement, lock or forgotten
@@ -47,8 +40,6 @@ const SESSION_LIMITS: &str =
 /// Advisory lock held while migrating (any fixed number, the same on every node).
 const MIGRATION_LOCK: i64 = 0x6c6f_6f70_7379;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Pause before the listener reconnects.
-const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 const MIGRATIONS: &[&str] = &[
     "
@@ -101,45 +92,6 @@ CREATE INDEX revoked_phones_by_time ON revoked_phones(revoked_at);
 const REGISTRATION_WINDOW_MS: i64 = 60_000;
 /// Advisory lock that puts the fleet's registrations in a row.
 const REGISTRATION_LOCK: i64 = 0x7265_6769_7374;
-
-/// A phone revoked on some node (this one too): its sockets are to close.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revoked {
-    pub device_id: String,
-    pub phone_id: String,
-}
-
-/// What the database announces to every node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Announced {
-    Revoked(Revoked),
-    /// A phone of this device reached a node without its laptop: the node
-    /// holding the laptop should let it go, so that it reconnects to the node
-    /// the balancer names now (after a node came back, say).
-    Wanted {
-        device_id: String,
-    },
-}
-
-impl Announced {
-    fn read(channel: &str, payload: &str) -> Option<Self> {
-        match channel {
-            REVOKED_CHANNEL => payload.split_once(' ').map(|(device_id, phone_id)| {
-                Self::Revoked(Revoked {
-                    device_id: device_id.to_owned(),
-                    phone_id: phone_id.to_owned(),
-                })
-            }),
-            WANTED_CHANNEL => Some(Self::Wanted {
-                device_id: payload.to_owned(),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// What the database announces, as this node hears it.
-pub type RevocationFeed = mpsc::UnboundedReceiver<Announced>;
 
 pub struct PostgresStore {
     config: Config,
@@ -208,101 +160,6 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// What one listening connection brought, until it ended.
-async fn listen_once(
-    config: &Config,
-    feed: &mpsc::UnboundedSender<Announced>,
-    missed_since: Option<i64>,
-) -> Result<(), String> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
-    let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let (stop, mut stopped) = tokio::sync::oneshot::channel::<String>();
-    let forward = feed.clone();
-    let reader = tokio::spawn(async move {
-        futures_util::pin_mut!(messages);
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(note)) => {
-                    if let Some(said) = Announced::read(note.channel(), note.payload()) {
-                        let _ = forward.send(said);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = stop.send(e.to_string());
-                    return;
-                }
-            }
-        }
-        let _ = stop.send("the connection ended".into());
-    });
-    let subscribed = client
-        .batch_execute(&format!(
-            "LISTEN {REVOKED_CHANNEL}; LISTEN {WANTED_CHANNEL}"
-        ))
-        .await;
-    if let Err(e) = subscribed {
-        reader.abort();
-        // A hot standby refuses LISTEN; PgBouncer must run in session mode.
-        return Err(format!("cannot LISTEN: {e}"));
-    }
-    // Revocations made while no connection listened: replayed (closing a
-    // phone twice is harmless; missing one is not).
-    if let Some(since) = missed_since {
-        let rows = client
-            .query(
-                "SELECT device_id, id FROM revoked_phones WHERE revoked_at >= $1",
-                &[&since],
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        for row in rows {
-            let _ = feed.send(Announced::Revoked(Revoked {
-                device_id: row.get(0),
-                phone_id: row.get(1),
-            }));
-        }
-    }
-    // A half-open connection (a silent partition, a failover) shows itself
-    // within one probe: keepalives alone take minutes.
-    loop {
-        tokio::select! {
-            ended = &mut stopped => {
-                return Err(ended.unwrap_or_else(|_| "the listener stopped".into()));
-            }
-            _ = tokio::time::sleep(LISTEN_PROBE) => {
-                let probe = tokio::time::timeout(LISTEN_PROBE, client.simple_query("SELECT 1")).await;
-                if !matches!(probe, Ok(Ok(_))) {
-                    reader.abort();
-                    return Err("the listening connection stopped answering".into());
-                }
-                if feed.is_closed() {
-                    reader.abort();
-                    return Ok(());
-                }
-            }
-        }
-    }
-}
-
-/// `LISTEN`s for revocations and wanted devices for as long as the feed is
-/// read, reconnecting after a lost connection and replaying what it missed.
-async fn listen(config: Config, feed: mpsc::UnboundedSender<Announced>) {
-    let mut missed_since = None;
-    while !feed.is_closed() {
-        match listen_once(&config, &feed, missed_since).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "the PostgreSQL listener lost its connection; reconnecting")
-            }
-        }
-        // A little before the loss, for clocks and commits in flight.
-        let now = (crate::now_ms() / 1000) as i64;
-        missed_since = Some(missed_since.unwrap_or(now).min(now) - REPLAY_SLACK_SECS);
-        tokio::time::sleep(LISTEN_RETRY).await;
-    }
 }
 
 impl PostgresStore {
