@@ -93,6 +93,49 @@ pub enum Command {
     /// The relay that carries this machine's end-to-end encrypted phone traffic.
     #[command(subcommand)]
     Relay(RelayCommand),
+    /// Pair this machine with another loopsy daemon: run `loopsy pair` on one
+    /// machine (it shows an invite code), then `loopsy pair <host>` on the other.
+    /// Both screens then show a 6-digit check code; pair only if they match.
+    Pair(PairPeerArgs),
+    /// The loopsy daemons paired with this one.
+    #[command(subcommand)]
+    Peers(PeersCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PairPeerArgs {
+    /// The other machine's address, HOST or HOST:PORT (its peer port, default
+    /// 19533). Leave it out on the machine that shows the invite code.
+    pub address: Option<String>,
+    /// The 6-digit invite code the other machine shows (asked for when left out).
+    #[arg(
+        long,
+        env = "LOOPSY_INVITE_CODE",
+        hide_env_values = true,
+        value_name = "CODE"
+    )]
+    pub code: Option<String>,
+    /// What the other machine may do here, comma-separated. Default:
+    /// exec,transfer,context,messages. Add sessions:agents or sessions:shell
+    /// to let it start terminal sessions here (sessions:shell equals a shell on this machine).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub grant: Option<Vec<String>>,
+    /// Pair without asking if this screen's check code equals CODE (for scripts
+    /// that read the other screen); any other code declines.
+    #[arg(long, value_name = "CODE")]
+    pub expect_check_code: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeersCommand {
+    /// List the paired peers: online state, last seen, version, and what each side may do.
+    List(JsonFlag),
+    /// Forget a peer: its credential stops working here at once, and the peer is
+    /// told to forget this machine too.
+    Remove {
+        /// The peer's hostname, node id, or a unique prefix of its node id.
+        peer: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +218,10 @@ pub struct ExecArgs {
     /// Print the whole result as JSON at the end instead of streaming the output.
     #[arg(long)]
     pub json: bool,
+    /// Run it on a paired peer (hostname, node id or prefix), through this
+    /// machine's daemon; the output is printed when the command ends.
+    #[arg(long, value_name = "PEER")]
+    pub peer: Option<String>,
     /// Stop the command after this many seconds (default: execution.defaultTimeout).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
@@ -338,6 +385,10 @@ pub struct StartArgs {
     /// TCP port of the HTTP API for this run (default: server.port, 19532).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
+    /// TLS port other loopsy daemons pair with and call for this run
+    /// (default: server.peerPort, or the HTTP port + 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub peer_port: Option<u16>,
     /// Internal: set by a background start for the daemon process it spawns.
     #[arg(long, hide = true)]
     pub detached: bool,

@@ -51,5 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mobile(command) => commands::phone::mobile(&data_dir, command),
         Command::Phone(command) => commands::phone::phone(&data_dir, command),
         Command::Relay(command) => commands::phone::relay(&data_dir, command),
+        Command::Pair(args) => commands::pair::run(&data_dir, args),
+        Command::Peers(command) => commands::pair::peers(&data_dir, command),
     }
 }

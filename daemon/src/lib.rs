@@ -14,6 +14,7 @@
 //! - [`identity`]: persistent node id, protocol version, platform.
 //! - [`secrets`]: key generation, digests, constant-time checks, strength.
 //! - [`phone`]: the relay link, phone channels, pairing windows and their storage.
+//! - [`peers`]: LAN peers: TLS identity, pairing, the peer list, one `PeerLink` each.
 //! - [`sessions`]: PTY sessions: the manager and one `PtySession` actor each.
 //! - [`services`]: what admitted requests run on (context store, …).
 //! - [`state`]: `loopsy.db` (SQLite, WAL) and its migrations.
@@ -28,6 +29,7 @@ pub mod identity;
 pub mod instance;
 pub mod limits;
 pub mod paths;
+pub mod peers;
 pub mod phone;
 pub mod policy;
 pub mod router;

@@ -65,6 +65,11 @@ impl DataDir {
     pub fn transfers(&self) -> PathBuf {
         self.root.join("transfers")
     }
+    /// The daemon's TLS certificate and its key for peers, in one PEM file (`0600`),
+    /// so that a crash never leaves one without the other.
+    pub fn peer_tls(&self) -> PathBuf {
+        self.root.join("peer-tls.pem")
+    }
     pub fn node_id(&self) -> PathBuf {
         self.root.join("node-id")
     }

@@ -43,6 +43,9 @@ pub enum RunError {
 pub struct Started {
     pub node_id: String,
     pub http: Vec<std::net::SocketAddr>,
+    /// The TLS listener for peers.
+    pub peers: Vec<std::net::SocketAddr>,
+    pub cert_fingerprint: String,
 }
 
 /// Runs the daemon until it is told to stop. Blocks the calling thread.
@@ -83,12 +86,21 @@ pub fn run(
         );
     }
     let node_id = identity::load_or_create_node_id(&data_dir).map_err(prepare("the node id"))?;
+    let tls = crate::peers::tls_identity::load_or_create(&data_dir, &settings.config.tls)
+        .map_err(prepare("the TLS certificate for peers"))?;
+    let paired = crate::peers::store::PeerBook::open(&data_dir)
+        .and_then(|book| book.list())
+        .map_err(|e| RunError::Prepare {
+            what: "the peer list in loopsy.db".into(),
+            source: io::Error::other(e.to_string()),
+        })?;
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
 
     let system = System::new();
-    let result = system.block_on(serve(settings, overrides, node_id, on_started));
+    let peers = (tls, paired);
+    let result = system.block_on(serve(settings, overrides, node_id, peers, on_started));
     drop(instance);
     result
 }
@@ -97,10 +109,20 @@ async fn serve(
     settings: Settings,
     overrides: Overrides,
     node_id: String,
+    (tls, paired): (
+        crate::peers::tls_identity::TlsIdentity,
+        Vec<crate::peers::store::PeerRecord>,
+    ),
     on_started: impl FnOnce(&Started),
 ) -> Result<(), RunError> {
     let data_dir = settings.data_dir.clone();
     let server = settings.config.server.clone();
+    let peer_port = server.peer_port();
+    let peer_tls = loopsy_transports::peer_tls::server_config(&tls.cert_pem, &tls.key_pem)
+        .map_err(|e| RunError::Prepare {
+            what: "the TLS listener for peers".into(),
+            source: io::Error::other(e.to_string()),
+        })?;
     let logging = settings.config.logging.clone();
     let audit_path = data_dir.audit_log();
     let audit = SyncArbiter::start(1, move || {
@@ -138,6 +160,8 @@ async fn serve(
     .start();
     // Kept for the daemon's life: the thread exec jobs start and run on.
     let exec_arbiter = Arbiter::new();
+    // Peer links and joins: their TLS and waits share no thread with the Router.
+    let peers_arbiter = Arbiter::new();
     let hostname = settings.hostname.clone();
     let ping_every = Duration::from_secs(settings.config.relay.ping_interval_sec);
     // The Router and the relay link have a thread each: sessions and connections
@@ -153,7 +177,17 @@ async fn serve(
     let link_data_dir = data_dir.clone();
     let relay_origins = crate::phone::RelayOrigins::default();
     let published = relay_origins.clone();
-    let services = (context, sessions.clone(), exec_arbiter.handle());
+    let services = (
+        context,
+        sessions.clone(),
+        exec_arbiter.handle(),
+        peers_arbiter.handle(),
+    );
+    let peer_setup = crate::router::PeerSetup {
+        cert_fp: tls.fingerprint.clone(),
+        port: peer_port,
+        paired,
+    };
     let setup = (
         settings,
         overrides,
@@ -171,7 +205,7 @@ async fn serve(
                 .with_connections_on(connections)
                 .with_published_origins(published)
         });
-        let (context, sessions, exec) = services;
+        let (context, sessions, exec, peers) = services;
         let (settings, overrides, identity, audit, shutdown) = setup;
         Router::new(RouterSetup {
             services: Services {
@@ -179,7 +213,9 @@ async fn serve(
                 sessions,
                 exec,
                 relay,
+                peers,
             },
+            peers: peer_setup,
             settings,
             overrides,
             identity,
@@ -197,19 +233,35 @@ async fn serve(
         .start();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let app = relay_origins.sources();
-    let lan = LanHttp::bind(&server.host, server.port, workers, router.recipient(), app).map_err(
-        |source| RunError::Listen {
-            addr: format!("{}:{}", server.host, server.port),
-            source,
-        },
-    )?;
+    let listener = lan_http::PeerListener {
+        port: peer_port,
+        tls: peer_tls,
+    };
+    let lan = LanHttp::bind(
+        &server.host,
+        server.port,
+        Some(listener),
+        workers,
+        router.recipient(),
+        app,
+    )
+    .map_err(|source| RunError::Listen {
+        addr: format!(
+            "{}:{} (and {peer_port} for peers)",
+            server.host, server.port
+        ),
+        source,
+    })?;
     let started = Started {
         node_id,
         http: lan.local_addrs().to_vec(),
+        peers: lan.tls_addrs().to_vec(),
+        cert_fingerprint: tls.fingerprint.clone(),
     };
     let lan = lan.start();
     tracing::info!(
         http = ?started.http,
+        peers = ?started.peers,
         socket = %socket_path.display(),
         node_id = %started.node_id,
         "loopsy daemon serving"

@@ -32,6 +32,24 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE phones ADD COLUMN auto_approve INTEGER NOT NULL DEFAULT 0;",
     // 4: when a phone last connected (ms since the epoch), so phones can be told apart.
     "ALTER TABLE phones ADD COLUMN last_seen INTEGER;",
+    // 5: paired LAN peers (DESIGN §3): the pinned certificate, the digest of the
+    // credential they call us with, the credential we call them with, and the
+    // capabilities each side granted the other.
+    "CREATE TABLE peers (
+        node_id TEXT PRIMARY KEY NOT NULL,
+        hostname TEXT NOT NULL,
+        address TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        cert_fp TEXT NOT NULL,
+        inbound_digest BLOB NOT NULL,
+        inbound_caps TEXT NOT NULL,
+        outbound_secret TEXT NOT NULL,
+        outbound_caps TEXT NOT NULL,
+        version TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        paired_at INTEGER NOT NULL,
+        last_seen INTEGER
+    ) WITHOUT ROWID;",
 ];
 
 /// Opens (creating, `0600`) and migrates the database.

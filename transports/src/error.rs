@@ -44,6 +44,15 @@ pub mod code {
     /// Five wrong codes closed the pairing window for good.
     pub const PAIRING_DEAD: u32 = 7104;
 
+    pub const PEER_NOT_FOUND: u32 = 7201;
+    pub const PEER_WINDOW_NOT_FOUND: u32 = 7202;
+    pub const PEER_CODE_WRONG: u32 = 7203;
+    /// The pairing is over (declined, closed after wrong codes, or broken).
+    pub const PEER_PAIRING_ENDED: u32 = 7204;
+    /// Another machine is in the middle of pairing with this window.
+    pub const PEER_PAIRING_BUSY: u32 = 7205;
+    /// A peer did not answer, answered garbage, or its link's breaker is open.
+    pub const PEER_UNREACHABLE: u32 = 7206;
     pub const INTERNAL: u32 = 9001;
     pub const RATE_LIMITED: u32 = 9002;
     pub const INVALID_REQUEST: u32 = 9003;

@@ -25,6 +25,7 @@ pub mod framed_connection;
 pub mod framing;
 pub mod jsonrpc;
 pub mod lan_http;
+pub mod peer_tls;
 pub mod relay_wire;
 pub mod secrets;
 pub mod unix_socket;

@@ -39,19 +39,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(digest::digest(&digest::SHA256, bytes).as_ref())
 }
 
-/// 32 bytes from 64 hex characters (either case); `None` for anything else.
-pub fn from_hex32(text: &str) -> Option<[u8; 32]> {
+/// Bytes from hex (either case, even length); `None` for anything else.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
     // `from_str_radix` alone would take a sign ("+f").
-    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
+    if !digits.len().is_multiple_of(2) || !digits.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        let pair = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(pair, 16).ok()?;
+    digits
+        .chunks_exact(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}
+
+/// 32 bytes from 64 hex characters (either case); `None` for anything else.
+pub fn from_hex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
     }
-    Some(out)
+    from_hex(text)?.try_into().ok()
 }
 
 /// SHA-256 of a secret: what we keep in memory, so that comparisons run on

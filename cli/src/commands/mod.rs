@@ -6,6 +6,7 @@ pub mod exec;
 pub mod init;
 pub mod key;
 pub mod logs;
+pub mod pair;
 pub mod phone;
 pub mod qr;
 pub mod sessions;

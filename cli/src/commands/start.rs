@@ -27,6 +27,7 @@ pub fn run(data_dir: &DataDir, args: &StartArgs, cli: &Cli) -> anyhow::Result<Ex
     }
     let overrides = Overrides {
         port: args.port,
+        peer_port: args.peer_port,
         lan: args.lan,
     };
     let settings = Settings::load(data_dir.clone(), &overrides)?;
@@ -86,6 +87,9 @@ fn start_background(
     }
     if let Some(port) = args.port {
         command.arg("--port").arg(port.to_string());
+    }
+    if let Some(port) = args.peer_port {
+        command.arg("--peer-port").arg(port.to_string());
     }
     command
         .stdin(Stdio::null())

@@ -155,6 +155,7 @@ pub fn run(data_dir: &DataDir, args: &UpArgs, cli: &Cli) -> anyhow::Result<ExitC
             // The daemon serves the app to the network.
             lan: args.lan,
             port: args.port,
+            peer_port: None,
             detached: false,
         };
         start::run(data_dir, &start_args, cli)?;

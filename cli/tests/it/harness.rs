@@ -51,6 +51,8 @@ pub fn free_port() -> u16 {
 pub struct Loopsy {
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// The TLS port for peers (a free one of its own, not `port + 1`).
+    pub peer_port: u16,
     /// Extra environment for every command.
     pub env: Vec<(String, String)>,
 }
@@ -78,6 +80,7 @@ impl Loopsy {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
             port: free_port(),
+            peer_port: free_port(),
             env: Vec::new(),
         }
     }
@@ -113,6 +116,7 @@ impl Loopsy {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
+            .env("LOOPSY_SERVER__PEER_PORT", self.peer_port.to_string())
             .arg("--data-dir")
             .arg(self.data())
             .args(args);

@@ -29,6 +29,10 @@ mod http_api;
 mod keys;
 /// init → start → status → stop, double start, kill -9 recovery, signals.
 mod lifecycle;
+/// Attacks on pairing and peer calls with a hostile party in the middle.
+mod peer_attacks;
+/// LAN peers: pairing through the CLI, calls through peer links, the attacks on pairing.
+mod peers;
 /// The phone path: pairing, sessions through the relay, what the relay sees, revocation.
 mod phone;
 mod phone_relay;

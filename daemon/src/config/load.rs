@@ -37,6 +37,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub port: Option<u16>,
+    /// `--peer-port`: the TLS port for peers for this run.
+    pub peer_port: Option<u16>,
     /// `--lan`: listen on all interfaces for this run (the file is not changed).
     pub lan: bool,
 }
@@ -96,8 +98,12 @@ pub fn load(config_path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigE
         }
     }
     let known = leaf_paths(&defaults);
+    // Figment would lowercase the mapped path, losing the camelCase of
+    // `execution.maxConcurrent`; `env_key_to_path` folds case itself. (Last:
+    // figment's `filter_map` turns lowercasing back on.)
     let env = Env::prefixed("LOOPSY_")
-        .filter_map(move |key| env_key_to_path(key.as_str(), &known).map(Into::into));
+        .filter_map(move |key| env_key_to_path(key.as_str(), &known).map(Into::into))
+        .lowercase(false);
     let mut figment = Figment::from(Serialized::defaults(Config::default()))
         .merge(Yaml::string(&text))
         .merge(env);
@@ -108,6 +114,9 @@ pub fn load(config_path: &Path, overrides: &Overrides) -> Result<Loaded, ConfigE
     }
     if let Some(port) = overrides.port {
         figment = figment.merge(("server.port", port));
+    }
+    if let Some(port) = overrides.peer_port {
+        figment = figment.merge(("server.peerPort", port));
     }
     let config: Config = figment.extract().map_err(|error| ConfigError::Invalid {
         path: config_path.to_owned(),

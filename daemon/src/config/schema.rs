@@ -38,6 +38,17 @@ pub struct ServerConfig {
     /// Extra names this daemon may be reached by (`Host` header), beyond
     /// `localhost`, IP literals, the hostname and `<hostname>.local`.
     pub allowed_hosts: Vec<String>,
+    /// TLS port other daemons call this one on (pairing and every peer call);
+    /// unset means `port + 1`.
+    pub peer_port: Option<u16>,
+}
+
+impl ServerConfig {
+    /// The TLS port for peers.
+    pub fn peer_port(&self) -> u16 {
+        self.peer_port
+            .unwrap_or_else(|| self.port.saturating_add(1))
+    }
 }
 
 impl Default for ServerConfig {
@@ -47,6 +58,7 @@ impl Default for ServerConfig {
             host: DEFAULT_HOST.to_owned(),
             hostname: None,
             allowed_hosts: Vec::new(),
+            peer_port: None,
         }
     }
 }

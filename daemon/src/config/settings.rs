@@ -161,7 +161,7 @@ impl Settings {
         if config.tls.enabled {
             return Err(bad(
                 "tls.enabled",
-                "is not supported by this version; set it to false (peers reach the API over plain HTTP)".into(),
+                "is not supported by this version; set it to false (daemons always talk TLS to each other on server.peerPort; the HTTP port stays plain)".into(),
             ));
         }
         let hostname = config.server.hostname.clone().unwrap_or_else(os_hostname);

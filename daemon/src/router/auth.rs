@@ -9,6 +9,7 @@ use loopsy_transports::wire::BearerToken;
 
 use super::capabilities::Capabilities;
 use crate::config::AuthConfig;
+use crate::peers::store::PeerRecord;
 use crate::secrets::KeyDigest;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub enum Principal {
         name: String,
         capabilities: Capabilities,
     },
+    /// A daemon paired with this one (`loopsy pair`), by the credential it was
+    /// given at pairing, with what the owner granted it there.
+    PairedPeer(Box<PairedPeer>),
     /// A paired phone, authenticated by its end-to-end handshake.
     Phone { phone_id: String },
     /// No credentials (public operations only).
@@ -29,6 +33,15 @@ pub enum Principal {
     /// The relay link for a phone channel not yet authenticated (or the relay):
     /// it may only ask the phone-channel operations, which decide on it.
     RelayChannel { subject: String },
+}
+
+/// Who a paired daemon is, as its credential says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairedPeer {
+    pub node_id: String,
+    /// Hostname and node id prefix, for the audit log.
+    pub label: String,
+    pub capabilities: Capabilities,
 }
 
 impl Principal {
@@ -42,6 +55,7 @@ impl Principal {
         match self {
             Self::Owner | Self::OwnerKey { .. } => Capabilities::all(),
             Self::Peer { capabilities, .. } => *capabilities,
+            Self::PairedPeer(peer) => peer.capabilities,
             Self::Phone { .. } => Capabilities::phone(),
             Self::Anonymous { .. } | Self::RelayChannel { .. } => Capabilities::none(),
         }
@@ -54,6 +68,7 @@ impl fmt::Display for Principal {
             Self::Owner => f.write_str("owner"),
             Self::OwnerKey { .. } => f.write_str("owner-key"),
             Self::Peer { name, .. } => write!(f, "peer:{name}"),
+            Self::PairedPeer(peer) => write!(f, "peer:{}", peer.label),
             Self::Phone { phone_id } => write!(f, "phone:{phone_id}"),
             Self::Anonymous { .. } => f.write_str("anonymous"),
             Self::RelayChannel { subject } => f.write_str(subject),
@@ -65,6 +80,8 @@ impl fmt::Display for Principal {
 pub struct AuthTable {
     owner: KeyDigest,
     peers: Vec<(String, KeyDigest, Capabilities)>,
+    /// Paired daemons: node id, label, credential digest, grants.
+    paired: Vec<(String, String, KeyDigest, Capabilities)>,
 }
 
 /// Which key a bearer matched.
@@ -72,11 +89,23 @@ pub struct AuthTable {
 pub enum KeyMatch {
     Owner,
     Peer(String, Capabilities),
+    Paired(PairedPeer),
 }
 
 impl AuthTable {
-    pub fn from_config(auth: &AuthConfig) -> Self {
+    pub fn from_config(auth: &AuthConfig, paired: &[PeerRecord]) -> Self {
         Self {
+            paired: paired
+                .iter()
+                .map(|p| {
+                    (
+                        p.node_id.clone(),
+                        p.label(),
+                        p.inbound_digest.clone(),
+                        p.inbound,
+                    )
+                })
+                .collect(),
             owner: KeyDigest::of(&auth.api_key),
             peers: auth
                 .allowed_keys
@@ -104,6 +133,15 @@ impl AuthTable {
         for (name, digest, capabilities) in &self.peers {
             if digest.matches(&offered) && found.is_none() {
                 found = Some(KeyMatch::Peer(name.clone(), *capabilities));
+            }
+        }
+        for (node_id, label, digest, capabilities) in &self.paired {
+            if digest.matches(&offered) && found.is_none() {
+                found = Some(KeyMatch::Paired(PairedPeer {
+                    node_id: node_id.clone(),
+                    label: label.clone(),
+                    capabilities: *capabilities,
+                }));
             }
         }
         found
@@ -159,7 +197,7 @@ mod tests {
                 capabilities: Some(vec!["exec".into(), "sessions:agents".into()]),
             }),
         );
-        let table = AuthTable::from_config(&auth);
+        let table = AuthTable::from_config(&auth, &[]);
         assert_eq!(
             table.identify(&BearerToken::new("own")),
             Some(KeyMatch::Owner)
@@ -193,7 +231,7 @@ mod tests {
         };
         auth.allowed_keys
             .insert("laptop".into(), "peer-secret-abcdef".into());
-        let table = AuthTable::from_config(&auth);
+        let table = AuthTable::from_config(&auth, &[]);
         for (arg, expected) in [
             ("owner-secret-0123456789", "[key]"),
             ("--api-key=peer-secret-abcdef", "--api-key=[key]"),

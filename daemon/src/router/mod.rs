@@ -10,6 +10,7 @@ mod exec_ops;
 mod operations;
 mod ops;
 mod origin_policy;
+mod peer_ops;
 mod phone_ops;
 mod picker_ops;
 pub(crate) mod rate_limit;
@@ -49,6 +50,7 @@ pub struct RouterSetup {
     /// Notified once when an authorised `daemon.stop` arrives.
     pub shutdown: Arc<Notify>,
     pub services: Services,
+    pub peers: PeerSetup,
 }
 
 /// The services admitted requests are dispatched to.
@@ -60,6 +62,18 @@ pub struct Services {
     pub exec: actix::ArbiterHandle,
     /// The relay link and phone channels.
     pub relay: Addr<crate::phone::RelayLink>,
+    /// The thread peer links and joins run on.
+    pub peers: actix::ArbiterHandle,
+}
+
+/// What the Router starts with about LAN peers.
+pub struct PeerSetup {
+    /// The fingerprint of this daemon's TLS certificate.
+    pub cert_fp: String,
+    /// Its TLS port for peers.
+    pub port: u16,
+    /// The peers stored in `loopsy.db`.
+    pub paired: Vec<crate::peers::store::PeerRecord>,
 }
 
 pub struct Router {
@@ -82,6 +96,14 @@ pub struct Router {
     transfers: transfer_ops::TransferPermits,
     /// Open phone pairing windows: secrets and codes, in memory only.
     pairing: crate::phone::pairing::PairingWindows,
+    /// LAN peers: the pairing window, a join, the links of paired peers.
+    peers: peer_ops::PeerState,
+    /// Peers stored at start, linked once the Router runs.
+    paired_at_start: Vec<crate::peers::store::PeerRecord>,
+    /// The Router's own address (for actors that report back to it).
+    self_address: Option<Addr<Router>>,
+    /// The door of the request being handled (see `peer_ops::Door`).
+    door: peer_ops::Door,
     own_uid: u32,
     /// Random per boot, so request ids never repeat across restarts.
     boot_tag: String,
@@ -142,7 +164,7 @@ impl Router {
             settings.data_dir.root(),
         ));
         Self {
-            auth: AuthTable::from_config(&settings.config.auth),
+            auth: AuthTable::from_config(&settings.config.auth, &[]),
             origin_policy: OriginPolicy::new(
                 settings.config.server.port,
                 &settings.hostname,
@@ -161,6 +183,10 @@ impl Router {
             path_guard,
             transfers: Default::default(),
             pairing: Default::default(),
+            peers: peer_ops::PeerState::new(setup.peers.cert_fp, setup.peers.port),
+            paired_at_start: setup.peers.paired,
+            self_address: None,
+            door: Default::default(),
             own_uid: rustix::process::geteuid().as_raw(),
             boot_tag,
             next_request: 0,
@@ -213,6 +239,20 @@ impl Router {
                         Some(KeyMatch::Peer(name, capabilities)) => {
                             Principal::Peer { name, capabilities }
                         }
+                        // A paired daemon's credential is good only over TLS
+                        // (or on this machine): on plain HTTP anyone on the
+                        // path could have read it.
+                        Some(KeyMatch::Paired(_))
+                            if !http.tls && !ip.is_some_and(|ip| ip.is_loopback()) =>
+                        {
+                            return Err((
+                                anonymous,
+                                ApiError::forbidden(
+                                    "a paired peer's credential is accepted only over the TLS port for peers",
+                                ),
+                            ));
+                        }
+                        Some(KeyMatch::Paired(peer)) => Principal::PairedPeer(Box::new(peer)),
                         None if public => anonymous,
                         None => return Err((anonymous, ApiError::invalid_key())),
                     },
@@ -317,7 +357,7 @@ impl Router {
     /// Applies a freshly loaded or written configuration's keys and limits;
     /// `mtime` is the file's modification time as that load or write left it.
     fn apply(&mut self, settings: Settings, mtime: Option<SystemTime>) {
-        self.auth = AuthTable::from_config(&settings.config.auth);
+        self.auth = AuthTable::from_config(&settings.config.auth, &self.peers.records());
         self.limiter.set_limits(settings.config.rate_limits.clone());
         self.origin_policy = OriginPolicy::new(
             self.settings.config.server.port,
@@ -327,6 +367,11 @@ impl Router {
         self.config_mtime = mtime;
         self.settings = settings;
         self.path_guard = transfer_ops::guard(self);
+    }
+
+    /// The accepted keys again, after a peer came or went.
+    fn rebuild_auth(&mut self) {
+        self.auth = AuthTable::from_config(&self.settings.config.auth, &self.peers.records());
     }
 
     /// Picks up hand edits of `config.yaml` (keys, limits) without a restart. The
@@ -368,6 +413,10 @@ impl Actor for Router {
         // Requests from every transport queue here; the default of 16 would make
         // busy transports wait on mailbox capacity instead of on work.
         ctx.set_mailbox_capacity(4096);
+        self.self_address = Some(ctx.address());
+        for record in std::mem::take(&mut self.paired_at_start) {
+            self.activate_peer(record);
+        }
         ctx.run_interval(CONFIG_POLL, |act, ctx| act.poll_config(ctx));
     }
 }
@@ -402,6 +451,7 @@ impl Handler<Inbound> for Router {
         };
         let (principal, work) = match admitted {
             Ok(principal) => {
+                self.door = peer_ops::Door::of(&evidence);
                 let work = operations::handler_of(operation, &request)(self, request, &principal);
                 (principal, work)
             }

@@ -16,7 +16,9 @@ use loopsy_transports::wire::{Evidence, RateFamily, Request, TransportKind, meth
 use super::capabilities::{Capability, Need};
 use super::rpc_params::{self as rpc, Parse};
 use super::{Principal, Router, Work};
-use super::{context_ops, exec_ops, ops, phone_ops, picker_ops, session_ops, transfer_ops};
+use super::{
+    context_ops, exec_ops, ops, peer_ops, phone_ops, picker_ops, session_ops, transfer_ops,
+};
 
 /// Who may ask, before capabilities are looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,6 +396,55 @@ pub static OPERATIONS: &[Operation] = &[
     )
     .family(RateFamily::Unmetered)
     .access(Access::RelayChannel),
+    // LAN peers: the owner's side, on the Unix socket only (a pairing window
+    // cannot be opened over the network).
+    op(method::PEERS_PAIR_OPEN, rpc::peers_pair_open, peer_ops::run)
+        .family(RateFamily::Pair)
+        .access(Access::Owner),
+    op(
+        method::PEERS_PAIR_STATUS,
+        rpc::peers_pair_status,
+        peer_ops::run,
+    )
+    .access(Access::Owner),
+    op(
+        method::PEERS_PAIR_CONFIRM,
+        rpc::peers_pair_confirm,
+        peer_ops::run,
+    )
+    .access(Access::Owner),
+    op(method::PEERS_JOIN, rpc::peers_join, peer_ops::run)
+        .family(RateFamily::Pair)
+        .access(Access::Owner),
+    op(
+        method::PEERS_JOIN_STATUS,
+        rpc::peers_join_status,
+        peer_ops::run,
+    )
+    .access(Access::Owner),
+    op(
+        method::PEERS_JOIN_CONFIRM,
+        rpc::peers_join_confirm,
+        peer_ops::run,
+    )
+    .access(Access::Owner),
+    op(method::PEERS_LIST, rpc::peers_list, peer_ops::run).access(Access::Owner),
+    op(method::PEERS_REMOVE, rpc::peers_remove, peer_ops::run).access(Access::Owner),
+    op(method::PEERS_CALL, rpc::peers_call, peer_ops::run).access(Access::Owner),
+    // What another daemon sends: the pairing steps (anyone may knock, over
+    // TLS only, rate limited per address; the window decides) and unpairing.
+    op(method::PEER_PAIR_HELLO, rpc::peer_pair_hello, peer_ops::run)
+        .family(RateFamily::Pair)
+        .access(Access::Public),
+    op(
+        method::PEER_PAIR_FINISH,
+        rpc::peer_pair_finish,
+        peer_ops::run,
+    )
+    .family(RateFamily::Pair)
+    .access(Access::Public),
+    op(method::PEER_PAIR_STEP, rpc::peer_pair_step, peer_ops::run).access(Access::Public),
+    op(method::PEER_UNPAIR, rpc::peer_unpair, peer_ops::run),
     op(UNKNOWN, rpc::not_a_method, answered_by_admission).phones(),
     MALFORMED_ENTRY,
 ];

@@ -55,6 +55,9 @@ pub fn status(router: &Router) -> Reply {
             "version": DAEMON_VERSION,
             "pid": std::process::id(),
             "listen": format!("{}:{}", server.host, server.port),
+            // Where peers pair and call (TLS), and the certificate they pin.
+            "peerListen": format!("{}:{}", server.host, router.peers.port),
+            "certFingerprint": router.peers.cert_fp,
             "dataDir": router.settings.data_dir.root().display().to_string(),
             "socket": router.settings.data_dir.socket().display().to_string(),
             // The phone app this daemon embeds; the app warns when it is another.

@@ -228,6 +228,84 @@ pub fn not_a_method(method: &str, _: Option<&Value>) -> Result<Request, ApiError
     Err(ApiError::method_not_found(method))
 }
 
+fn peers(request: PeerRequest) -> Result<Request, ApiError> {
+    Ok(Request::Peers(request))
+}
+
+pub fn peers_pair_open(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: PairOpenParams = parse_params(method, params)?;
+    peers(PeerRequest::PairOpen {
+        ttl_seconds: p.ttl_seconds,
+    })
+}
+
+pub fn peers_pair_status(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    empty(method, params).and_then(|()| peers(PeerRequest::PairStatus))
+}
+
+pub fn peers_pair_confirm(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    peers(PeerRequest::PairConfirm(parse_params(method, params)?))
+}
+
+pub fn peers_join(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: JoinParams = parse_params(method, params)?;
+    peers(PeerRequest::Join {
+        address: p.address,
+        code: p.code,
+    })
+}
+
+pub fn peers_join_status(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    empty(method, params).and_then(|()| peers(PeerRequest::JoinStatus))
+}
+
+pub fn peers_join_confirm(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    peers(PeerRequest::JoinConfirm(parse_params(method, params)?))
+}
+
+pub fn peers_list(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    empty(method, params).and_then(|()| peers(PeerRequest::List))
+}
+
+pub fn peers_remove(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: PeerNameParams = parse_params(method, params)?;
+    peers(PeerRequest::Remove { peer: p.peer })
+}
+
+pub fn peers_call(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: PeerCallParams = parse_params(method, params)?;
+    peers(PeerRequest::Call {
+        peer: p.peer,
+        method: p.method,
+        params: p.params,
+    })
+}
+
+pub fn peer_pair_hello(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: HelloParams = parse_params(method, params)?;
+    peers(PeerRequest::Hello { message: p.message })
+}
+
+pub fn peer_pair_finish(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: PairingMessageParams = parse_params(method, params)?;
+    peers(PeerRequest::Finish {
+        pairing: p.pairing,
+        message: p.message,
+    })
+}
+
+pub fn peer_pair_step(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: PairingMessageParams = parse_params(method, params)?;
+    peers(PeerRequest::Step {
+        pairing: p.pairing,
+        message: p.message,
+    })
+}
+
+pub fn peer_unpair(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    empty(method, params).and_then(|()| peers(PeerRequest::Unpair))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

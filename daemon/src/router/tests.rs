@@ -63,6 +63,12 @@ fn statuses(cases: Vec<(Request, Evidence)>) -> Vec<u16> {
                 .start(),
                 exec: actix::Arbiter::current(),
                 relay,
+                peers: actix::Arbiter::current(),
+            },
+            peers: super::PeerSetup {
+                cert_fp: "ab".repeat(32),
+                port: 19533,
+                paired: Vec::new(),
             },
         })
         .start();

@@ -112,6 +112,24 @@ impl Handshake {
         Self::build(PAIRING_PATTERN, daemon, None, Some(secret), prologue, false)
     }
 
+    /// Either side of a pairing between two daemons (the joining one initiates),
+    /// keyed by the invite code's secret.
+    pub fn pairing_between_daemons(
+        local: &StaticKey,
+        secret: &PairingSecret,
+        prologue: &[u8],
+        initiator: bool,
+    ) -> Result<Self, E2eError> {
+        Self::build(
+            PAIRING_PATTERN,
+            local,
+            None,
+            Some(secret),
+            prologue,
+            initiator,
+        )
+    }
+
     /// The phone's side of a connection to a daemon it paired with.
     pub fn connection_phone(
         phone: &StaticKey,

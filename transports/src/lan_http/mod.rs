@@ -54,21 +54,30 @@ pub struct LanHttp {
     handle: ServerHandle,
     server: Option<Server>,
     local_addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
+}
+
+/// The TLS listener daemons call each other on: its port and this daemon's certificate.
+pub struct PeerListener {
+    pub port: u16,
+    pub tls: rustls::ServerConfig,
 }
 
 impl LanHttp {
     /// Binds `host:port` (port 0 picks a free one) with `workers` worker
-    /// threads. The phone app is served at `/app/`, allowed to connect to
-    /// `app_connects_to` (the daemon's relay).
+    /// threads, and with `peers` the same routes over TLS on a port of their
+    /// own (what daemons call each other on). The phone app is served at
+    /// `/app/`, allowed to connect to `app_connects_to` (the daemon's relay).
     pub fn bind(
         host: &str,
         port: u16,
+        peers: Option<PeerListener>,
         workers: usize,
         router: Recipient<Inbound>,
         app_connects_to: loopsy_webapp::ConnectSources,
     ) -> io::Result<Self> {
         let state = LanState { router };
-        let http = HttpServer::new(move || {
+        let mut http = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 // Public, static and the same for everyone: nothing for the Router to decide.
@@ -96,17 +105,29 @@ impl LanHttp {
         .disable_signals()
         .shutdown_timeout(DRAIN_TIMEOUT.as_secs())
         .bind((host, port))?;
-        let local_addrs = http.addrs();
+        let plain = http.addrs().len();
+        if let Some(peers) = peers {
+            http = http.bind_rustls_0_23((host, peers.port), peers.tls)?;
+        }
+        let mut local_addrs = http.addrs();
+        let tls_addrs = local_addrs.split_off(plain.min(local_addrs.len()));
         let server = http.run();
         Ok(Self {
             handle: server.handle(),
             server: Some(server),
             local_addrs,
+            tls_addrs,
         })
     }
 
+    /// The plain-HTTP addresses.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The addresses of the TLS listener for peers.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
     }
 }
 
@@ -147,6 +168,7 @@ fn header_string(req: &HttpRequest, name: header::HeaderName) -> Option<String> 
 fn evidence_of(req: &HttpRequest) -> Evidence {
     Evidence::LanHttp(HttpEvidence {
         json_rpc: req.path() == "/rpc",
+        tls: req.app_config().secure(),
         remote: req.peer_addr(),
         bearer: header_string(req, header::AUTHORIZATION)
             .map(|h| BearerToken::from_authorization(&h)),

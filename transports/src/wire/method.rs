@@ -39,6 +39,20 @@ pub const PHONES_LIST: &str = "phones.list";
 pub const PHONES_REVOKE: &str = "phones.revoke";
 pub const RELAY_CONFIGURE: &str = "relay.configure";
 pub const RELAY_STATUS: &str = "relay.status";
+pub const PEERS_PAIR_OPEN: &str = "peers.pair.open";
+pub const PEERS_PAIR_STATUS: &str = "peers.pair.status";
+pub const PEERS_PAIR_CONFIRM: &str = "peers.pair.confirm";
+pub const PEERS_JOIN: &str = "peers.join";
+pub const PEERS_JOIN_STATUS: &str = "peers.join.status";
+pub const PEERS_JOIN_CONFIRM: &str = "peers.join.confirm";
+pub const PEERS_LIST: &str = "peers.list";
+pub const PEERS_REMOVE: &str = "peers.remove";
+pub const PEERS_CALL: &str = "peers.call";
+// Asked by one daemon of another.
+pub const PEER_PAIR_HELLO: &str = "peer.pair.hello";
+pub const PEER_PAIR_FINISH: &str = "peer.pair.finish";
+pub const PEER_PAIR_STEP: &str = "peer.pair.step";
+pub const PEER_UNPAIR: &str = "peer.unpair";
 // Asked by the daemon's relay link for phone channels, never by a client.
 pub const PHONE_PAIR_OPEN: &str = "phone.pair.open";
 pub const PHONE_PAIR_CODE: &str = "phone.pair.code";
@@ -91,4 +105,17 @@ pub const ALL: &[&str] = &[
     PHONE_PAIRED,
     PHONE_CONNECT,
     PHONE_REVOKED_AT_RELAY,
+    PEERS_PAIR_OPEN,
+    PEERS_PAIR_STATUS,
+    PEERS_PAIR_CONFIRM,
+    PEERS_JOIN,
+    PEERS_JOIN_STATUS,
+    PEERS_JOIN_CONFIRM,
+    PEERS_LIST,
+    PEERS_REMOVE,
+    PEERS_CALL,
+    PEER_PAIR_HELLO,
+    PEER_PAIR_FINISH,
+    PEER_PAIR_STEP,
+    PEER_UNPAIR,
 ];

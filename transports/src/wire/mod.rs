@@ -12,7 +12,9 @@ use crate::error::ApiError;
 
 pub mod method;
 mod params;
+mod peers;
 pub use params::*;
+pub use peers::*;
 
 /// One operation a client asks of the daemon, whatever door it came in by.
 #[derive(Debug)]
@@ -176,6 +178,8 @@ pub enum Request {
     PhoneRevokedAtRelay {
         phone_id: String,
     },
+    /// LAN peers: pairing, the list, calls through peer links.
+    Peers(PeerRequest),
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -257,6 +261,7 @@ impl Request {
             Self::PhonePaired { .. } => method::PHONE_PAIRED,
             Self::PhoneConnect { .. } => method::PHONE_CONNECT,
             Self::PhoneRevokedAtRelay { .. } => method::PHONE_REVOKED_AT_RELAY,
+            Self::Peers(request) => request.op(),
             Self::Unknown { .. } => "unknown",
             Self::Call { .. } => "rpc",
             Self::Malformed { op, .. } => op,
@@ -354,6 +359,8 @@ pub struct HttpEvidence {
     pub fetch_site: Option<String>,
     /// Came as JSON-RPC at `POST /rpc` (which cannot carry a stream), not a REST route.
     pub json_rpc: bool,
+    /// Came over the TLS listener for peers.
+    pub tls: bool,
 }
 
 impl Evidence {

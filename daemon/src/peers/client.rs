@@ -1,0 +1,168 @@
+//! The client side of the peer wire: JSON-RPC 2.0 at `POST /rpc` on a peer's
+//! TLS listener, trusting only the pinned certificate (or, while pairing,
+//! recording whichever certificate it meets). Every call is bounded in time
+//! and in the size of the answer, so a peer that hangs, trickles bytes or
+//! answers garbage costs a clear error, never a stuck actor.
+
+use std::time::Duration;
+
+use loopsy_transports::error::{ApiError, code};
+use loopsy_transports::peer_tls::{self, Trust};
+use serde_json::{Value, json};
+
+/// Largest answer read from a peer.
+pub const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
+/// How long a connection may take to open (TCP and TLS).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One peer's address and how far it is trusted.
+pub struct PeerClient {
+    http: awc::Client,
+    url: String,
+    bearer: Option<String>,
+    /// Who it is, for error messages.
+    name: String,
+}
+
+fn unreachable(name: &str, problem: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        code::PEER_UNREACHABLE,
+        502,
+        format!("peer {name}: {problem}"),
+    )
+}
+
+/// `host:port` as a URL authority (IPv6 literals in brackets).
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+impl PeerClient {
+    /// A client for `address:port`; `bearer` is sent only with a pinned certificate.
+    pub fn new(
+        name: &str,
+        address: &str,
+        port: u16,
+        trust: Trust,
+        bearer: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let bearer = match trust {
+            Trust::Pinned(_) => bearer,
+            // A certificate nobody vouched for never receives a credential.
+            Trust::Record(_) => None,
+        };
+        let tls = peer_tls::client_config(trust).map_err(|e| ApiError::internal(e.to_string()))?;
+        let connector = awc::Connector::new()
+            .rustls_0_23(std::sync::Arc::new(tls))
+            .timeout(CONNECT_TIMEOUT);
+        Ok(Self {
+            http: awc::Client::builder()
+                .connector(connector)
+                .disable_timeout()
+                .finish(),
+            url: format!("https://{}/rpc", authority(address, port)),
+            bearer,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Calls `method`; the peer's error answers come back as errors with its
+    /// status and code, everything else wrong as 502/504.
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Value,
+        within: Duration,
+    ) -> Result<Value, ApiError> {
+        let name = &self.name;
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let work = async {
+            let mut request = self.http.post(&self.url);
+            if let Some(bearer) = &self.bearer {
+                request = request.bearer_auth(bearer);
+            }
+            let mut response = request
+                .send_json(&body)
+                .await
+                .map_err(|e| unreachable(name, format!("cannot reach it ({e})")))?;
+            let bytes = response
+                .body()
+                .limit(MAX_ANSWER_BYTES)
+                .await
+                .map_err(|e| unreachable(name, format!("its answer is unreadable ({e})")))?;
+            serde_json::from_slice::<Value>(&bytes)
+                .map_err(|_| unreachable(name, "it answered something that is not JSON-RPC"))
+        };
+        let answer = tokio::time::timeout(within, work).await.map_err(|_| {
+            ApiError::new(
+                code::PEER_UNREACHABLE,
+                504,
+                format!("peer {name} did not answer within {} s", within.as_secs()),
+            )
+        })??;
+        read_answer(name, answer)
+    }
+}
+
+/// The result of a JSON-RPC answer, or its error as the peer stated it.
+fn read_answer(name: &str, mut answer: Value) -> Result<Value, ApiError> {
+    if let Some(result) = answer.get_mut("result") {
+        return Ok(result.take());
+    }
+    let Some(error) = answer.get("error") else {
+        return Err(unreachable(
+            name,
+            "it answered JSON without a result or an error",
+        ));
+    };
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("no message")
+        .chars()
+        .take(1000)
+        .collect::<String>();
+    let data = error.get("data");
+    let status = data
+        .and_then(|d| d.get("httpStatus"))
+        .and_then(Value::as_u64)
+        .filter(|s| (400..600).contains(s))
+        .unwrap_or(502) as u16;
+    let loopsy_code = data
+        .and_then(|d| d.get("loopsyCode"))
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(code::PEER_UNREACHABLE);
+    Err(ApiError::new(
+        loopsy_code,
+        status,
+        format!("peer {name}: {message}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_and_errors_keep_their_status() {
+        assert_eq!(
+            read_answer("p", json!({"result": {"ok": 1}})).ok(),
+            Some(json!({"ok": 1}))
+        );
+        let refused = read_answer(
+            "p",
+            json!({"error": {"code": -32000, "message": "no", "data": {"httpStatus": 403, "loopsyCode": 1002}}}),
+        );
+        assert!(refused.is_err_and(|e| e.status == 403 && e.message.contains("peer p: no")));
+        let odd = read_answer("p", json!({"error": {"data": {"httpStatus": 200}}}));
+        assert!(odd.is_err_and(|e| e.status == 502));
+        assert!(read_answer("p", json!([])).is_err());
+        assert_eq!(authority("::1", 5), "[::1]:5");
+        assert_eq!(authority("10.0.0.2", 5), "10.0.0.2:5");
+    }
+}

@@ -1,0 +1,9 @@
+//! LAN peers: the daemon's TLS identity, the paired peers in `loopsy.db`, the
+//! pairing protocol (host window and joining side), the client of the peer
+//! wire, and one `PeerLink` actor per paired peer.
+
+pub mod client;
+pub mod link;
+pub mod pairing;
+pub mod store;
+pub mod tls_identity;

@@ -1,0 +1,547 @@
+//! LAN peers, as the Router decides them: the owner's pairing window and joins
+//! (socket only), the pairing steps another daemon sends (TLS only), the peer
+//! list, removal (here at once, there when it answers), and calls through a
+//! peer's `PeerLink`. The pairing protocol itself lives in `peers::pairing`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use actix::fut::ActorFutureExt;
+use actix::prelude::*;
+use loopsy_transports::error::{ApiError, code};
+use loopsy_transports::wire::{Evidence, PairDecision, PeerRequest, Reply, Request};
+use serde_json::{Value, json};
+
+use super::{Capabilities, Principal, Router, Work};
+use crate::peers::link::{LinkStatus, PeerCall, PeerLink, StopLink};
+use crate::peers::pairing::host::HostWindow;
+use crate::peers::pairing::join::{JoinDecide, JoinSession, JoinStatus, StorePeer};
+use crate::peers::pairing::protocol::{self, Introduction};
+use crate::peers::store::{self, PeerBook, PeerRecord};
+
+/// Longest `peers.call` of `exec.run` waits (its own timeout is bounded by the peer).
+const MAX_CALL: Duration = Duration::from_secs(3600);
+/// How much longer than its own timeout a run may take to come back.
+const CALL_MARGIN: Duration = Duration::from_secs(5);
+/// Other calls through a peer link.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a removal waits for the peer to hear of it.
+const UNPAIR_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the Router keeps about peers.
+pub struct PeerState {
+    /// Fingerprint of this daemon's TLS certificate and its TLS port.
+    pub cert_fp: String,
+    pub port: u16,
+    pub window: Option<HostWindow>,
+    pub joining: Option<Addr<JoinSession>>,
+    pub links: BTreeMap<String, (PeerRecord, Addr<PeerLink>)>,
+}
+
+impl PeerState {
+    pub fn new(cert_fp: String, port: u16) -> Self {
+        Self {
+            cert_fp,
+            port,
+            window: None,
+            joining: None,
+            links: BTreeMap::new(),
+        }
+    }
+
+    pub fn records(&self) -> Vec<PeerRecord> {
+        self.links.values().map(|(r, _)| r.clone()).collect()
+    }
+}
+
+fn introduction(router: &Router) -> Introduction {
+    let id = &router.identity;
+    Introduction {
+        node_id: id.node_id.clone(),
+        hostname: id.hostname.clone(),
+        version: crate::identity::DAEMON_VERSION.to_owned(),
+        platform: id.platform.to_owned(),
+        cert_fp: router.peers.cert_fp.clone(),
+        peer_port: router.peers.port,
+    }
+}
+
+fn grants_of(decision: &PairDecision) -> Result<Option<Capabilities>, ApiError> {
+    if !decision.accept {
+        return Ok(None);
+    }
+    match &decision.grants {
+        None => Ok(Some(Capabilities::peer_default())),
+        Some(names) => Capabilities::parse(names)
+            .map(Some)
+            .map_err(ApiError::bad_request),
+    }
+}
+
+/// The pairing steps come only over the TLS listener: the joiner pins the
+/// certificate it meets there.
+fn tls_only(evidence_tls: bool) -> Result<(), ApiError> {
+    if evidence_tls {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "pairing runs over the peers' TLS port (server.peerPort), not plain HTTP",
+        ))
+    }
+}
+
+fn done(result: Result<Value, ApiError>) -> Work {
+    Work::Done(result.map(Reply::ok))
+}
+
+/// The door the request being handled came in by: whether over the TLS
+/// listener, and from which address. Set by the Router just before it calls
+/// a handler (handlers run synchronously on its thread).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Door {
+    pub tls: bool,
+    pub from: Option<std::net::IpAddr>,
+}
+
+impl Door {
+    pub fn of(evidence: &Evidence) -> Self {
+        match evidence {
+            Evidence::LanHttp(http) => Self {
+                tls: http.tls,
+                from: http.remote.map(|a| a.ip()),
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
+pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) -> Work {
+    let Request::Peers(request) = request else {
+        return Work::Done(Err(ApiError::internal(
+            "a request reached the peer operations by mistake",
+        )));
+    };
+    let now = Instant::now();
+    let Door { tls, from } = router.door;
+    match request {
+        PeerRequest::PairOpen { ttl_seconds } => done(open_window(router, ttl_seconds, now)),
+        PeerRequest::PairStatus => done(Ok(match router.peers.window.as_mut() {
+            Some(window) => window.status(now),
+            None => json!({"active": false}),
+        })),
+        PeerRequest::PairConfirm(decision) => {
+            let grants = match grants_of(&decision) {
+                Ok(grants) => grants,
+                Err(e) => return Work::Done(Err(e)),
+            };
+            let Some(window) = router.peers.window.as_mut() else {
+                return Work::Done(Err(no_window()));
+            };
+            match window.confirm(grants, now) {
+                Ok(Some(record)) => store_then(router, record, Value::Null),
+                Ok(None) => done(Ok(window.status(now))),
+                Err(e) => Work::Done(Err(e)),
+            }
+        }
+        PeerRequest::Hello { message } => {
+            if let Err(e) = tls_only(tls).and_then(|()| bounded(&message)) {
+                return Work::Done(Err(e));
+            }
+            match router.peers.window.as_mut() {
+                Some(window) => done(window.hello(&message, now)),
+                None => Work::Done(Err(no_window())),
+            }
+        }
+        PeerRequest::Finish { pairing, message } => {
+            if let Err(e) = tls_only(tls).and_then(|()| bounded(&message)) {
+                return Work::Done(Err(e));
+            }
+            let (Some(window), Some(from)) = (router.peers.window.as_mut(), from) else {
+                return Work::Done(Err(no_window()));
+            };
+            done(window.finish(&pairing, &message, from, now))
+        }
+        PeerRequest::Step { pairing, message } => {
+            if let Err(e) = tls_only(tls).and_then(|()| bounded(&message)) {
+                return Work::Done(Err(e));
+            }
+            let Some(window) = router.peers.window.as_mut() else {
+                return Work::Done(Err(no_window()));
+            };
+            match window.step(&pairing, &message, now) {
+                Ok(reply) => {
+                    let answer = json!({"message": reply.message});
+                    match reply.store {
+                        Some(record) => store_then(router, record, answer),
+                        None => done(Ok(answer)),
+                    }
+                }
+                Err(e) => Work::Done(Err(e)),
+            }
+        }
+        PeerRequest::Join { address, code } => done(join(router, &address, &code.0)),
+        PeerRequest::JoinStatus => match router.peers.joining.clone() {
+            Some(join) => later(async move {
+                join.send(JoinStatus).await.map_err(|_| {
+                    ApiError::new(
+                        code::PEER_WINDOW_NOT_FOUND,
+                        404,
+                        "the join ended; start again with `loopsy pair <host>`",
+                    )
+                })
+            }),
+            None => done(Ok(json!({"active": false}))),
+        },
+        PeerRequest::JoinConfirm(decision) => {
+            let grants = match grants_of(&decision) {
+                Ok(grants) => grants,
+                Err(e) => return Work::Done(Err(e)),
+            };
+            match router.peers.joining.clone() {
+                Some(join) => later(async move {
+                    join.send(JoinDecide(grants)).await.map_err(|_| {
+                        ApiError::new(
+                            code::PEER_WINDOW_NOT_FOUND,
+                            404,
+                            "the join ended; start again with `loopsy pair <host>`",
+                        )
+                    })?
+                }),
+                None => Work::Done(Err(ApiError::new(
+                    code::PEER_WINDOW_NOT_FOUND,
+                    404,
+                    "no join in progress; start one with `loopsy pair <host>`",
+                ))),
+            }
+        }
+        PeerRequest::List => {
+            let links: Vec<_> = router
+                .peers
+                .links
+                .values()
+                .map(|(_, link)| link.clone())
+                .collect();
+            later(async move {
+                let mut peers = Vec::with_capacity(links.len());
+                for link in links {
+                    if let Ok(status) = link.send(LinkStatus).await {
+                        peers.push(status);
+                    }
+                }
+                Ok(json!({"peers": peers}))
+            })
+        }
+        PeerRequest::Remove { peer } => remove(router, &peer),
+        PeerRequest::Call {
+            peer,
+            method,
+            params,
+        } => call(router, &peer, method, params),
+        PeerRequest::Unpair => match principal {
+            Principal::PairedPeer(peer) => {
+                let node_id = peer.node_id.clone();
+                forget(router, &node_id);
+                tracing::info!(peer = %principal, "a peer unpaired; forgot it");
+                Work::Later(Box::pin(
+                    actix::fut::wrap_future::<_, Router>(remove_stored(router, node_id))
+                        .map(|r, _, _| r.map(|_| Reply::ok(json!({"unpaired": true})))),
+                ))
+            }
+            _ => Work::Done(Err(ApiError::forbidden(
+                "only a paired peer can unpair itself",
+            ))),
+        },
+    }
+}
+
+fn later(work: impl std::future::Future<Output = Result<Value, ApiError>> + 'static) -> Work {
+    Work::Later(Box::pin(
+        actix::fut::wrap_future::<_, Router>(work).map(|r, _, _| r.map(Reply::ok)),
+    ))
+}
+
+fn bounded(message: &str) -> Result<(), ApiError> {
+    if message.len() > protocol::MAX_MESSAGE_HEX {
+        Err(ApiError::bad_request("the pairing message is too large"))
+    } else {
+        Ok(())
+    }
+}
+
+fn no_window() -> ApiError {
+    ApiError::new(
+        code::PEER_WINDOW_NOT_FOUND,
+        404,
+        "no pairing window is open here; its owner opens one with `loopsy pair`",
+    )
+}
+
+fn open_window(router: &mut Router, ttl: Option<u64>, now: Instant) -> Result<Value, ApiError> {
+    if ttl.is_some_and(|t| !(30..=300).contains(&t)) {
+        return Err(ApiError::bad_request(
+            "ttlSeconds must be between 30 and 300",
+        ));
+    }
+    if let Some(window) = router.peers.window.as_ref()
+        && window.is_live(now)
+    {
+        return Err(ApiError::new(
+            code::PEER_PAIRING_BUSY,
+            409,
+            "a pairing window is already open; finish or decline it first (`loopsy pair` shows it)",
+        ));
+    }
+    let mut window = HostWindow::open(
+        introduction(router),
+        now,
+        ttl.map(Duration::from_secs)
+            .unwrap_or(crate::peers::pairing::host::WINDOW),
+    )?;
+    let status = window.status(now);
+    router.peers.window = Some(window);
+    Ok(json!({
+        "code": status["code"],
+        "expiresInSec": status["expiresInSec"],
+        "peerPort": router.peers.port,
+        "hostname": router.identity.hostname,
+        "certFingerprint": router.peers.cert_fp,
+    }))
+}
+
+/// `host[:port]`, the port defaulting to the standard peer port.
+pub fn parse_address(address: &str) -> Result<(String, u16), ApiError> {
+    let address = address.trim();
+    let bad = || ApiError::bad_request(format!("'{address}' is not host[:port]"));
+    if address.is_empty()
+        || address.len() > 255
+        || address
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == '@')
+    {
+        return Err(bad());
+    }
+    let default = crate::config::DEFAULT_PORT + 1;
+    if let Some(rest) = address.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None if tail.is_empty() => default,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => {
+            let port: u16 = port.parse().map_err(|_| bad())?;
+            if port == 0 || host.is_empty() {
+                return Err(bad());
+            }
+            Ok((host.to_owned(), port))
+        }
+        Some(_) => Ok((address.to_owned(), default)),
+        None => Ok((address.to_owned(), default)),
+    }
+}
+
+fn join(router: &mut Router, address: &str, code: &str) -> Result<Value, ApiError> {
+    if !protocol::is_invite_code(code) {
+        return Err(ApiError::bad_request(
+            "the invite code is the 6 digits `loopsy pair` shows on the other machine",
+        ));
+    }
+    let (host, port) = parse_address(address)?;
+    if let Some(previous) = router.peers.joining.take() {
+        previous.do_send(crate::peers::pairing::join::EndJoin);
+    }
+    let ours = introduction(router);
+    let store = router
+        .self_address
+        .clone()
+        .ok_or_else(|| ApiError::internal("the Router has no address yet"))?;
+    let code = code.to_owned();
+    let join = JoinSession::start_in_arbiter(&router.services.peers, move |_| {
+        JoinSession::new(ours, host, port, code, store.recipient())
+    });
+    router.peers.joining = Some(join);
+    Ok(json!({"state": "connecting"}))
+}
+
+/// Stores a peer both owners accepted, then answers `answer`.
+fn store_then(router: &mut Router, record: PeerRecord, answer: Value) -> Work {
+    let data_dir = router.settings.data_dir.clone();
+    let stored = record.clone();
+    let write = actix_rt::task::spawn_blocking(move || {
+        PeerBook::open(&data_dir).and_then(|b| b.put(&stored))
+    });
+    Work::Later(Box::pin(actix::fut::wrap_future::<_, Router>(write).map(
+        move |result, act, _| match result {
+            Ok(Ok(())) => {
+                act.activate_peer(record);
+                Ok(Reply::ok(answer))
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot store a paired peer in loopsy.db");
+                Err(ApiError::internal(
+                    "cannot store the peer; see the daemon log",
+                ))
+            }
+            Err(_) => Err(ApiError::internal("the peer store task failed")),
+        },
+    )))
+}
+
+impl Router {
+    /// Starts (or restarts) the link of a stored peer and accepts its credential.
+    pub(super) fn activate_peer(&mut self, record: PeerRecord) {
+        tracing::info!(peer = %record.label(), "paired; peer stored");
+        let link_record = record.clone();
+        let link =
+            PeerLink::start_in_arbiter(&self.services.peers, move |_| PeerLink::new(link_record));
+        if let Some((_, old)) = self
+            .peers
+            .links
+            .insert(record.node_id.clone(), (record, link))
+        {
+            old.do_send(StopLink);
+        }
+        self.rebuild_auth();
+    }
+}
+
+impl Handler<StorePeer> for Router {
+    type Result = ResponseActFuture<Self, Result<(), ApiError>>;
+
+    fn handle(&mut self, StorePeer(record): StorePeer, _: &mut Self::Context) -> Self::Result {
+        match store_then(self, record, Value::Null) {
+            Work::Later(pending) => Box::pin(pending.map(|r, _, _| r.map(drop))),
+            Work::Done(r) => Box::pin(actix::fut::ready(r.map(drop))),
+        }
+    }
+}
+
+/// Stops accepting a peer's credential and stops its link, at once.
+fn forget(router: &mut Router, node_id: &str) -> Option<(PeerRecord, Addr<PeerLink>)> {
+    let removed = router.peers.links.remove(node_id);
+    router.rebuild_auth();
+    removed
+}
+
+fn remove_stored(
+    router: &Router,
+    node_id: String,
+) -> impl std::future::Future<Output = Result<bool, ApiError>> + 'static {
+    let data_dir = router.settings.data_dir.clone();
+    let task = actix_rt::task::spawn_blocking(move || {
+        PeerBook::open(&data_dir).and_then(|b| b.remove(&node_id))
+    });
+    async move {
+        match task.await {
+            Ok(Ok(removed)) => Ok(removed),
+            _ => Err(ApiError::internal(
+                "cannot remove the peer from loopsy.db; see the daemon log",
+            )),
+        }
+    }
+}
+
+fn remove(router: &mut Router, name: &str) -> Work {
+    let records = router.peers.records();
+    let node_id = match store::resolve(&records, name) {
+        Ok(peer) => peer.node_id.clone(),
+        Err(problem) => return Work::Done(Err(ApiError::new(code::PEER_NOT_FOUND, 404, problem))),
+    };
+    let Some((record, link)) = forget(router, &node_id) else {
+        return Work::Done(Err(ApiError::new(
+            code::PEER_NOT_FOUND,
+            404,
+            "that peer is gone already",
+        )));
+    };
+    let stored = remove_stored(router, node_id);
+    let label = record.label();
+    later(async move {
+        stored.await?;
+        let told = link
+            .send(PeerCall {
+                method: loopsy_transports::wire::method::PEER_UNPAIR.to_owned(),
+                params: json!({}),
+                within: UNPAIR_TIMEOUT,
+            })
+            .await;
+        link.do_send(StopLink);
+        let told = matches!(told, Ok(Ok(_)));
+        Ok(json!({
+            "removed": label,
+            "peerTold": told,
+            "note": if told { "removed on both machines" } else { "removed here; the peer did not answer, so remove this machine there too (`loopsy peers remove`)" },
+        }))
+    })
+}
+
+fn call(router: &mut Router, name: &str, method: String, params: Option<Value>) -> Work {
+    if method.starts_with("peer.") || method.starts_with("peers.") || method.len() > 64 {
+        return Work::Done(Err(ApiError::bad_request(format!(
+            "'{method}' cannot be asked of a peer through another"
+        ))));
+    }
+    let records = router.peers.records();
+    let node_id = match store::resolve(&records, name) {
+        Ok(peer) => peer.node_id.clone(),
+        Err(problem) => return Work::Done(Err(ApiError::new(code::PEER_NOT_FOUND, 404, problem))),
+    };
+    let Some((_, link)) = router.peers.links.get(&node_id) else {
+        return Work::Done(Err(ApiError::new(
+            code::PEER_NOT_FOUND,
+            404,
+            "that peer is gone",
+        )));
+    };
+    let params = params.unwrap_or_else(|| json!({}));
+    // A buffered run lasts as long as its own timeout (ms), which the peer bounds.
+    // (The CLI sends it as a float; anything not a sane number gets the default.)
+    let asked = params
+        .get("timeout")
+        .and_then(Value::as_f64)
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .map(|ms| Duration::from_millis(ms.min(MAX_CALL.as_millis() as f64) as u64));
+    let within = match (method.as_str(), asked) {
+        (loopsy_transports::wire::method::EXEC_RUN, Some(asked)) => asked + CALL_MARGIN,
+        (loopsy_transports::wire::method::EXEC_RUN, None) => {
+            Duration::from_millis(router.settings.config.execution.default_timeout) + CALL_MARGIN
+        }
+        _ => CALL_TIMEOUT,
+    }
+    .min(MAX_CALL);
+    let link = link.clone();
+    later(async move {
+        link.send(PeerCall {
+            method,
+            params,
+            within,
+        })
+        .await
+        .map_err(|_| ApiError::unavailable("the peer link stopped; try again"))?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_with_and_without_ports() {
+        assert_eq!(
+            parse_address("kai.local").ok(),
+            Some(("kai.local".into(), 19533))
+        );
+        assert_eq!(
+            parse_address("10.0.0.2:4000").ok(),
+            Some(("10.0.0.2".into(), 4000))
+        );
+        assert_eq!(parse_address("[::1]:7").ok(), Some(("::1".into(), 7)));
+        assert_eq!(parse_address("::1").ok(), Some(("::1".into(), 19533)));
+        for bad in ["", "a b", "h:0", "h:99999", "user@h", "http://h", "[::1]x"] {
+            assert!(parse_address(bad).is_err(), "{bad}");
+        }
+    }
+}
