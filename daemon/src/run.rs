@@ -118,6 +118,8 @@ async fn serve(
     let data_dir = settings.data_dir.clone();
     let server = settings.config.server.clone();
     let peer_port = server.peer_port();
+    // Announcing and listening on the network only when the daemon is on it.
+    let discovery_on = settings.config.discovery.enabled || overrides.lan;
     let peer_tls = loopsy_transports::peer_tls::server_config(&tls.cert_pem, &tls.key_pem)
         .map_err(|e| RunError::Prepare {
             what: "the TLS listener for peers".into(),
@@ -177,11 +179,25 @@ async fn serve(
     let link_data_dir = data_dir.clone();
     let relay_origins = crate::phone::RelayOrigins::default();
     let published = relay_origins.clone();
+    let discovery = discovery_on.then(|| {
+        let ours = crate::peers::discovery::Announcement {
+            node_id: node_id.clone(),
+            hostname: settings.hostname.clone(),
+            platform: identity::platform().to_owned(),
+            port: server.port,
+            peer_port,
+            cert_fp: tls.fingerprint.clone(),
+        };
+        crate::peers::discovery::Discovery::start_in_arbiter(&peers_arbiter.handle(), move |_| {
+            crate::peers::discovery::Discovery::new(ours)
+        })
+    });
     let services = (
         context,
         sessions.clone(),
         exec_arbiter.handle(),
         peers_arbiter.handle(),
+        discovery,
     );
     let peer_setup = crate::router::PeerSetup {
         cert_fp: tls.fingerprint.clone(),
@@ -205,7 +221,7 @@ async fn serve(
                 .with_connections_on(connections)
                 .with_published_origins(published)
         });
-        let (context, sessions, exec, peers) = services;
+        let (context, sessions, exec, peers, discovery) = services;
         let (settings, overrides, identity, audit, shutdown) = setup;
         Router::new(RouterSetup {
             services: Services {
@@ -214,6 +230,7 @@ async fn serve(
                 exec,
                 relay,
                 peers,
+                discovery,
             },
             peers: peer_setup,
             settings,

@@ -55,6 +55,8 @@ pub struct Loopsy {
     pub peer_port: u16,
     /// Extra environment for every command.
     pub env: Vec<(String, String)>,
+    /// A program every command runs under (`ip netns exec <name>`), if any.
+    pub wrapper: Vec<String>,
 }
 
 pub struct Http {
@@ -82,6 +84,7 @@ impl Loopsy {
             port: free_port(),
             peer_port: free_port(),
             env: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 
@@ -111,7 +114,14 @@ impl Loopsy {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = match self.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

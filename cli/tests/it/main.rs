@@ -33,6 +33,8 @@ mod lifecycle;
 mod peer_attacks;
 /// LAN peers: pairing through the CLI, calls through peer links, the attacks on pairing.
 mod peers;
+/// LAN peers in two network namespaces joined by veth: mDNS, pairing, exec.
+mod peers_netns;
 /// The phone path: pairing, sessions through the relay, what the relay sees, revocation.
 mod phone;
 mod phone_relay;

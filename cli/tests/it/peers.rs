@@ -110,18 +110,16 @@ pub fn address(loopsy: &Loopsy) -> String {
 /// Pairs `host` (shows the code) with `joiner` through the CLI, both owners
 /// checking that the codes match; `grants` are what each lets the other do.
 pub fn pair(host: &Loopsy, joiner: &Loopsy, host_grants: &str, joiner_grants: &str) {
+    pair_at(host, joiner, &address(host), host_grants, joiner_grants);
+}
+
+/// As `pair`, the joiner reaching the host at `at`.
+pub fn pair_at(host: &Loopsy, joiner: &Loopsy, at: &str, host_grants: &str, joiner_grants: &str) {
     let mut shown = Pairing::start(host, &["pair", "--grant", host_grants]);
     let code = shown.code_after("Invite code:");
     let mut typed = Pairing::start(
         joiner,
-        &[
-            "pair",
-            &address(host),
-            "--code",
-            &code,
-            "--grant",
-            joiner_grants,
-        ],
+        &["pair", at, "--code", &code, "--grant", joiner_grants],
     );
     let host_sas = shown.code_after("Check code:");
     let joiner_sas = typed.code_after("Check code:");

@@ -3,6 +3,7 @@
 //! wire, and one `PeerLink` actor per paired peer.
 
 pub mod client;
+pub mod discovery;
 pub mod link;
 pub mod pairing;
 pub mod store;

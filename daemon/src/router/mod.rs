@@ -64,6 +64,8 @@ pub struct Services {
     pub relay: Addr<crate::phone::RelayLink>,
     /// The thread peer links and joins run on.
     pub peers: actix::ArbiterHandle,
+    /// mDNS discovery, when on (`--lan` or `discovery.enabled`).
+    pub discovery: Option<Addr<crate::peers::discovery::Discovery>>,
 }
 
 /// What the Router starts with about LAN peers.

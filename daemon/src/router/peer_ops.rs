@@ -13,6 +13,7 @@ use loopsy_transports::wire::{Evidence, PairDecision, PeerRequest, Reply, Reques
 use serde_json::{Value, json};
 
 use super::{Capabilities, Principal, Router, Work};
+use crate::peers::discovery::ListDiscovered;
 use crate::peers::link::{LinkStatus, PeerCall, PeerLink, StopLink};
 use crate::peers::pairing::host::HostWindow;
 use crate::peers::pairing::join::{JoinDecide, JoinSession, JoinStatus, StorePeer};
@@ -221,12 +222,25 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
                 .values()
                 .map(|(_, link)| link.clone())
                 .collect();
+            let paired: Vec<String> = router.peers.links.keys().cloned().collect();
+            let discovery = router.services.discovery.clone();
             later(async move {
                 let mut peers = Vec::with_capacity(links.len());
                 for link in links {
                     if let Ok(status) = link.send(LinkStatus).await {
                         peers.push(status);
                     }
+                }
+                // Heard but not paired: listed, never contacted.
+                if let Some(discovery) = discovery
+                    && let Ok(heard) = discovery.send(ListDiscovered).await
+                {
+                    peers.extend(
+                        heard
+                            .iter()
+                            .filter(|d| !paired.contains(&d.node_id))
+                            .map(|d| d.to_json()),
+                    );
                 }
                 Ok(json!({"peers": peers}))
             })

@@ -64,6 +64,7 @@ fn statuses(cases: Vec<(Request, Evidence)>) -> Vec<u16> {
                 exec: actix::Arbiter::current(),
                 relay,
                 peers: actix::Arbiter::current(),
+                discovery: None,
             },
             peers: super::PeerSetup {
                 cert_fp: "ab".repeat(32),

@@ -1,0 +1,141 @@
+//! LAN peers across real network stacks: two network namespaces joined by a
+//! veth link, a daemon in each. mDNS crosses the link (multicast), each lists
+//! the other, they pair by the announced address, and run commands on each
+//! other. Needs root (CI is root) for named namespaces; otherwise skipped
+//! with the reason printed.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::harness::{Loopsy, stdout, wait_until};
+use crate::peers::{fingerprint_of, node_id, pair_at, peers_of};
+
+/// Two namespaces and the veth between them, removed on drop.
+struct Link {
+    names: [String; 2],
+    addresses: [String; 2],
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Link {
+    fn make() -> Option<Self> {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: named network namespaces need root (CI runs as root)");
+            return None;
+        }
+        let tag = format!("{:x}", std::process::id() & 0xffff);
+        let names = [format!("lpa{tag}"), format!("lpb{tag}")];
+        let subnet = 10 + (std::process::id() % 200);
+        let addresses = [format!("10.77.{subnet}.1"), format!("10.77.{subnet}.2")];
+        let link = Self { names, addresses };
+        let (a, b) = (&link.names[0], &link.names[1]);
+        let (va, vb) = (format!("v{a}"), format!("v{b}"));
+        let made = ip(&["netns", "add", a])
+            && ip(&["netns", "add", b])
+            && ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])
+            && ip(&["link", "set", &va, "netns", a])
+            && ip(&["link", "set", &vb, "netns", b])
+            && [(a, &va, &link.addresses[0]), (b, &vb, &link.addresses[1])]
+                .iter()
+                .all(|(ns, dev, addr)| {
+                    ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])
+                        && ip(&["-n", ns, "link", "set", dev, "up"])
+                        && ip(&["-n", ns, "link", "set", "lo", "up"])
+                });
+        if !made {
+            eprintln!("skipped: `ip netns`/veth setup failed on this machine");
+            return None;
+        }
+        Some(link)
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for name in &self.names {
+            ip(&["netns", "del", name]);
+        }
+    }
+}
+
+/// A daemon in namespace `ns`, named `hostname`, on every interface there.
+fn daemon_in(ns: &str, hostname: &str) -> Loopsy {
+    let mut loopsy = Loopsy::new();
+    loopsy.wrapper = vec!["ip".into(), "netns".into(), "exec".into(), ns.into()];
+    loopsy.ok(&["init"]);
+    loopsy.write_config(|text| {
+        text.replace("# hostname: my-laptop", &format!("hostname: {hostname}"))
+    });
+    loopsy.ok(&["start", "--lan", "--port", &loopsy.port.to_string()]);
+    loopsy
+}
+
+#[test]
+fn daemons_in_two_network_namespaces_find_each_other_pair_and_run_commands() {
+    let Some(link) = Link::make() else {
+        return;
+    };
+    let kai = daemon_in(&link.names[0], "kai");
+    let mira = daemon_in(&link.names[1], "mira");
+    let (kai_id, mira_id) = (node_id(&kai), node_id(&mira));
+    // Each hears the other over the veth: its address there, its ports and its
+    // certificate's fingerprint, unpaired.
+    let mut heard = Value::Null;
+    wait_until("Mira hears Kai over mDNS", || {
+        heard = peers_of(&mira)
+            .into_iter()
+            .find(|p| p["nodeId"] == kai_id.as_str())
+            .unwrap_or(Value::Null);
+        !heard.is_null()
+    });
+    assert_eq!(heard["paired"], false, "{heard}");
+    assert_eq!(heard["hostname"], "kai");
+    assert_eq!(heard["address"], link.addresses[0].as_str(), "{heard}");
+    assert_eq!(heard["peerPort"], kai.peer_port);
+    assert_eq!(heard["certFingerprint"], fingerprint_of(&kai).as_str());
+    assert_eq!(heard["capabilities"][0], "execute");
+    wait_until("Kai hears Mira", || {
+        peers_of(&kai)
+            .iter()
+            .any(|p| p["nodeId"] == mira_id.as_str())
+    });
+    // Hearing is not contacting: nothing came to Kai from Mira's address (a
+    // heard daemon gets no request, so no credential) before the pairing.
+    let audit = std::fs::read_to_string(kai.path("logs/audit.jsonl")).unwrap_or_default();
+    assert!(
+        !audit.contains(&link.addresses[1]),
+        "Kai was contacted before pairing:\n{audit}"
+    );
+    // Pairing by the announced address, across the link.
+    let address = format!("{}:{}", link.addresses[0], kai.peer_port);
+    pair_at(&kai, &mira, &address, "exec", "exec");
+    let on_mira = peers_of(&mira);
+    let paired: Vec<_> = on_mira.iter().filter(|p| p["paired"] == true).collect();
+    assert_eq!(paired.len(), 1, "{on_mira:?}");
+    assert_eq!(paired[0]["address"], link.addresses[0].as_str());
+    // Commands run on the other side of the link, each way.
+    let out = mira.run(&[
+        "exec", "--peer", "kai", "--", "ip", "-4", "-o", "addr", "show",
+    ]);
+    assert!(
+        stdout(&out).contains(&link.addresses[0]),
+        "ran in Kai's namespace: {}",
+        stdout(&out)
+    );
+    let out = kai.run(&["exec", "--peer", "mira", "--", "echo", "across"]);
+    assert_eq!(stdout(&out), "across\n");
+    wait_until("Kai sees Mira online", || {
+        peers_of(&kai)
+            .iter()
+            .any(|p| p["nodeId"] == mira_id.as_str() && p["status"] == "online")
+    });
+    kai.ok(&["stop"]);
+    mira.ok(&["stop"]);
+}
