@@ -49,8 +49,8 @@ pub enum Command {
     Start(StartArgs),
     /// Stop the running daemon gracefully.
     Stop(StopArgs),
-    /// Show whether the daemon runs, and what it is doing.
-    Status(JsonFlag),
+    /// Show whether the daemon runs, and what it is doing (or a paired peer's, with --peer).
+    Status(StatusArgs),
     /// Check the installation and say how to fix each problem found.
     Doctor(JsonFlag),
     /// Show or replace this daemon's API key.
@@ -82,8 +82,7 @@ pub enum Command {
     #[command(subcommand, name = "auto-approve")]
     AutoApprove(AutoApproveCommand),
     /// The shared key/value context store that agents on your machines use to coordinate.
-    #[command(subcommand)]
-    Context(ContextCommand),
+    Context(ContextArgs),
     /// Pair a phone with this machine through the relay (QR code + 4-digit code).
     #[command(subcommand)]
     Mobile(MobileCommand),
@@ -355,6 +354,26 @@ pub enum ContextCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Ask a paired peer (hostname, node id or prefix) through this machine's daemon.
+    #[arg(long, value_name = "PEER")]
+    pub peer: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContextArgs {
+    /// Use a paired peer's context store (hostname, node id or prefix), through
+    /// this machine's daemon.
+    #[arg(long, global = true, value_name = "PEER")]
+    pub peer: Option<String>,
+    #[command(subcommand)]
+    pub command: ContextCommand,
 }
 
 #[derive(Debug, Args)]

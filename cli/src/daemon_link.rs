@@ -38,6 +38,27 @@ pub fn call(
     UnixRpcClient::connect(&data_dir.socket(), CALL_TIMEOUT)?.call(method, params)
 }
 
+/// One call, on this machine's daemon or, with `peer`, on a paired peer
+/// through it (`peers.call`): the CLI never holds a peer's credential.
+pub fn call_on(
+    data_dir: &DataDir,
+    peer: Option<&str>,
+    method: &str,
+    params: Option<&Value>,
+) -> Result<Value, ClientError> {
+    match peer {
+        None => call(data_dir, method, params),
+        Some(peer) => {
+            let through = serde_json::json!({"peer": peer, "method": method, "params": params});
+            call(
+                data_dir,
+                loopsy_transports::wire::method::PEERS_CALL,
+                Some(&through),
+            )
+        }
+    }
+}
+
 /// Base URL of the daemon's REST API as seen from this machine.
 pub fn api_base(host: &str, port: u16) -> String {
     let host = match host {

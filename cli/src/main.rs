@@ -35,12 +35,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => commands::init::run(&data_dir, args),
         Command::Start(args) => commands::start::run(&data_dir, args, &cli),
         Command::Stop(args) => commands::stop::run(&data_dir, args),
-        Command::Status(args) => commands::status::run(&data_dir, args.json),
+        Command::Status(args) => commands::status::run(&data_dir, args),
         Command::Doctor(args) => commands::doctor::run(&data_dir, args.json),
         Command::Key(KeyCommand::Show(args)) => commands::key::show(&data_dir, args.json),
         Command::Key(KeyCommand::Generate(args)) => commands::key::generate(&data_dir, args.json),
         Command::Logs(args) => commands::logs::run(&data_dir, args),
-        Command::Context(command) => commands::context::run(&data_dir, command),
+        Command::Context(args) => {
+            commands::context::run(&data_dir, args.peer.as_deref(), &args.command)
+        }
         Command::Exec(args) => commands::exec::run(&data_dir, args),
         Command::Transfer(command) => commands::transfer::run(&data_dir, command),
         Command::Shell(args) => commands::shell::open(&data_dir, args),

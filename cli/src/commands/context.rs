@@ -16,7 +16,11 @@ use crate::daemon_link;
 /// Longest value shown per line by `list`.
 const LIST_VALUE_WIDTH: usize = 80;
 
-pub fn run(data_dir: &DataDir, command: &ContextCommand) -> anyhow::Result<ExitCode> {
+pub fn run(
+    data_dir: &DataDir,
+    peer: Option<&str>,
+    command: &ContextCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         ContextCommand::Set {
             key,
@@ -37,7 +41,7 @@ pub fn run(data_dir: &DataDir, command: &ContextCommand) -> anyhow::Result<ExitC
             if let Some(ttl) = ttl {
                 params["ttl"] = json!(ttl);
             }
-            let entry = daemon_link::call(data_dir, method::CONTEXT_SET, Some(&params))?;
+            let entry = daemon_link::call_on(data_dir, peer, method::CONTEXT_SET, Some(&params))?;
             if *json {
                 println!("{entry}");
             } else {
@@ -49,8 +53,12 @@ pub fn run(data_dir: &DataDir, command: &ContextCommand) -> anyhow::Result<ExitC
             }
         }
         ContextCommand::Get { key, json } => {
-            let entry =
-                daemon_link::call(data_dir, method::CONTEXT_GET, Some(&json!({ "key": key })))?;
+            let entry = daemon_link::call_on(
+                data_dir,
+                peer,
+                method::CONTEXT_GET,
+                Some(&json!({ "key": key })),
+            )?;
             if *json {
                 println!("{entry}");
             } else {
@@ -59,7 +67,7 @@ pub fn run(data_dir: &DataDir, command: &ContextCommand) -> anyhow::Result<ExitC
         }
         ContextCommand::List { prefix, json } => {
             let params = json!({ "prefix": prefix.clone().unwrap_or_default() });
-            let answer = daemon_link::call(data_dir, method::CONTEXT_LIST, Some(&params))?;
+            let answer = daemon_link::call_on(data_dir, peer, method::CONTEXT_LIST, Some(&params))?;
             if *json {
                 println!("{answer}");
             } else {
@@ -72,8 +80,9 @@ pub fn run(data_dir: &DataDir, command: &ContextCommand) -> anyhow::Result<ExitC
             }
         }
         ContextCommand::Delete { key, json } => {
-            let answer = daemon_link::call(
+            let answer = daemon_link::call_on(
                 data_dir,
+                peer,
                 method::CONTEXT_DELETE,
                 Some(&json!({ "key": key })),
             )?;

@@ -6,9 +6,11 @@ use loopsy_daemon::paths::DataDir;
 use loopsy_transports::wire::method;
 use serde_json::{Value, json};
 
+use crate::args::StatusArgs;
 use crate::{EXIT_NOT_RUNNING, daemon_link};
 
-pub fn run(data_dir: &DataDir, as_json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(data_dir: &DataDir, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let as_json = args.json;
     if daemon_link::running_pid(data_dir).is_none() {
         if as_json {
             println!("{}", json!({ "running": false }));
@@ -17,7 +19,7 @@ pub fn run(data_dir: &DataDir, as_json: bool) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(EXIT_NOT_RUNNING));
     }
-    let mut status = daemon_link::call(data_dir, method::STATUS, None)?;
+    let mut status = daemon_link::call_on(data_dir, args.peer.as_deref(), method::STATUS, None)?;
     if as_json {
         status["running"] = json!(true);
         println!("{status}");

@@ -407,3 +407,56 @@ fn a_peer_presenting_another_certificate_is_refused() {
     assert!(said.contains("certificate"), "{said}");
     assert_eq!(runs(), before, "no request reached the impostor");
 }
+
+#[test]
+fn three_daemons_each_reach_the_others_context_and_status_by_name() {
+    let (kai, mira, zed) = (daemon(), daemon(), daemon());
+    pair(&kai, &mira, "context", "context");
+    pair(&kai, &zed, "context", "context,exec");
+    let (mira_id, zed_id) = (node_id(&mira), node_id(&zed));
+    // Kai writes into each peer's context through its own daemon; each peer
+    // reads its own store, so the value really went there.
+    kai.ok(&[
+        "context",
+        "set",
+        "build:ios",
+        "green",
+        "--peer",
+        &mira_id[..6],
+    ]);
+    kai.ok(&["context", "--peer", &zed_id, "set", "build:android", "red"]);
+    assert_eq!(mira.ok(&["context", "get", "build:ios"]), "green\n");
+    assert_eq!(zed.ok(&["context", "get", "build:android"]), "red\n");
+    assert!(
+        !kai.run(&["context", "get", "build:ios"]).status.success(),
+        "not written locally"
+    );
+    assert_eq!(
+        kai.ok(&["context", "get", "build:ios", "--peer", &mira_id]),
+        "green\n"
+    );
+    let status: Value =
+        serde_json::from_str(&kai.ok(&["status", "--json", "--peer", &zed_id])).expect("JSON");
+    assert_eq!(status["nodeId"], zed_id.as_str());
+    // Zed granted exec to Kai, Mira did not.
+    assert_eq!(
+        stdout(&kai.run(&["exec", "--peer", &zed_id, "--", "echo", "z"])),
+        "z\n"
+    );
+    let refused = kai.run(&["exec", "--peer", &mira_id, "--", "echo", "m"]);
+    assert!(!refused.status.success());
+    assert!(
+        crate::harness::stderr(&refused).contains("exec"),
+        "{}",
+        crate::harness::stderr(&refused)
+    );
+    // Removing one leaves the other paired.
+    kai.ok(&["peers", "remove", &zed_id]);
+    let left = peers_of(&kai);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["nodeId"], mira_id.as_str());
+    assert_eq!(
+        kai.ok(&["context", "get", "build:ios", "--peer", &mira_id]),
+        "green\n"
+    );
+}

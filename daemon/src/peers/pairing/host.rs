@@ -320,8 +320,11 @@ impl HostWindow {
             return Err(ended("the pairing ended"));
         };
         let message = seal(channel, &reply)?;
-        if let Step::Declined { reason } = &reply {
-            self.end(reason);
+        match &reply {
+            Step::Declined { reason } => self.end(reason),
+            // Done: the window closes, so another can be opened at once.
+            Step::Paired { .. } => self.end("paired"),
+            _ => {}
         }
         Ok(StepReply { message, store })
     }
