@@ -238,11 +238,16 @@ pub struct ExecArgs {
 /// Which daemon a transfer talks to.
 #[derive(Debug, Args)]
 pub struct PeerArgs {
-    /// A peer's address, `HOST` or `HOST:PORT` (default port 19532); default: this machine's daemon.
-    #[arg(long, value_name = "HOST[:PORT]")]
+    /// A paired peer (hostname, node id or prefix), reached through this
+    /// machine's daemon over pinned TLS; this command never holds its credential.
+    #[arg(long, value_name = "PEER", conflicts_with_all = ["address", "key"])]
     pub peer: Option<String>,
-    /// The bearer key for the peer (default: `LOOPSY_PEER_KEY`, else this daemon's own key,
-    /// which works where pairing added it to the peer's allowedKeys).
+    /// Instead, a daemon's plain-HTTP API by address, `HOST` or `HOST:PORT`
+    /// (default port 19532), with --key: for a TypeScript Loopsy, whose key you
+    /// copied. Default: this machine's daemon.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub address: Option<String>,
+    /// The bearer key for --address (default: `LOOPSY_PEER_KEY`, else this daemon's own key).
     #[arg(
         long,
         env = "LOOPSY_PEER_KEY",

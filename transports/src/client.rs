@@ -25,6 +25,9 @@ pub enum ClientError {
     Rpc(RpcFailure),
 }
 
+/// Bytes per binary frame of an upload.
+const UPLOAD_PIECE: usize = 256 * 1024;
+
 /// One connection to the daemon, used for sequential calls.
 pub struct UnixRpcClient {
     stream: UnixStream,
@@ -64,17 +67,69 @@ impl UnixRpcClient {
         &mut self,
         method: &str,
         params: Option<&Value>,
-        mut on_event: impl FnMut(&Value),
+        on_event: impl FnMut(&Value),
+    ) -> Result<Value, ClientError> {
+        self.call_receiving(method, params, on_event, |_| Ok(()))
+    }
+
+    /// Calls a binary-carrying `method` (`transfer.push`, `peers.transfer.push`):
+    /// the call, then `body` in binary frames and the empty frame that ends it,
+    /// then the answer. `sent` hears the bytes sent so far.
+    pub fn upload(
+        &mut self,
+        method: &str,
+        params: Option<&Value>,
+        mut body: impl io::Read,
+        mut sent: impl FnMut(u64),
     ) -> Result<Value, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let request = jsonrpc::call(id, method, params);
         framing::write_frame_blocking(&mut self.stream, Frame::Json(request.into()))?;
+        let mut buffer = vec![0u8; UPLOAD_PIECE];
+        let mut total = 0u64;
         loop {
-            let Frame::Json(bytes) =
-                framing::read_frame_blocking(&mut self.stream, MAX_FRAME_PAYLOAD)?
-            else {
-                continue;
+            let n = body.read(&mut buffer).map_err(FrameError::Io)?;
+            let piece = bytes::Bytes::copy_from_slice(&buffer[..n]);
+            framing::write_frame_blocking(&mut self.stream, Frame::Binary(piece))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            sent(total);
+        }
+        self.answer(id, &mut |_| {}, &mut |_| Ok(()))
+    }
+
+    /// Calls `method`; stream events go to `on_event`, binary frames (a
+    /// download's bytes) to `on_binary`, until the answer.
+    pub fn call_receiving(
+        &mut self,
+        method: &str,
+        params: Option<&Value>,
+        mut on_event: impl FnMut(&Value),
+        mut on_binary: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<Value, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = jsonrpc::call(id, method, params);
+        framing::write_frame_blocking(&mut self.stream, Frame::Json(request.into()))?;
+        self.answer(id, &mut on_event, &mut on_binary)
+    }
+
+    fn answer(
+        &mut self,
+        id: u64,
+        on_event: &mut dyn FnMut(&Value),
+        on_binary: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<Value, ClientError> {
+        loop {
+            let bytes = match framing::read_frame_blocking(&mut self.stream, MAX_FRAME_PAYLOAD)? {
+                Frame::Json(bytes) => bytes,
+                Frame::Binary(bytes) => {
+                    on_binary(&bytes).map_err(FrameError::Io)?;
+                    continue;
+                }
             };
             if let Ok(note) = serde_json::from_slice::<Value>(&bytes)
                 && note.get("method").and_then(Value::as_str) == Some(STREAM_EVENT_METHOD)

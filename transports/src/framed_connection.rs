@@ -19,8 +19,9 @@ use crate::error::ApiError;
 use crate::framing::Frame;
 use crate::jsonrpc::{self, RpcIncoming};
 use crate::wire::{
-    Evidence, FileDownload, Handled, Inbound, InputBody, PushParams, ReplyStream, Request,
-    STREAM_EVENT_METHOD, SessionAttachParams, StreamItem, UploadBody, method, parse_params,
+    Evidence, FileDownload, Handled, Inbound, InputBody, PeerPushParams, PeerRequest, PushParams,
+    ReplyStream, Request, STREAM_EVENT_METHOD, SessionAttachParams, StreamItem, UploadBody, method,
+    parse_params,
 };
 
 /// Frames queued toward the socket writer. Producers of bulk data (streams,
@@ -343,6 +344,17 @@ fn binary_request(
                 expected_sha256: params.checksum,
                 body: UploadBody(receiver),
             }))
+        }
+        method::PEERS_TRANSFER_PUSH => {
+            let params: PeerPushParams = parse_params(&call.method, params.as_ref())?;
+            let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
+            *upload = Some(sender);
+            Ok(Some(Request::Peers(PeerRequest::TransferPush {
+                peer: params.peer,
+                dest_path: params.dest_path,
+                checksum: params.checksum,
+                body: UploadBody(receiver),
+            })))
         }
         method::SESSION_ATTACH => {
             if attached.is_some() {

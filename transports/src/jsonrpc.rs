@@ -91,6 +91,7 @@ pub fn parse(bytes: &[u8]) -> RpcIncoming {
 /// therefore need a channel the plain [`parse`] cannot create.
 pub const BINARY_METHODS: &[&str] = &[
     crate::wire::method::TRANSFER_PUSH,
+    crate::wire::method::PEERS_TRANSFER_PUSH,
     crate::wire::method::SESSION_ATTACH,
     crate::wire::method::SESSION_DETACH,
 ];

@@ -15,4 +15,5 @@ pub mod start;
 pub mod status;
 pub mod stop;
 pub mod transfer;
+pub mod transfer_peer;
 pub mod up;

@@ -31,7 +31,7 @@ struct Target {
 }
 
 fn target(data_dir: &DataDir, peer: &PeerArgs) -> anyhow::Result<Target> {
-    let api = match &peer.peer {
+    let api = match &peer.address {
         Some(address) => {
             let (host, port) = match address.rsplit_once(':') {
                 Some((host, port)) if !host.contains(':') => (
@@ -63,7 +63,7 @@ fn target(data_dir: &DataDir, peer: &PeerArgs) -> anyhow::Result<Target> {
     Ok(Target { api, key })
 }
 
-fn progress(size: u64, label: &str, hidden: bool) -> ProgressBar {
+pub(super) fn progress(size: u64, label: &str, hidden: bool) -> ProgressBar {
     if hidden {
         return ProgressBar::hidden();
     }
@@ -91,7 +91,7 @@ fn refusal(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Error {
     }
 }
 
-fn sha256_of(path: &Path, hidden: bool) -> anyhow::Result<String> {
+pub(super) fn sha256_of(path: &Path, hidden: bool) -> anyhow::Result<String> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata()?.len();
     let bar = progress(size, "checksum", hidden);
@@ -176,6 +176,30 @@ fn pull(target: &Target, src: &str, dest: &Path, as_json: bool) -> anyhow::Resul
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    receive(src, dest, size, as_json, |write, _| {
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        let mut buffer = vec![0u8; READ_BUFFER];
+        loop {
+            let n = reader.read(&mut buffer)?;
+            if n == 0 {
+                return Ok(size);
+            }
+            write(&buffer[..n])?;
+        }
+    })
+}
+
+/// Writes a pulled file: `fill` hands over its bytes (and may set the progress
+/// bar's length), which go to a temp file beside `dest` (or into `dest` if it is
+/// a directory), and returns the size it should have; the file is renamed into
+/// place only if exactly that many bytes arrived.
+pub(super) fn receive(
+    src: &str,
+    dest: &Path,
+    size_hint: u64,
+    as_json: bool,
+    fill: impl FnOnce(&mut dyn FnMut(&[u8]) -> io::Result<()>, &ProgressBar) -> anyhow::Result<u64>,
+) -> anyhow::Result<Value> {
     let name = Path::new(src)
         .file_name()
         .map(ToOwned::to_owned)
@@ -196,23 +220,20 @@ fn pull(target: &Target, src: &str, dest: &Path, as_json: bool) -> anyhow::Resul
             .unwrap_or_default(),
         secrets::hex(&secrets::random_bytes::<6>()?)
     ));
-    let bar = progress(size, "pull", as_json);
+    let bar = progress(size_hint, "pull", as_json);
     let result = (|| -> anyhow::Result<u64> {
         let mut out =
             File::create(&temp).with_context(|| format!("cannot write in {}", dir.display()))?;
-        let mut reader = bar.wrap_read(response.body_mut().with_config().limit(u64::MAX).reader());
-        let mut hash = digest::Context::new(&digest::SHA256);
-        let mut buffer = vec![0u8; READ_BUFFER];
         let mut received = 0u64;
-        loop {
-            let n = reader.read(&mut buffer)?;
-            if n == 0 {
-                break;
-            }
-            hash.update(&buffer[..n]);
-            out.write_all(&buffer[..n])?;
-            received += n as u64;
-        }
+        let size = fill(
+            &mut |piece: &[u8]| {
+                out.write_all(piece)?;
+                received += piece.len() as u64;
+                bar.set_position(received);
+                Ok(())
+            },
+            &bar,
+        )?;
         if received != size {
             bail!("the connection ended after {received} of {size} bytes");
         }
@@ -251,7 +272,10 @@ fn list(target: &Target, path: &str) -> anyhow::Result<Value> {
 pub fn run(data_dir: &DataDir, command: &TransferCommand) -> anyhow::Result<ExitCode> {
     match command {
         TransferCommand::Push { src, dest, peer } => {
-            let result = push(&target(data_dir, peer)?, src, dest, peer.json)?;
+            let result = match &peer.peer {
+                Some(name) => super::transfer_peer::push(data_dir, name, src, dest, peer.json)?,
+                None => push(&target(data_dir, peer)?, src, dest, peer.json)?,
+            };
             if peer.json {
                 println!("{result}");
             } else {
@@ -264,7 +288,10 @@ pub fn run(data_dir: &DataDir, command: &TransferCommand) -> anyhow::Result<Exit
             }
         }
         TransferCommand::Pull { src, dest, peer } => {
-            let result = pull(&target(data_dir, peer)?, src, dest, peer.json)?;
+            let result = match &peer.peer {
+                Some(name) => super::transfer_peer::pull(data_dir, name, src, dest, peer.json)?,
+                None => pull(&target(data_dir, peer)?, src, dest, peer.json)?,
+            };
             if peer.json {
                 println!("{result}");
             } else {
@@ -276,7 +303,15 @@ pub fn run(data_dir: &DataDir, command: &TransferCommand) -> anyhow::Result<Exit
             }
         }
         TransferCommand::List { path, peer } => {
-            let result = list(&target(data_dir, peer)?, path)?;
+            let result = match &peer.peer {
+                Some(name) => daemon_link::call_on(
+                    data_dir,
+                    Some(name),
+                    method::TRANSFER_LIST,
+                    Some(&json!({ "path": path })),
+                )?,
+                None => list(&target(data_dir, peer)?, path)?,
+            };
             if peer.json {
                 println!("{result}");
             } else {

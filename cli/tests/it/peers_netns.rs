@@ -115,7 +115,7 @@ fn daemons_in_two_network_namespaces_find_each_other_pair_and_run_commands() {
     );
     // Pairing by the announced address, across the link.
     let address = format!("{}:{}", link.addresses[0], kai.peer_port);
-    pair_at(&kai, &mira, &address, "exec", "exec");
+    pair_at(&kai, &mira, &address, "exec,transfer", "exec");
     let on_mira = peers_of(&mira);
     let paired: Vec<_> = on_mira.iter().filter(|p| p["paired"] == true).collect();
     assert_eq!(paired.len(), 1, "{on_mira:?}");
@@ -131,6 +131,14 @@ fn daemons_in_two_network_namespaces_find_each_other_pair_and_run_commands() {
     );
     let out = kai.run(&["exec", "--peer", "mira", "--", "echo", "across"]);
     assert_eq!(stdout(&out), "across\n");
+    // A file across the link, through both daemons.
+    let src = mira.dir.path().join("across.txt");
+    std::fs::write(&src, "over the veth\n").expect("write");
+    mira.ok(&["transfer", "push", src.to_str().expect("path"), "~/got.txt", "--peer", "kai"]);
+    assert_eq!(
+        std::fs::read_to_string(kai.dir.path().join("got.txt")).expect("on Kai"),
+        "over the veth\n"
+    );
     wait_until("Kai sees Mira online", || {
         peers_of(&kai)
             .iter()

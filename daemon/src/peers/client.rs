@@ -18,13 +18,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// One peer's address and how far it is trusted.
 pub struct PeerClient {
     http: awc::Client,
+    /// `https://host:port`.
+    base: String,
     url: String,
     bearer: Option<String>,
     /// Who it is, for error messages.
     name: String,
 }
 
-fn unreachable(name: &str, problem: impl std::fmt::Display) -> ApiError {
+pub fn unreachable(name: &str, problem: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         code::PEER_UNREACHABLE,
         502,
@@ -64,10 +66,26 @@ impl PeerClient {
                 .connector(connector)
                 .disable_timeout()
                 .finish(),
+            base: format!("https://{}", authority(address, port)),
             url: format!("https://{}/rpc", authority(address, port)),
             bearer,
             name: name.to_owned(),
         })
+    }
+
+    /// A REST request to `path` (`/api/v1/…`) with the credential, for the
+    /// calls JSON-RPC cannot carry (file bodies). No timeout of its own: the
+    /// caller bounds it by progress.
+    pub fn rest(&self, path: &str) -> awc::ClientRequest {
+        let request = self.http.post(format!("{}{path}", self.base));
+        match &self.bearer {
+            Some(bearer) => request.bearer_auth(bearer),
+            None => request,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Calls `method`; the peer's error answers come back as errors with its
@@ -106,6 +124,28 @@ impl PeerClient {
         })??;
         read_answer(name, answer)
     }
+}
+
+/// A REST error body (`{"error":{code,message}}`) as the peer stated it.
+pub fn rest_refusal(name: &str, status: u16, body: &[u8]) -> ApiError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .map(|m| m.chars().take(1000).collect::<String>())
+        .unwrap_or_else(|| format!("it answered HTTP {status}"));
+    let loopsy_code = error
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(code::PEER_UNREACHABLE);
+    let status = if (400..600).contains(&status) {
+        status
+    } else {
+        502
+    };
+    ApiError::new(loopsy_code, status, format!("peer {name}: {message}"))
 }
 
 /// The result of a JSON-RPC answer, or its error as the peer stated it.

@@ -77,6 +77,11 @@ impl PeerLink {
         }
     }
 
+    /// The client of this peer (for calls that stream, in `link_transfer`).
+    pub(super) fn client(&self) -> Option<Rc<PeerClient>> {
+        self.client.clone()
+    }
+
     fn note_failure(&mut self, now: Instant) {
         self.recent_failures.push_back(now);
         while self

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod discovery;
 pub mod link;
+pub mod link_transfer;
 pub mod pairing;
 pub mod store;
 pub mod tls_identity;

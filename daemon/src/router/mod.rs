@@ -11,6 +11,7 @@ mod operations;
 mod ops;
 mod origin_policy;
 mod peer_ops;
+mod peer_transfer_ops;
 mod phone_ops;
 mod picker_ops;
 pub(crate) mod rate_limit;

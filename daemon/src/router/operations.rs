@@ -226,6 +226,8 @@ const UNIX_REST_RELAY: &[Carrier] = &[Carrier::Unix, Carrier::LanRest, Carrier::
 /// Files move over the socket's binary frames and the REST routes.
 const UNIX_REST: &[Carrier] = &[Carrier::Unix, Carrier::LanRest];
 const UNIX_RELAY: &[Carrier] = &[Carrier::Unix, Carrier::Relay];
+/// Relayed files: the socket's binary frames only.
+const UNIX: &[Carrier] = &[Carrier::Unix];
 
 /// Unknown routes and methods: answered 404 after authentication.
 pub const UNKNOWN: &str = "unknown";
@@ -431,6 +433,18 @@ pub static OPERATIONS: &[Operation] = &[
     op(method::PEERS_LIST, rpc::peers_list, peer_ops::run).access(Access::Owner),
     op(method::PEERS_REMOVE, rpc::peers_remove, peer_ops::run).access(Access::Owner),
     op(method::PEERS_CALL, rpc::peers_call, peer_ops::run).access(Access::Owner),
+    op(method::PEERS_TRANSFER_PUSH, rpc::binary_only, peer_ops::run)
+        .family(RateFamily::Transfer)
+        .access(Access::Owner)
+        .streams_over(UNIX),
+    op(
+        method::PEERS_TRANSFER_PULL,
+        rpc::peers_transfer_pull,
+        peer_ops::run,
+    )
+    .family(RateFamily::Transfer)
+    .access(Access::Owner)
+    .streams_over(UNIX),
     // What another daemon sends: the pairing steps (anyone may knock, over
     // TLS only, rate limited per address; the window decides) and unpairing.
     op(method::PEER_PAIR_HELLO, rpc::peer_pair_hello, peer_ops::run)

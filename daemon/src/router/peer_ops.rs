@@ -53,6 +53,22 @@ impl PeerState {
     pub fn records(&self) -> Vec<PeerRecord> {
         self.links.values().map(|(r, _)| r.clone()).collect()
     }
+
+    /// The node id and link of the peer `name` means (hostname, node id, prefix).
+    pub fn named(&self, name: &str) -> Result<(String, Addr<PeerLink>), ApiError> {
+        let records = self.records();
+        let node_id = store::resolve(&records, name)
+            .map(|peer| peer.node_id.clone())
+            .map_err(|problem| ApiError::new(code::PEER_NOT_FOUND, 404, problem))?;
+        match self.links.get(&node_id) {
+            Some((_, link)) => Ok((node_id, link.clone())),
+            None => Err(ApiError::new(
+                code::PEER_NOT_FOUND,
+                404,
+                "that peer is gone",
+            )),
+        }
+    }
 }
 
 fn introduction(router: &Router) -> Introduction {
@@ -246,6 +262,15 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
             })
         }
         PeerRequest::Remove { peer } => remove(router, &peer),
+        PeerRequest::TransferPush {
+            peer,
+            dest_path,
+            checksum,
+            body,
+        } => super::peer_transfer_ops::push(router, &peer, dest_path, checksum, body),
+        PeerRequest::TransferPull { peer, source_path } => {
+            super::peer_transfer_ops::pull(router, &peer, source_path)
+        }
         PeerRequest::Call {
             peer,
             method,
@@ -268,7 +293,9 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
     }
 }
 
-fn later(work: impl std::future::Future<Output = Result<Value, ApiError>> + 'static) -> Work {
+pub(super) fn later(
+    work: impl std::future::Future<Output = Result<Value, ApiError>> + 'static,
+) -> Work {
     Work::Later(Box::pin(
         actix::fut::wrap_future::<_, Router>(work).map(|r, _, _| r.map(Reply::ok)),
     ))
@@ -459,10 +486,9 @@ fn remove_stored(
 }
 
 fn remove(router: &mut Router, name: &str) -> Work {
-    let records = router.peers.records();
-    let node_id = match store::resolve(&records, name) {
-        Ok(peer) => peer.node_id.clone(),
-        Err(problem) => return Work::Done(Err(ApiError::new(code::PEER_NOT_FOUND, 404, problem))),
+    let node_id = match router.peers.named(name) {
+        Ok((node_id, _)) => node_id,
+        Err(e) => return Work::Done(Err(e)),
     };
     let Some((record, link)) = forget(router, &node_id) else {
         return Work::Done(Err(ApiError::new(
@@ -498,17 +524,9 @@ fn call(router: &mut Router, name: &str, method: String, params: Option<Value>) 
             "'{method}' cannot be asked of a peer through another"
         ))));
     }
-    let records = router.peers.records();
-    let node_id = match store::resolve(&records, name) {
-        Ok(peer) => peer.node_id.clone(),
-        Err(problem) => return Work::Done(Err(ApiError::new(code::PEER_NOT_FOUND, 404, problem))),
-    };
-    let Some((_, link)) = router.peers.links.get(&node_id) else {
-        return Work::Done(Err(ApiError::new(
-            code::PEER_NOT_FOUND,
-            404,
-            "that peer is gone",
-        )));
+    let link = match router.peers.named(name) {
+        Ok((_, link)) => link,
+        Err(e) => return Work::Done(Err(e)),
     };
     let params = params.unwrap_or_else(|| json!({}));
     // A buffered run lasts as long as its own timeout (ms), which the peer bounds.
@@ -526,7 +544,6 @@ fn call(router: &mut Router, name: &str, method: String, params: Option<Value>) 
         _ => CALL_TIMEOUT,
     }
     .min(MAX_CALL);
-    let link = link.clone();
     later(async move {
         link.send(PeerCall {
             method,

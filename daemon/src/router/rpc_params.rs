@@ -281,6 +281,14 @@ pub fn peers_call(method: &str, params: Option<&Value>) -> Result<Request, ApiEr
     })
 }
 
+pub fn peers_transfer_pull(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: PeerPullParams = parse_params(method, params)?;
+    peers(PeerRequest::TransferPull {
+        peer: p.peer,
+        source_path: p.source_path,
+    })
+}
+
 pub fn peer_pair_hello(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
     let p: HelloParams = parse_params(method, params)?;
     peers(PeerRequest::Hello { message: p.message })

@@ -48,6 +48,8 @@ pub const PEERS_JOIN_CONFIRM: &str = "peers.join.confirm";
 pub const PEERS_LIST: &str = "peers.list";
 pub const PEERS_REMOVE: &str = "peers.remove";
 pub const PEERS_CALL: &str = "peers.call";
+pub const PEERS_TRANSFER_PUSH: &str = "peers.transfer.push";
+pub const PEERS_TRANSFER_PULL: &str = "peers.transfer.pull";
 // Asked by one daemon of another.
 pub const PEER_PAIR_HELLO: &str = "peer.pair.hello";
 pub const PEER_PAIR_FINISH: &str = "peer.pair.finish";
@@ -114,6 +116,8 @@ pub const ALL: &[&str] = &[
     PEERS_LIST,
     PEERS_REMOVE,
     PEERS_CALL,
+    PEERS_TRANSFER_PUSH,
+    PEERS_TRANSFER_PULL,
     PEER_PAIR_HELLO,
     PEER_PAIR_FINISH,
     PEER_PAIR_STEP,

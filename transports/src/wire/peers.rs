@@ -54,6 +54,16 @@ pub enum PeerRequest {
         method: String,
         params: Option<Value>,
     },
+    /// Send a file to a peer: its bytes arrive through `body` (binary frames on
+    /// the socket) and go on to the peer as they come.
+    TransferPush {
+        peer: String,
+        dest_path: String,
+        checksum: Option<String>,
+        body: super::UploadBody,
+    },
+    /// Fetch a file from a peer, streamed back as it arrives.
+    TransferPull { peer: String, source_path: String },
     /// Pairing, from the joining daemon: Noise message 1 (hex).
     Hello { message: String },
     /// Pairing: Noise message 3, which proves the invite code.
@@ -76,6 +86,8 @@ impl PeerRequest {
             Self::List => method::PEERS_LIST,
             Self::Remove { .. } => method::PEERS_REMOVE,
             Self::Call { .. } => method::PEERS_CALL,
+            Self::TransferPush { .. } => method::PEERS_TRANSFER_PUSH,
+            Self::TransferPull { .. } => method::PEERS_TRANSFER_PULL,
             Self::Hello { .. } => method::PEER_PAIR_HELLO,
             Self::Finish { .. } => method::PEER_PAIR_FINISH,
             Self::Step { .. } => method::PEER_PAIR_STEP,
@@ -124,4 +136,20 @@ pub struct HelloParams {
 pub struct PairingMessageParams {
     pub pairing: String,
     pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PeerPushParams {
+    pub peer: String,
+    pub dest_path: String,
+    #[serde(default)]
+    pub checksum: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PeerPullParams {
+    pub peer: String,
+    pub source_path: String,
 }

@@ -1,0 +1,232 @@
+//! Files through a `PeerLink`, in constant memory: a push's bytes go on to the
+//! peer's `POST /api/v1/transfer/push` (multipart, as the original's clients
+//! send it) as they arrive from the local client, and a pull's answer is
+//! streamed back piece by piece. Bounded queues carry the back-pressure both
+//! ways; a side that stops moving bytes for the idle timeout ends the transfer.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use aws_lc_rs::digest;
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use loopsy_transports::error::{ApiError, code};
+use loopsy_transports::secrets::hex;
+use loopsy_transports::wire::{ReplyStream, StreamItem, UploadBody};
+use serde_json::{Value, json};
+
+use super::client::{PeerClient, rest_refusal, unreachable};
+use super::link::PeerLink;
+use crate::secrets::random_bytes;
+
+/// Largest JSON answer to a push.
+const ANSWER_LIMIT: usize = 1024 * 1024;
+/// Pieces of a pull queued toward the local client.
+const PULL_QUEUE: usize = 8;
+/// How long the answer's head may take once asked.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Send the bytes of `body` to the peer as `dest_path`.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ApiError>")]
+pub struct PeerPush {
+    pub dest_path: String,
+    pub checksum: Option<String>,
+    pub body: UploadBody,
+    pub idle: Duration,
+}
+
+/// Fetch `source_path` from the peer: its size, and its bytes as a stream.
+#[derive(Message)]
+#[rtype(result = "Result<(u64, ReplyStream), ApiError>")]
+pub struct PeerPull {
+    pub source_path: String,
+    pub idle: Duration,
+}
+
+fn form_text(boundary: &str, name: &str, value: &str) -> String {
+    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+}
+
+/// Waits until `last` has not moved for `idle`.
+async fn stalled(last: Rc<Cell<Instant>>, idle: Duration) {
+    loop {
+        let quiet = last.get().elapsed();
+        if quiet >= idle {
+            return;
+        }
+        tokio::time::sleep(idle - quiet).await;
+    }
+}
+
+async fn push(client: Rc<PeerClient>, push: PeerPush) -> Result<Value, ApiError> {
+    let name = client.name().to_owned();
+    let boundary = format!(
+        "loopsy-{}",
+        hex(&random_bytes::<12>().map_err(|e| ApiError::internal(e.to_string()))?)
+    );
+    let mut head = form_text(&boundary, "destPath", &push.dest_path);
+    if let Some(checksum) = &push.checksum {
+        head.push_str(&form_text(&boundary, "checksum", checksum));
+    }
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ));
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let last = Rc::new(Cell::new(Instant::now()));
+    let moved = last.clone();
+    // The client's pieces as they come; an early stop aborts the request, so
+    // the peer sees a cut-off form and keeps nothing.
+    let pieces = stream::unfold(push.body.0, move |mut body| {
+        let moved = moved.clone();
+        async move {
+            match body.recv().await {
+                Some(Ok(piece)) => {
+                    moved.set(Instant::now());
+                    Some((Ok::<Bytes, std::io::Error>(piece), body))
+                }
+                Some(Err(stopped)) => Some((Err(std::io::Error::other(stopped)), body)),
+                None => None,
+            }
+        }
+    });
+    let form = stream::once(async move { Ok(Bytes::from(head)) })
+        .chain(pieces)
+        .chain(stream::once(async move { Ok(Bytes::from(tail)) }));
+    let sending = client
+        .rest("/api/v1/transfer/push")
+        .content_type(format!("multipart/form-data; boundary={boundary}"))
+        .send_stream(form);
+    let mut response = tokio::select! {
+        sent = sending => sent.map_err(|e| unreachable(&name, format!("the push failed ({e})")))?,
+        () = stalled(last, push.idle) => {
+            return Err(ApiError::new(code::TRANSFER_FAILED, 504, format!(
+                "peer {name}: no bytes moved for {} s; the push was stopped", push.idle.as_secs()
+            )));
+        }
+    };
+    let body = tokio::time::timeout(HEAD_TIMEOUT, response.body().limit(ANSWER_LIMIT))
+        .await
+        .map_err(|_| unreachable(&name, "its answer to the push did not come"))?
+        .map_err(|e| unreachable(&name, format!("its answer to the push is unreadable ({e})")))?;
+    if response.status().is_success() {
+        serde_json::from_slice(&body)
+            .map_err(|_| unreachable(&name, "its answer to the push is not JSON"))
+    } else {
+        Err(rest_refusal(&name, response.status().as_u16(), &body))
+    }
+}
+
+async fn pull(client: Rc<PeerClient>, pull: PeerPull) -> Result<(u64, ReplyStream), ApiError> {
+    let name = client.name().to_owned();
+    let asked = client
+        .rest("/api/v1/transfer/pull")
+        .send_json(&json!({"sourcePath": pull.source_path}));
+    let mut response = tokio::time::timeout(HEAD_TIMEOUT, asked)
+        .await
+        .map_err(|_| unreachable(&name, "it did not answer the pull"))?
+        .map_err(|e| unreachable(&name, format!("cannot reach it ({e})")))?;
+    if !response.status().is_success() {
+        let status = response.status().as_u16();
+        let body = response
+            .body()
+            .limit(ANSWER_LIMIT)
+            .await
+            .unwrap_or_default();
+        return Err(rest_refusal(&name, status, &body));
+    }
+    let size: u64 = response
+        .headers()
+        .get("x-loopsy-file-size")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| unreachable(&name, "its answer to the pull has no file size"))?;
+    let (pieces, receiver) = tokio::sync::mpsc::channel(PULL_QUEUE);
+    let idle = pull.idle;
+    actix_rt::spawn(async move {
+        let mut hash = digest::Context::new(&digest::SHA256);
+        let mut received = 0u64;
+        let failed = |message: String| {
+            StreamItem::End(Err(ApiError::new(code::TRANSFER_FAILED, 502, message)))
+        };
+        loop {
+            match tokio::time::timeout(idle, response.next()).await {
+                Ok(Some(Ok(piece))) => {
+                    received += piece.len() as u64;
+                    if received > size {
+                        let _ = pieces
+                            .send(failed(format!(
+                                "peer {name} sent more than the {size} bytes it announced"
+                            )))
+                            .await;
+                        return;
+                    }
+                    hash.update(&piece);
+                    // Waiting here is the back-pressure: a slow client slows the peer.
+                    if pieces.send(StreamItem::Binary(piece)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    let _ = pieces
+                        .send(failed(format!("peer {name}: the pull broke off ({e})")))
+                        .await;
+                    return;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    let _ = pieces
+                        .send(failed(format!(
+                            "peer {name} sent nothing for {} s",
+                            idle.as_secs()
+                        )))
+                        .await;
+                    return;
+                }
+            }
+        }
+        let end = if received == size {
+            StreamItem::End(Ok(
+                json!({"size": size, "sha256": hex(hash.finish().as_ref())}),
+            ))
+        } else {
+            failed(format!(
+                "peer {name} ended the pull after {received} of {size} bytes"
+            ))
+        };
+        let _ = pieces.send(end).await;
+    });
+    Ok((size, ReplyStream(receiver)))
+}
+
+impl Handler<PeerPush> for PeerLink {
+    type Result = ResponseFuture<Result<Value, ApiError>>;
+
+    fn handle(&mut self, message: PeerPush, _: &mut Self::Context) -> Self::Result {
+        match self.client() {
+            Some(client) => Box::pin(push(client, message)),
+            None => Box::pin(async {
+                Err(ApiError::internal(
+                    "this peer has no client; see the daemon log",
+                ))
+            }),
+        }
+    }
+}
+
+impl Handler<PeerPull> for PeerLink {
+    type Result = ResponseFuture<Result<(u64, ReplyStream), ApiError>>;
+
+    fn handle(&mut self, message: PeerPull, _: &mut Self::Context) -> Self::Result {
+        match self.client() {
+            Some(client) => Box::pin(pull(client, message)),
+            None => Box::pin(async {
+                Err(ApiError::internal(
+                    "this peer has no client; see the daemon log",
+                ))
+            }),
+        }
+    }
+}
