@@ -70,6 +70,10 @@ pub enum Command {
     Attach {
         /// Session id, its name, or the first four or more characters of its id.
         target: String,
+        /// The session is on a paired peer (hostname, node id or prefix): attach
+        /// through this machine's daemon.
+        #[arg(long, value_name = "PEER")]
+        peer: Option<String>,
     },
     /// List terminal sessions (live and recently exited).
     List(JsonFlag),
@@ -300,6 +304,11 @@ pub struct ShellArgs {
     /// A name to find the session by later (`loopsy attach NAME`); unique among live sessions.
     #[arg(long)]
     pub name: Option<String>,
+    /// Open it on a paired peer (hostname, node id or prefix), through this
+    /// machine's daemon; the peer must have granted sessions:shell (or
+    /// sessions:agents for an agent).
+    #[arg(long, value_name = "PEER")]
+    pub peer: Option<String>,
     /// Arguments for the program or agent.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,

@@ -46,7 +46,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => commands::exec::run(&data_dir, args),
         Command::Transfer(command) => commands::transfer::run(&data_dir, command),
         Command::Shell(args) => commands::shell::open(&data_dir, args),
-        Command::Attach { target } => commands::shell::attach(&data_dir, target),
+        Command::Attach { target, peer } => {
+            commands::shell::attach(&data_dir, target, peer.as_deref())
+        }
         Command::List(args) => commands::sessions::list(&data_dir, args.json),
         Command::Kill { target } => commands::sessions::kill(&data_dir, target),
         Command::AutoApprove(command) => commands::sessions::auto_approve(&data_dir, command),

@@ -20,8 +20,8 @@ use crate::framing::Frame;
 use crate::jsonrpc::{self, RpcIncoming};
 use crate::wire::{
     Evidence, FileDownload, Handled, Inbound, InputBody, PeerPushParams, PeerRequest, PushParams,
-    ReplyStream, Request, STREAM_EVENT_METHOD, SessionAttachParams, StreamItem, UploadBody, method,
-    parse_params,
+    ReplyStream, Request, STREAM_EVENT_METHOD, SessionAttachParams, StreamItem, TunnelParams,
+    UploadBody, method, parse_params,
 };
 
 /// Frames queued toward the socket writer. Producers of bulk data (streams,
@@ -221,12 +221,27 @@ async fn read_frames<S, E>(
     let reply = |bytes: Vec<u8>| Frame::Json(Bytes::from(bytes));
     let mut upload: Option<mpsc::Sender<Result<Bytes, String>>> = None;
     let mut attached: Option<mpsc::Sender<Bytes>> = None;
+    // Once the connection is a tunnel to a peer, every frame goes there as it is.
+    let mut tunnel: Option<mpsc::Sender<Frame>> = None;
     while let Some(frame) = frames.next().await {
+        if let (Some(to_peer), Ok(frame)) = (&tunnel, &frame) {
+            // Waiting here is the back-pressure toward the client.
+            if to_peer.send(frame.clone()).await.is_err() {
+                break;
+            }
+            continue;
+        }
         match frame {
             Ok(Frame::Json(bytes)) => {
                 if let Some(call) = jsonrpc::binary_call(&bytes) {
                     let id = call.id.clone();
-                    match binary_request(call, &mut upload, &mut attached) {
+                    let mut sides = Sides {
+                        upload: &mut upload,
+                        attached: &mut attached,
+                        tunnel: &mut tunnel,
+                        outbound: &outbound,
+                    };
+                    match binary_request(call, &mut sides) {
                         Ok(Some(request)) => connection.do_send(Dispatch {
                             id: Some(id),
                             request,
@@ -326,19 +341,45 @@ async fn read_frames<S, E>(
 /// Keystrokes queued toward an attached session before reading pauses.
 const INPUT_QUEUE: usize = 64;
 
+/// Where the reader sends the frames that follow a binary-carrying call.
+struct Sides<'a> {
+    upload: &'a mut Option<mpsc::Sender<Result<Bytes, String>>>,
+    attached: &'a mut Option<mpsc::Sender<Bytes>>,
+    tunnel: &'a mut Option<mpsc::Sender<Frame>>,
+    outbound: &'a mpsc::Sender<Frame>,
+}
+
+/// Frames queued toward a peer's tunnel before reading pauses.
+const TUNNEL_QUEUE: usize = 64;
+
 /// Builds the request of a binary-carrying call and sets up where its frames go;
 /// `Ok(None)` for `session.detach`, which the reader answers itself.
 fn binary_request(
     call: jsonrpc::BinaryCall,
-    upload: &mut Option<mpsc::Sender<Result<Bytes, String>>>,
-    attached: &mut Option<mpsc::Sender<Bytes>>,
+    sides: &mut Sides<'_>,
 ) -> Result<Option<Request>, ApiError> {
+    let Sides {
+        upload,
+        attached,
+        tunnel,
+        outbound,
+    } = sides;
     let params = call.params?;
     match call.method.as_str() {
+        method::PEERS_TUNNEL => {
+            let params: TunnelParams = parse_params(&call.method, params.as_ref())?;
+            let (sender, receiver) = mpsc::channel(TUNNEL_QUEUE);
+            **tunnel = Some(sender);
+            Ok(Some(Request::Peers(PeerRequest::Tunnel {
+                peer: params.peer,
+                to_peer: receiver,
+                back: (*outbound).clone(),
+            })))
+        }
         method::TRANSFER_PUSH => {
             let params: PushParams = parse_params(&call.method, params.as_ref())?;
             let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
-            *upload = Some(sender);
+            **upload = Some(sender);
             Ok(Some(Request::TransferPush {
                 dest_path: params.dest_path,
                 expected_sha256: params.checksum,
@@ -348,7 +389,7 @@ fn binary_request(
         method::PEERS_TRANSFER_PUSH => {
             let params: PeerPushParams = parse_params(&call.method, params.as_ref())?;
             let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
-            *upload = Some(sender);
+            **upload = Some(sender);
             Ok(Some(Request::Peers(PeerRequest::TransferPush {
                 peer: params.peer,
                 dest_path: params.dest_path,
@@ -364,7 +405,7 @@ fn binary_request(
             }
             let params: SessionAttachParams = parse_params(&call.method, params.as_ref())?;
             let (sender, receiver) = mpsc::channel(INPUT_QUEUE);
-            *attached = Some(sender);
+            **attached = Some(sender);
             Ok(Some(Request::SessionAttach {
                 target: params.id,
                 from_offset: params.from_offset,
@@ -375,7 +416,7 @@ fn binary_request(
         }
         // Dropping the keystroke channel detaches; the attach call then ends.
         _ => {
-            *attached = None;
+            **attached = None;
             Ok(None)
         }
     }

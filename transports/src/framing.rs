@@ -33,6 +33,39 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
+/// A frame as one WebSocket message (a peer's framed connection): its type
+/// byte, then the payload. The WebSocket delimits it, so no length.
+pub fn to_message(frame: Frame) -> Bytes {
+    let (kind, payload) = match frame {
+        Frame::Json(payload) => (TYPE_JSON, payload),
+        Frame::Binary(payload) => (TYPE_BINARY, payload),
+    };
+    let mut message = bytes::BytesMut::with_capacity(payload.len() + 1);
+    message.extend_from_slice(&[kind]);
+    message.extend_from_slice(&payload);
+    message.freeze()
+}
+
+/// The frame of one WebSocket message, checked as a socket frame would be.
+pub fn from_message(mut message: Bytes) -> Result<Frame, FrameError> {
+    if message.is_empty() {
+        return Err(FrameError::Empty);
+    }
+    if message.len() - 1 > MAX_FRAME_PAYLOAD {
+        return Err(FrameError::TooLarge {
+            announced: message.len() - 1,
+            max: MAX_FRAME_PAYLOAD,
+        });
+    }
+    let kind = message[0];
+    let payload = message.split_off(1);
+    match kind {
+        TYPE_JSON => Ok(Frame::Json(payload)),
+        TYPE_BINARY => Ok(Frame::Binary(payload)),
+        other => Err(FrameError::UnknownType(other)),
+    }
+}
+
 /// Tokio codec for [`Frame`]s with a payload cap.
 #[derive(Debug, Clone)]
 pub struct FrameCodec {

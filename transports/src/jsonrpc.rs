@@ -92,6 +92,7 @@ pub fn parse(bytes: &[u8]) -> RpcIncoming {
 pub const BINARY_METHODS: &[&str] = &[
     crate::wire::method::TRANSFER_PUSH,
     crate::wire::method::PEERS_TRANSFER_PUSH,
+    crate::wire::method::PEERS_TUNNEL,
     crate::wire::method::SESSION_ATTACH,
     crate::wire::method::SESSION_DETACH,
 ];
@@ -123,6 +124,11 @@ pub fn success(id: Id<'_>, result: &Value) -> Vec<u8> {
 }
 
 /// Serialises an error answer.
+/// An error answer that belongs to no call (`id: null`): about the connection itself.
+pub fn failure_unattributed(error: &ApiError) -> Vec<u8> {
+    failure(Id::Null, error)
+}
+
 pub fn failure(id: Id<'_>, error: &ApiError) -> Vec<u8> {
     let object = ErrorObject::owned(
         error.rpc_code,

@@ -17,13 +17,14 @@ use loopsy_transports::wire::{STREAM_EVENT_METHOD, method};
 use serde_json::{Value, json};
 
 use crate::args::ShellArgs;
-use crate::daemon_link;
 use crate::terminal::{self, RawMode};
 
 /// The detach prefix, Ctrl-A.
 const ESCAPE: u8 = 0x01;
 const ATTACH_CALL: u64 = 1;
 const DETACH_CALL: u64 = 2;
+const TUNNEL_CALL: u64 = 3;
+const START_CALL: u64 = 4;
 
 pub fn open(data_dir: &DataDir, args: &ShellArgs) -> anyhow::Result<ExitCode> {
     if !terminal::is_terminal() {
@@ -41,18 +42,65 @@ pub fn open(data_dir: &DataDir, args: &ShellArgs) -> anyhow::Result<ExitCode> {
     if let Some(name) = &args.name {
         params["name"] = json!(name);
     }
-    let info = daemon_link::call(data_dir, method::SESSION_START, Some(&params))?;
+    let mut connection = connect(data_dir, args.peer.as_deref())?;
+    let info = request(&mut connection, START_CALL, method::SESSION_START, &params)?;
     let id = info["id"]
         .as_str()
         .context("the daemon did not say which session it started")?;
-    run_attached(data_dir, id)
+    run_attached(connection, id)
 }
 
-pub fn attach(data_dir: &DataDir, target: &str) -> anyhow::Result<ExitCode> {
+pub fn attach(data_dir: &DataDir, target: &str, peer: Option<&str>) -> anyhow::Result<ExitCode> {
     if !terminal::is_terminal() {
         bail!("`loopsy attach` needs a terminal");
     }
-    run_attached(data_dir, target)
+    run_attached(connect(data_dir, peer)?, target)
+}
+
+/// A connection to this machine's daemon or, with `peer`, a tunnel through it
+/// to the peer's (`peers.tunnel`): everything after goes to the peer.
+fn connect(data_dir: &DataDir, peer: Option<&str>) -> anyhow::Result<UnixStream> {
+    let path = data_dir.socket();
+    let mut stream = UnixStream::connect(&path).with_context(|| {
+        format!(
+            "cannot reach the daemon at {}; start it with `loopsy start`",
+            path.display()
+        )
+    })?;
+    if let Some(peer) = peer {
+        request(
+            &mut stream,
+            TUNNEL_CALL,
+            method::PEERS_TUNNEL,
+            &json!({ "peer": peer }),
+        )?;
+    }
+    Ok(stream)
+}
+
+/// One call on `stream` and its answer (nothing else is in flight yet).
+fn request(
+    stream: &mut UnixStream,
+    id: u64,
+    method: &str,
+    params: &Value,
+) -> anyhow::Result<Value> {
+    let call = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+    framing::write_frame_blocking(stream, Frame::Json(Bytes::from(call.to_string())))?;
+    loop {
+        let Frame::Json(bytes) = framing::read_frame_blocking(stream, MAX_FRAME_PAYLOAD)? else {
+            continue;
+        };
+        let Ok(answer) = jsonrpc::parse_answer(&bytes) else {
+            continue;
+        };
+        if answer.id.is_some_and(|answer_id| answer_id != id) {
+            continue;
+        }
+        return answer
+            .result
+            .map_err(|failure| anyhow::anyhow!("{}", failure.message));
+    }
 }
 
 fn send(writer: &Mutex<UnixStream>, frame: Frame) {
@@ -143,14 +191,7 @@ enum Ending {
     Lost(String),
 }
 
-fn run_attached(data_dir: &DataDir, target: &str) -> anyhow::Result<ExitCode> {
-    let path = data_dir.socket();
-    let mut reader = UnixStream::connect(&path).with_context(|| {
-        format!(
-            "cannot reach the daemon at {}; start it with `loopsy start`",
-            path.display()
-        )
-    })?;
+fn run_attached(mut reader: UnixStream, target: &str) -> anyhow::Result<ExitCode> {
     let writer = Arc::new(Mutex::new(reader.try_clone()?));
     let (cols, rows) = terminal::size().unwrap_or((120, 40));
     send_json(

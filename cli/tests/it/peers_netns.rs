@@ -115,7 +115,13 @@ fn daemons_in_two_network_namespaces_find_each_other_pair_and_run_commands() {
     );
     // Pairing by the announced address, across the link.
     let address = format!("{}:{}", link.addresses[0], kai.peer_port);
-    pair_at(&kai, &mira, &address, "exec,transfer", "exec");
+    pair_at(
+        &kai,
+        &mira,
+        &address,
+        "exec,transfer,sessions:shell",
+        "exec",
+    );
     let on_mira = peers_of(&mira);
     let paired: Vec<_> = on_mira.iter().filter(|p| p["paired"] == true).collect();
     assert_eq!(paired.len(), 1, "{on_mira:?}");
@@ -134,11 +140,26 @@ fn daemons_in_two_network_namespaces_find_each_other_pair_and_run_commands() {
     // A file across the link, through both daemons.
     let src = mira.dir.path().join("across.txt");
     std::fs::write(&src, "over the veth\n").expect("write");
-    mira.ok(&["transfer", "push", src.to_str().expect("path"), "~/got.txt", "--peer", "kai"]);
+    mira.ok(&[
+        "transfer",
+        "push",
+        src.to_str().expect("path"),
+        "~/got.txt",
+        "--peer",
+        "kai",
+    ]);
     assert_eq!(
         std::fs::read_to_string(kai.dir.path().join("got.txt")).expect("on Kai"),
         "over the veth\n"
     );
+    // A shell on Kai, driven from Mira's side of the link.
+    let mut terminal =
+        crate::terminal::Terminal::run(&mira, &["shell", "--peer", "kai", "--cmd", "sh"]);
+    // The address the shell's own stack has is Kai's side of the veth.
+    terminal.type_bytes(b"ip -4 -o addr show | grep -o '10[.]77[.][0-9]*[.][0-9]*/'\r");
+    terminal.wait_for(&format!("{}/", link.addresses[0]));
+    terminal.type_bytes(b"exit 3\r");
+    assert_eq!(terminal.exit_code(), 3);
     wait_until("Kai sees Mira online", || {
         peers_of(&kai)
             .iter()

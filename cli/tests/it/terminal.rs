@@ -8,7 +8,7 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use crate::harness::*;
 
-struct Terminal {
+pub struct Terminal {
     writer: Box<dyn Write + Send>,
     screen: Arc<Mutex<Vec<u8>>>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -16,7 +16,7 @@ struct Terminal {
 }
 
 impl Terminal {
-    fn run(loopsy: &Loopsy, args: &[&str]) -> Self {
+    pub fn run(loopsy: &Loopsy, args: &[&str]) -> Self {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows: 24,
@@ -58,22 +58,22 @@ impl Terminal {
         }
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.screen.lock().expect("screen")).into_owned()
     }
 
-    fn wait_for(&self, needle: &str) {
+    pub fn wait_for(&self, needle: &str) {
         wait_until(&format!("{needle:?} on the terminal"), || {
             self.text().contains(needle)
         });
     }
 
-    fn type_bytes(&mut self, bytes: &[u8]) {
+    pub fn type_bytes(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).expect("type");
         self.writer.flush().expect("flush");
     }
 
-    fn exit_code(&mut self) -> u32 {
+    pub fn exit_code(&mut self) -> u32 {
         let mut status = None;
         wait_until("loopsy to exit", || {
             status = self.child.try_wait().ok().flatten();
@@ -120,4 +120,54 @@ fn attach_to_an_unknown_session_says_so() {
     assert_eq!(terminal.exit_code(), 1);
     let kill = loopsy.run(&["kill", "nothing-like-this"]);
     assert_eq!(kill.status.code(), Some(1));
+}
+
+#[test]
+fn a_shell_on_a_peer_through_the_local_daemon_detaches_and_resumes() {
+    let (kai, mira) = (crate::peers::daemon(), crate::peers::daemon());
+    crate::peers::pair(&kai, &mira, "exec", "sessions:shell");
+    let mira_id = crate::peers::node_id(&mira);
+    // Kai's terminal drives a shell that runs on Mira, through both daemons.
+    let mut first = Terminal::run(
+        &kai,
+        &[
+            "shell",
+            "--peer",
+            &mira_id[..8],
+            "--cmd",
+            "sh",
+            "--name",
+            "far",
+        ],
+    );
+    first.type_bytes(b"echo on-$(basename $HOME)-$((40+2))\r");
+    let home = mira
+        .dir
+        .path()
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    first.wait_for(&format!("on-{home}-42"));
+    first.type_bytes(&[0x01, b'd']);
+    first.wait_for("[detached");
+    assert_eq!(first.exit_code(), 0);
+    // The session lives on Mira, started by Kai as a peer, and not on Kai.
+    let on_mira = mira.ok(&["list"]);
+    assert!(
+        on_mira.contains("far") && on_mira.contains("running"),
+        "{on_mira}"
+    );
+    assert!(!kai.ok(&["list"]).contains("far"));
+    // Re-attaching resumes with what was on the screen.
+    let mut second = Terminal::run(&kai, &["attach", "far", "--peer", &mira_id]);
+    second.wait_for(&format!("on-{home}-42"));
+    second.type_bytes(b"exit 5\r");
+    assert_eq!(second.exit_code(), 5, "the remote session's exit code");
+    // Mira granted Kai nothing but sessions:shell; Kai granted Mira no sessions.
+    let kai_id = crate::peers::node_id(&kai);
+    let mut refused = Terminal::run(&mira, &["shell", "--peer", &kai_id, "--cmd", "sh"]);
+    let code = refused.exit_code();
+    assert!(refused.text().contains("sessions"), "{}", refused.text());
+    assert_eq!(code, 1);
 }

@@ -84,6 +84,16 @@ impl PeerClient {
         }
     }
 
+    /// A WebSocket to `path` with the credential (the framed connection).
+    pub fn ws(&self, path: &str) -> awc::ws::WebsocketsRequest {
+        let url = format!("wss://{}{path}", self.base.trim_start_matches("https://"));
+        let request = self.http.ws(url);
+        match &self.bearer {
+            Some(bearer) => request.bearer_auth(bearer),
+            None => request,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -13,6 +13,7 @@ use aws_lc_rs::digest;
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use loopsy_transports::error::{ApiError, code};
+use loopsy_transports::framing::{Frame, MAX_FRAME_PAYLOAD, from_message, to_message};
 use loopsy_transports::secrets::hex;
 use loopsy_transports::wire::{ReplyStream, StreamItem, UploadBody};
 use serde_json::{Value, json};
@@ -21,6 +22,8 @@ use super::client::{PeerClient, rest_refusal, unreachable};
 use super::link::PeerLink;
 use crate::secrets::random_bytes;
 
+/// The peer's framed connection (`loopsy_transports::lan_http`).
+const FRAMED_PATH: &str = "/api/v1/framed";
 /// Largest JSON answer to a push.
 const ANSWER_LIMIT: usize = 1024 * 1024;
 /// Pieces of a pull queued toward the local client.
@@ -222,6 +225,85 @@ impl Handler<PeerPull> for PeerLink {
     fn handle(&mut self, message: PeerPull, _: &mut Self::Context) -> Self::Result {
         match self.client() {
             Some(client) => Box::pin(pull(client, message)),
+            None => Box::pin(async {
+                Err(ApiError::internal(
+                    "this peer has no client; see the daemon log",
+                ))
+            }),
+        }
+    }
+}
+
+/// Carry a socket connection on to the peer's framed connection.
+#[derive(Message)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct OpenTunnel {
+    pub to_peer: tokio::sync::mpsc::Receiver<Frame>,
+    pub back: tokio::sync::mpsc::Sender<Frame>,
+}
+
+/// How long the peer may take to accept the WebSocket.
+const TUNNEL_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn tunnel(client: Rc<PeerClient>, open: OpenTunnel) -> Result<(), ApiError> {
+    use awc::ws::Message;
+    use futures_util::SinkExt;
+    let name = client.name().to_owned();
+    let connecting = client
+        .ws(FRAMED_PATH)
+        .max_frame_size(MAX_FRAME_PAYLOAD + 1)
+        .connect();
+    let (_, socket) = tokio::time::timeout(TUNNEL_OPEN_TIMEOUT, connecting)
+        .await
+        .map_err(|_| unreachable(&name, "it did not open the tunnel"))?
+        .map_err(|e| unreachable(&name, format!("it refused the tunnel ({e})")))?;
+    let (mut sink, mut stream) = socket.split();
+    let OpenTunnel { mut to_peer, back } = open;
+    actix_rt::spawn(async move {
+        loop {
+            tokio::select! {
+                frame = to_peer.recv() => match frame {
+                    Some(frame) => {
+                        if sink.send(Message::Binary(to_message(frame))).await.is_err() {
+                            break;
+                        }
+                    }
+                    // The client went away: close the peer's side too.
+                    None => break,
+                },
+                message = stream.next() => match message {
+                    Some(Ok(awc::ws::Frame::Binary(bytes))) => match from_message(bytes) {
+                        Ok(frame) => {
+                            if back.send(frame).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(_) => break,
+                    },
+                    Some(Ok(awc::ws::Frame::Ping(bytes))) => {
+                        let _ = sink.send(Message::Pong(bytes)).await;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => {
+                        let failure = ApiError::new(code::PEER_UNREACHABLE, 502, format!("peer {name} closed the tunnel"));
+                        let note = loopsy_transports::jsonrpc::failure_unattributed(&failure);
+                        let _ = back.send(Frame::Json(Bytes::from(note))).await;
+                        break;
+                    }
+                },
+            }
+        }
+        let _ = sink.close().await;
+    });
+    Ok(())
+}
+
+impl Handler<OpenTunnel> for PeerLink {
+    type Result = ResponseFuture<Result<(), ApiError>>;
+
+    fn handle(&mut self, message: OpenTunnel, _: &mut Self::Context) -> Self::Result {
+        match self.client() {
+            Some(client) => Box::pin(tunnel(client, message)),
             None => Box::pin(async {
                 Err(ApiError::internal(
                     "this peer has no client; see the daemon log",

@@ -71,6 +71,8 @@ pub enum Carrier {
 impl Carrier {
     pub fn of(evidence: &Evidence) -> Self {
         match (evidence.transport(), evidence) {
+            // A peer's framed WebSocket carries what the Unix socket carries.
+            (_, Evidence::LanHttp(http)) if http.framed => Self::Unix,
             (_, Evidence::LanHttp(http)) if http.json_rpc => Self::LanRpc,
             (TransportKind::LanHttp, _) => Self::LanRest,
             (TransportKind::UnixSocket, _) => Self::Unix,
@@ -459,6 +461,10 @@ pub static OPERATIONS: &[Operation] = &[
     .access(Access::Public),
     op(method::PEER_PAIR_STEP, rpc::peer_pair_step, peer_ops::run).access(Access::Public),
     op(method::PEER_UNPAIR, rpc::peer_unpair, peer_ops::run),
+    op(method::PEERS_TUNNEL, rpc::binary_only, peer_ops::run)
+        .access(Access::Owner)
+        .streams_over(UNIX),
+    op(method::PEER_FRAMED, rpc::binary_only, peer_ops::run),
     op(UNKNOWN, rpc::not_a_method, answered_by_admission).phones(),
     MALFORMED_ENTRY,
 ];

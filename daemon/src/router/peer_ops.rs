@@ -268,6 +268,17 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
             checksum,
             body,
         } => super::peer_transfer_ops::push(router, &peer, dest_path, checksum, body),
+        PeerRequest::Tunnel {
+            peer,
+            to_peer,
+            back,
+        } => super::peer_transfer_ops::tunnel(router, &peer, to_peer, back),
+        PeerRequest::FramedOpen => match principal {
+            Principal::PairedPeer(_) | Principal::OwnerKey { .. } => done(Ok(json!({}))),
+            _ => Work::Done(Err(ApiError::forbidden(
+                "the framed connection is for paired peers; pair with `loopsy pair`",
+            ))),
+        },
         PeerRequest::TransferPull { peer, source_path } => {
             super::peer_transfer_ops::pull(router, &peer, source_path)
         }

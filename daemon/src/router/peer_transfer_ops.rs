@@ -1,6 +1,8 @@
-//! `peers.transfer.push|pull`: the owner's files to and from a paired peer,
-//! through its `PeerLink` (`peers::link_transfer`), in constant memory. The
-//! peer's Router decides the paths; the idle timeout is `transfer.idleTimeoutSec`.
+//! What streams through a `PeerLink` (`peers::link_transfer`):
+//! `peers.transfer.push|pull`, the owner's files to and from a paired peer in
+//! constant memory (the idle timeout is `transfer.idleTimeoutSec`), and
+//! `peers.tunnel`, the owner's socket connection carried on to the peer's
+//! framed connection. The peer's Router decides everything inside.
 
 use std::time::Duration;
 
@@ -61,4 +63,22 @@ pub(super) fn pull(router: &mut Router, peer: &str, source_path: String) -> Work
                 .map(|(size, stream)| Reply::streaming(json!({"size": size, "name": name}), stream))
         },
     )))
+}
+
+pub(super) fn tunnel(
+    router: &mut Router,
+    peer: &str,
+    to_peer: tokio::sync::mpsc::Receiver<loopsy_transports::framing::Frame>,
+    back: tokio::sync::mpsc::Sender<loopsy_transports::framing::Frame>,
+) -> Work {
+    let (node_id, link) = match router.peers.named(peer) {
+        Ok(found) => found,
+        Err(e) => return Work::Done(Err(e)),
+    };
+    super::peer_ops::later(async move {
+        link.send(crate::peers::link_transfer::OpenTunnel { to_peer, back })
+            .await
+            .map_err(|_| ApiError::unavailable("the peer link stopped; try again"))??;
+        Ok(json!({"tunnel": node_id}))
+    })
 }

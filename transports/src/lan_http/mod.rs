@@ -7,6 +7,7 @@
 //! `render` turns answers into responses (JSON, SSE, file bodies); `push` reads
 //! multipart uploads.
 
+mod framed;
 mod push;
 mod render;
 
@@ -99,6 +100,7 @@ impl LanHttp {
                 .route("/api/v1/transfer/pull", web::post().to(transfer_pull))
                 .route("/api/v1/transfer/list", web::post().to(transfer_list))
                 .route("/rpc", web::post().to(rpc))
+                .route(framed::PATH, web::get().to(framed::open))
                 .default_service(web::to(unknown))
         })
         .workers(workers.max(1))
@@ -169,6 +171,7 @@ fn evidence_of(req: &HttpRequest) -> Evidence {
     Evidence::LanHttp(HttpEvidence {
         json_rpc: req.path() == "/rpc",
         tls: req.app_config().secure(),
+        framed: req.path() == framed::PATH,
         remote: req.peer_addr(),
         bearer: header_string(req, header::AUTHORIZATION)
             .map(|h| BearerToken::from_authorization(&h)),

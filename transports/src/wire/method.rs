@@ -50,11 +50,13 @@ pub const PEERS_REMOVE: &str = "peers.remove";
 pub const PEERS_CALL: &str = "peers.call";
 pub const PEERS_TRANSFER_PUSH: &str = "peers.transfer.push";
 pub const PEERS_TRANSFER_PULL: &str = "peers.transfer.pull";
+pub const PEERS_TUNNEL: &str = "peers.tunnel";
 // Asked by one daemon of another.
 pub const PEER_PAIR_HELLO: &str = "peer.pair.hello";
 pub const PEER_PAIR_FINISH: &str = "peer.pair.finish";
 pub const PEER_PAIR_STEP: &str = "peer.pair.step";
 pub const PEER_UNPAIR: &str = "peer.unpair";
+pub const PEER_FRAMED: &str = "peer.framed";
 // Asked by the daemon's relay link for phone channels, never by a client.
 pub const PHONE_PAIR_OPEN: &str = "phone.pair.open";
 pub const PHONE_PAIR_CODE: &str = "phone.pair.code";
@@ -118,8 +120,10 @@ pub const ALL: &[&str] = &[
     PEERS_CALL,
     PEERS_TRANSFER_PUSH,
     PEERS_TRANSFER_PULL,
+    PEERS_TUNNEL,
     PEER_PAIR_HELLO,
     PEER_PAIR_FINISH,
     PEER_PAIR_STEP,
     PEER_UNPAIR,
+    PEER_FRAMED,
 ];

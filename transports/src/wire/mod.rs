@@ -361,6 +361,9 @@ pub struct HttpEvidence {
     pub json_rpc: bool,
     /// Came over the TLS listener for peers.
     pub tls: bool,
+    /// Came inside a framed connection over a WebSocket (`/api/v1/framed`),
+    /// which carries what the Unix socket carries.
+    pub framed: bool,
 }
 
 impl Evidence {

@@ -64,6 +64,17 @@ pub enum PeerRequest {
     },
     /// Fetch a file from a peer, streamed back as it arrives.
     TransferPull { peer: String, source_path: String },
+    /// Turn this socket connection into a tunnel to a peer's framed
+    /// connection: every later frame goes to the peer (`to_peer`), and the
+    /// peer's come back on `back`. The peer's Router decides each request.
+    Tunnel {
+        peer: String,
+        to_peer: tokio::sync::mpsc::Receiver<crate::framing::Frame>,
+        back: tokio::sync::mpsc::Sender<crate::framing::Frame>,
+    },
+    /// A peer asks to open a framed connection over a WebSocket; answered
+    /// before the upgrade, so a stranger is refused before anything is buffered.
+    FramedOpen,
     /// Pairing, from the joining daemon: Noise message 1 (hex).
     Hello { message: String },
     /// Pairing: Noise message 3, which proves the invite code.
@@ -88,6 +99,8 @@ impl PeerRequest {
             Self::Call { .. } => method::PEERS_CALL,
             Self::TransferPush { .. } => method::PEERS_TRANSFER_PUSH,
             Self::TransferPull { .. } => method::PEERS_TRANSFER_PULL,
+            Self::Tunnel { .. } => method::PEERS_TUNNEL,
+            Self::FramedOpen => method::PEER_FRAMED,
             Self::Hello { .. } => method::PEER_PAIR_HELLO,
             Self::Finish { .. } => method::PEER_PAIR_FINISH,
             Self::Step { .. } => method::PEER_PAIR_STEP,
@@ -152,4 +165,10 @@ pub struct PeerPushParams {
 pub struct PeerPullParams {
     pub peer: String,
     pub source_path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TunnelParams {
+    pub peer: String,
 }
