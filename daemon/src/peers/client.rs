@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 /// Largest answer read from a peer.
 pub const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
+/// How long an idle pooled connection is reused.
+const POOLED_IDLE: Duration = Duration::from_secs(3);
 /// How long a connection may take to open (TCP and TLS).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,7 +62,11 @@ impl PeerClient {
         let tls = peer_tls::client_config(trust).map_err(|e| ApiError::internal(e.to_string()))?;
         let connector = awc::Connector::new()
             .rustls_0_23(std::sync::Arc::new(tls))
-            .timeout(CONNECT_TIMEOUT);
+            .timeout(CONNECT_TIMEOUT)
+            // Shorter than the server's keep-alive (actix-web's 5 s): a pooled
+            // connection the peer already closed would fail the next request
+            // mid-body (a push's broken pipe) instead of opening a new one.
+            .conn_keep_alive(POOLED_IDLE);
         Ok(Self {
             http: awc::Client::builder()
                 .connector(connector)

@@ -1,0 +1,318 @@
+//! `just bench`, the LAN-peer part, on loopback, each figure beside a baseline
+//! from the same run (interleaved blocks, as `support::interleaved` takes them):
+//! - `execute` of `true` on a peer through the local daemon (`peers.call` on
+//!   the Unix socket → PeerLink → the peer's TLS port) against the same call
+//!   made straight to the peer's TLS port with the same credential: the
+//!   difference is what the local hop adds;
+//! - a file pushed to the peer through the local daemon against the same file
+//!   pushed straight to the peer's TLS port (MB/s, bytes checked on arrival).
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod support;
+
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use loopsy_daemon::peers::client::PeerClient;
+use loopsy_transports::client::UnixRpcClient;
+use loopsy_transports::peer_tls::Trust;
+use serde_json::{Value, json};
+use support::*;
+
+fn client(data: &Path) -> UnixRpcClient {
+    UnixRpcClient::connect(&data.join("loopsyd.sock"), Duration::from_secs(60))
+        .unwrap()
+        .without_read_timeout()
+        .unwrap()
+}
+
+fn wait_state(socket: &mut UnixRpcClient, method: &str, leaving: &[&str]) -> Value {
+    let began = Instant::now();
+    loop {
+        let status = socket.call(method, None).unwrap();
+        if !leaving.contains(&status["state"].as_str().unwrap_or_default()) {
+            return status;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "pairing stalled: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pairs `host` and `joiner` over their sockets (both owners accept), each
+/// granting the other exec and transfer; the host's TLS port.
+fn pair(host: &Path, joiner: &Path, host_port: u16) {
+    let (mut h, mut j) = (client(host), client(joiner));
+    let code = h.call("peers.pair.open", None).unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    j.call(
+        "peers.join",
+        Some(&json!({"address": format!("127.0.0.1:{}", host_port + 1), "code": code})),
+    )
+    .unwrap();
+    assert_eq!(
+        wait_state(&mut j, "peers.join.status", &["connecting"])["state"],
+        "comparing"
+    );
+    let grants = json!({"accept": true, "grants": ["exec", "transfer"]});
+    j.call("peers.join.confirm", Some(&grants)).unwrap();
+    h.call("peers.pair.confirm", Some(&grants)).unwrap();
+    assert_eq!(
+        wait_state(&mut j, "peers.join.status", &["waiting-for-peer"])["state"],
+        "paired"
+    );
+}
+
+/// The certificate fingerprint and the credential `from` calls `to` with.
+fn direct_client(from: &Path, to: &Path, to_port: u16) -> PeerClient {
+    let status = client(to).call("status", None).unwrap();
+    let fp = status["daemon"]["certFingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let node = status["nodeId"].as_str().unwrap().to_owned();
+    let db = rusqlite::Connection::open(from.join("loopsy.db")).unwrap();
+    let credential: String = db
+        .query_row(
+            "SELECT outbound_secret FROM peers WHERE node_id = ?1",
+            [&node],
+            |r| r.get(0),
+        )
+        .unwrap();
+    PeerClient::new(
+        "direct",
+        "127.0.0.1",
+        to_port + 1,
+        Trust::Pinned(fp),
+        Some(credential),
+    )
+    .unwrap()
+}
+
+fn report(label: &str, subject: &[Duration], baseline: &[Duration]) {
+    let (s50, s99) = (percentile(subject, 0.50), percentile(subject, 0.99));
+    let (b50, b99) = (percentile(baseline, 0.50), percentile(baseline, 0.99));
+    println!(
+        "{label}: p50 {:.3} ms / p99 {:.3} ms through the local daemon, p50 {:.3} ms / p99 {:.3} ms straight to the peer; \
+         added p50 {:.3} ms ({:.2}x), p99 {:.2}x ({} rounds each)",
+        ms(s50),
+        ms(s99),
+        ms(b50),
+        ms(b99),
+        ms(s50.saturating_sub(b50)),
+        ms(s50) / ms(b50),
+        ms(s99) / ms(b99),
+        subject.len()
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (kai_data, mira_data) = (tmp.path().join("kai/data"), tmp.path().join("mira/data"));
+    for data in [&kai_data, &mira_data] {
+        ok(data, &["init"]);
+        // The peer principal is rate limited like any other; lift it for the run.
+        let config = data.join("config.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text =
+            ["execute: 30", "transfer: 10", "default: 120"]
+                .iter()
+                .fold(text, |text, limit| {
+                    let (name, _) = limit.split_once(':').unwrap();
+                    text.replace(limit, &format!("{name}: 1000000"))
+                });
+        std::fs::write(&config, text).unwrap();
+    }
+    let (_kai, _) = start_daemon(&kai_data);
+    let (mira, _) = start_daemon(&mira_data);
+    remember_peer_dir(&mira_data);
+    pair(&mira_data, &kai_data, mira.port);
+    let mira_node = client(&mira_data).call("status", None).unwrap()["nodeId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    println!(
+        "LAN peers on loopback ({} cores)\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    let system = actix_rt::System::new();
+    let direct = Rc::new(direct_client(&kai_data, &mira_data, mira.port));
+    let mut through = client(&kai_data);
+    let call = json!({"peer": mira_node, "method": "exec.run", "params": {"command": "true"}});
+    let [subject, baseline] = interleaved(
+        500,
+        [
+            &mut || {
+                let t = Instant::now();
+                let result = through.call("peers.call", Some(&call)).unwrap();
+                assert_eq!(result["exitCode"], 0);
+                t.elapsed()
+            },
+            &mut || {
+                let direct = direct.clone();
+                let t = Instant::now();
+                let result = system
+                    .block_on(async move {
+                        direct
+                            .call(
+                                "exec.run",
+                                json!({"command": "true"}),
+                                Duration::from_secs(30),
+                            )
+                            .await
+                    })
+                    .unwrap();
+                assert_eq!(result["exitCode"], 0);
+                t.elapsed()
+            },
+        ],
+    );
+    report("execute `true` on a peer", &subject, &baseline);
+    bench_transfer(&system, &kai_data, &mira_node);
+}
+
+/// Pushes `file` (`size` bytes, SHA-256 `checksum`) to `dest` on the peer
+/// through `link` (the PeerLink code, in this process), reading it in pieces.
+async fn push_direct(
+    link: &actix::Addr<loopsy_daemon::peers::link::PeerLink>,
+    file: &Path,
+    dest: &str,
+    checksum: &str,
+) -> Value {
+    use tokio::io::AsyncReadExt;
+    let (pieces, body) = tokio::sync::mpsc::channel(16);
+    let path = file.to_owned();
+    actix_rt::spawn(async move {
+        let mut file = tokio::fs::File::open(path).await.unwrap();
+        loop {
+            let mut piece = vec![0u8; 256 * 1024];
+            let n = file.read(&mut piece).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            piece.truncate(n);
+            if pieces.send(Ok(bytes::Bytes::from(piece))).await.is_err() {
+                break;
+            }
+        }
+    });
+    link.send(loopsy_daemon::peers::link_transfer::PeerPush {
+        dest_path: dest.to_owned(),
+        checksum: Some(checksum.to_owned()),
+        body: loopsy_transports::wire::UploadBody(body),
+        idle: Duration::from_secs(30),
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("{e:?}; the peer's audit log ends: {}", audit_tail()))
+}
+
+fn audit_tail() -> String {
+    std::fs::read_to_string(std::env::temp_dir().join("loopsy-bench-mira"))
+        .map(|d| {
+            let text =
+                std::fs::read_to_string(Path::new(&d).join("logs/audit.jsonl")).unwrap_or_default();
+            text.lines().rev().take(3).collect::<Vec<_>>().join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// Where `audit_tail` finds the peer's audit log.
+fn remember_peer_dir(mira: &Path) {
+    let _ = std::fs::write(
+        std::env::temp_dir().join("loopsy-bench-mira"),
+        mira.display().to_string(),
+    );
+}
+
+fn transfer_mib() -> u64 {
+    std::env::var("LOOPSY_BENCH_PEER_TRANSFER_MIB")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1024)
+}
+
+/// The push figures: 5 interleaved samples of each, MB/s.
+fn bench_transfer(system: &actix_rt::SystemRunner, kai_data: &Path, mira_node: &str) {
+    use actix::Actor;
+    let mib = transfer_mib();
+    let file = kai_data.parent().unwrap().join("payload.bin");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        let block: Vec<u8> = (0..1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        for round in 0..mib {
+            let mut block = block.clone();
+            block[0] = round as u8;
+            std::io::Write::write_all(&mut out, &block).unwrap();
+        }
+    }
+    let size = mib * 1024 * 1024;
+    let checksum = {
+        use std::io::Read;
+        let mut hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut reader = std::fs::File::open(&file).unwrap();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = reader.read(&mut buffer).unwrap();
+            if n == 0 {
+                break;
+            }
+            hash.update(&buffer[..n]);
+        }
+        loopsy_transports::secrets::hex(hash.finish().as_ref())
+    };
+    let record =
+        loopsy_daemon::peers::store::PeerBook::open(&loopsy_daemon::paths::DataDir::new(kai_data))
+            .unwrap()
+            .get(mira_node)
+            .unwrap()
+            .unwrap();
+    let link =
+        system.block_on(async move { loopsy_daemon::peers::link::PeerLink::new(record).start() });
+    let mut through = client(kai_data);
+    let params = json!({"peer": mira_node, "destPath": "~/through.bin", "checksum": checksum});
+    let (mut subject, mut baseline) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t = Instant::now();
+        let answer = through
+            .upload(
+                "peers.transfer.push",
+                Some(&params),
+                std::fs::File::open(&file).unwrap(),
+                |_| {},
+            )
+            .unwrap();
+        subject.push(t.elapsed());
+        assert_eq!(answer["size"], size, "{answer}");
+        let t = Instant::now();
+        let answer = system.block_on(push_direct(&link, &file, "~/direct.bin", &checksum));
+        baseline.push(t.elapsed());
+        assert_eq!(answer["size"], size, "{answer}");
+    }
+    subject.sort();
+    baseline.sort();
+    let rate = |d: Duration| size as f64 / 1e6 / d.as_secs_f64();
+    println!(
+        "push {mib} MiB to a peer: {:.0} MB/s through the local daemon (min {:.0}, max {:.0}), {:.0} MB/s straight from a PeerLink (min {:.0}, max {:.0}); {:.2}x (median of 5 interleaved, checksums checked by the peer)",
+        rate(subject[2]),
+        rate(subject[4]),
+        rate(subject[0]),
+        rate(baseline[2]),
+        rate(baseline[4]),
+        rate(baseline[0]),
+        rate(subject[2]) / rate(baseline[2]),
+    );
+    let _ = std::fs::remove_file(&file);
+}
