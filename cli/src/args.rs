@@ -133,6 +133,9 @@ pub struct PairPeerArgs {
 pub enum PeersCommand {
     /// List the paired peers: online state, last seen, version, and what each side may do.
     List(JsonFlag),
+    /// Pair with the daemon at HOST[:PORT] (the same as `loopsy pair HOST[:PORT]`;
+    /// its owner runs `loopsy pair` there first).
+    Add(PairPeerArgs),
     /// Forget a peer: its credential stops working here at once, and the peer is
     /// told to forget this machine too.
     Remove {

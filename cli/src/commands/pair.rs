@@ -217,6 +217,12 @@ fn join(data_dir: &DataDir, args: &PairPeerArgs, address: &str) -> anyhow::Resul
 
 pub fn peers(data_dir: &DataDir, command: &PeersCommand) -> anyhow::Result<ExitCode> {
     match command {
+        PeersCommand::Add(args) => match &args.address {
+            Some(address) => join(data_dir, args, address),
+            None => bail!(
+                "name the other machine: `loopsy peers add HOST[:PORT]` (its owner runs `loopsy pair` there first)"
+            ),
+        },
         PeersCommand::List(flag) => {
             let listed = daemon_link::call(data_dir, method::PEERS_LIST, None)?;
             if flag.json {

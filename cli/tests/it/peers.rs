@@ -115,12 +115,22 @@ pub fn pair(host: &Loopsy, joiner: &Loopsy, host_grants: &str, joiner_grants: &s
 
 /// As `pair`, the joiner reaching the host at `at`.
 pub fn pair_at(host: &Loopsy, joiner: &Loopsy, at: &str, host_grants: &str, joiner_grants: &str) {
+    pair_with(host, joiner, at, host_grants, joiner_grants, &["pair"]);
+}
+
+/// As `pair_at`, the joiner's command being `join` (`pair` or `peers add`).
+fn pair_with(
+    host: &Loopsy,
+    joiner: &Loopsy,
+    at: &str,
+    host_grants: &str,
+    joiner_grants: &str,
+    join: &[&str],
+) {
     let mut shown = Pairing::start(host, &["pair", "--grant", host_grants]);
     let code = shown.code_after("Invite code:");
-    let mut typed = Pairing::start(
-        joiner,
-        &["pair", at, "--code", &code, "--grant", joiner_grants],
-    );
+    let tail = [at, "--code", &code, "--grant", joiner_grants];
+    let mut typed = Pairing::start(joiner, &[join, &tail[..]].concat());
     let host_sas = shown.code_after("Check code:");
     let joiner_sas = typed.code_after("Check code:");
     assert_eq!(
@@ -215,6 +225,11 @@ fn two_daemons_pair_run_commands_on_each_other_and_unpair_on_both_sides() {
     wait_until("each sees the other online", || {
         peers_of(&kai)[0]["status"] == "online" && peers_of(&mira)[0]["status"] == "online"
     });
+    let status: Value = serde_json::from_str(&kai.ok(&["status", "--json"])).expect("JSON");
+    assert_eq!(
+        status["peers"],
+        json!({"total": 1, "online": 1, "offline": 0})
+    );
 
     // Each runs a command on the other, named by node id prefix or hostname,
     // through its own daemon; the output and exit code come back.
@@ -412,7 +427,15 @@ fn a_peer_presenting_another_certificate_is_refused() {
 fn three_daemons_each_reach_the_others_context_and_status_by_name() {
     let (kai, mira, zed) = (daemon(), daemon(), daemon());
     pair(&kai, &mira, "context", "context");
-    pair(&kai, &zed, "context", "context,exec");
+    // `peers add` is the joiner's other spelling.
+    pair_with(
+        &zed,
+        &kai,
+        &address(&zed),
+        "context,exec",
+        "context",
+        &["peers", "add"],
+    );
     let (mira_id, zed_id) = (node_id(&mira), node_id(&zed));
     // Kai writes into each peer's context through its own daemon; each peer
     // reads its own store, so the value really went there.
@@ -547,4 +570,20 @@ fn files_go_to_and_come_from_a_peer_through_the_daemon_whole_and_checked() {
         1,
         "only the first pull's file: {leftovers:?}"
     );
+}
+
+#[test]
+fn manual_peers_from_the_config_are_listed_unpaired() {
+    let kai = Loopsy::started_with(|text| {
+        text.replace(
+            "manualPeers: []",
+            "manualPeers:\n    - address: 192.0.2.7\n      port: 19532\n      hostname: old-ts",
+        )
+    });
+    let listed = peers_of(&kai);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["status"], "manual");
+    assert_eq!(listed[0]["paired"], false);
+    assert_eq!(listed[0]["hostname"], "old-ts");
+    assert!(kai.ok(&["peers", "list"]).contains("old-ts"), "the table shows it too");
 }

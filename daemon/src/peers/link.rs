@@ -51,8 +51,18 @@ enum Health {
     Offline,
 }
 
+/// A link's peer came online or went offline (for `status`).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct LinkHealth {
+    pub node_id: String,
+    pub online: bool,
+}
+
 pub struct PeerLink {
     record: PeerRecord,
+    /// Who hears of health changes (the Router).
+    report: Option<Recipient<LinkHealth>>,
     client: Option<Rc<PeerClient>>,
     health: Health,
     failures: u32,
@@ -66,6 +76,7 @@ pub struct PeerLink {
 impl PeerLink {
     pub fn new(record: PeerRecord) -> Self {
         Self {
+            report: None,
             last_seen: record.last_seen,
             version: record.version.clone(),
             record,
@@ -80,6 +91,24 @@ impl PeerLink {
     /// The client of this peer (for calls that stream, in `link_transfer`).
     pub(super) fn client(&self) -> Option<Rc<PeerClient>> {
         self.client.clone()
+    }
+
+    /// Tells `report` whenever the peer comes online or goes offline.
+    pub fn reporting_to(mut self, report: Recipient<LinkHealth>) -> Self {
+        self.report = Some(report);
+        self
+    }
+
+    fn set_health(&mut self, health: Health) {
+        if health != self.health
+            && let Some(report) = &self.report
+        {
+            report.do_send(LinkHealth {
+                node_id: self.record.node_id.clone(),
+                online: health == Health::Online,
+            });
+        }
+        self.health = health;
     }
 
     fn note_failure(&mut self, now: Instant) {
@@ -99,7 +128,7 @@ impl PeerLink {
     }
 
     fn note_success(&mut self) {
-        self.health = Health::Online;
+        self.set_health(Health::Online);
         self.failures = 0;
         self.last_seen = Some(crate::sessions::now_ms() as i64);
     }
@@ -135,7 +164,7 @@ impl PeerLink {
                     act.failures += 1;
                     if act.failures >= OFFLINE_AFTER && act.health != Health::Offline {
                         tracing::warn!(peer = %act.record.label(), %error.message, "peer offline");
-                        act.health = Health::Offline;
+                        act.set_health(Health::Offline);
                     }
                 }
             }

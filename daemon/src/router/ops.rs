@@ -41,6 +41,7 @@ pub fn identity(router: &Router) -> Reply {
 /// `GET /api/v1/status` (spec §1.6), plus where this daemon lives, for the CLI.
 pub fn status(router: &Router) -> Reply {
     let id = &router.identity;
+    let (total, online, offline) = router.peers.counts();
     let server = &router.settings.config.server;
     Reply::ok(json!({
         "nodeId": id.node_id,
@@ -48,7 +49,7 @@ pub fn status(router: &Router) -> Reply {
         "platform": id.platform,
         "version": PROTOCOL_VERSION,
         "uptime": uptime_ms(router),
-        "peers": { "total": 0, "online": 0, "offline": 0 },
+        "peers": { "total": total, "online": online, "offline": offline },
         "jobs": { "active": router.jobs.active(), "total": router.jobs.total() },
         "context": { "entries": router.services.context.entries() },
         "daemon": {

@@ -37,9 +37,18 @@ pub struct PeerState {
     pub window: Option<HostWindow>,
     pub joining: Option<Addr<JoinSession>>,
     pub links: BTreeMap<String, (PeerRecord, Addr<PeerLink>)>,
+    /// Which linked peers are online, as their links last said.
+    pub online: BTreeMap<String, bool>,
 }
 
 impl PeerState {
+    /// `status`'s counts: paired peers, those online, those offline (the rest are unknown yet).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let online = self.online.values().filter(|o| **o).count();
+        let offline = self.online.values().filter(|o| !**o).count();
+        (self.links.len(), online, offline)
+    }
+
     pub fn new(cert_fp: String, port: u16) -> Self {
         Self {
             cert_fp,
@@ -47,6 +56,7 @@ impl PeerState {
             window: None,
             joining: None,
             links: BTreeMap::new(),
+            online: BTreeMap::new(),
         }
     }
 
@@ -239,6 +249,25 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
                 .map(|(_, link)| link.clone())
                 .collect();
             let paired: Vec<String> = router.peers.links.keys().cloned().collect();
+            let addresses: Vec<String> = router
+                .peers
+                .links
+                .values()
+                .map(|(r, _)| r.address.clone())
+                .collect();
+            // Configured by hand (`discovery.manualPeers`): listed, not contacted.
+            let manual: Vec<Value> = router
+                .settings
+                .config
+                .discovery
+                .manual_peers
+                .iter()
+                .filter(|m| !addresses.contains(&m.address))
+                .map(|m| {
+                    json!({"address": m.address, "port": m.port, "hostname": m.hostname,
+                           "paired": false, "status": "manual"})
+                })
+                .collect();
             let discovery = router.services.discovery.clone();
             later(async move {
                 let mut peers = Vec::with_capacity(links.len());
@@ -258,6 +287,7 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
                             .map(|d| d.to_json()),
                     );
                 }
+                peers.extend(manual);
                 Ok(json!({"peers": peers}))
             })
         }
@@ -447,8 +477,11 @@ impl Router {
     pub(super) fn activate_peer(&mut self, record: PeerRecord) {
         tracing::info!(peer = %record.label(), "paired; peer stored");
         let link_record = record.clone();
-        let link =
-            PeerLink::start_in_arbiter(&self.services.peers, move |_| PeerLink::new(link_record));
+        let report = self.self_address.clone().map(|a| a.recipient());
+        let link = PeerLink::start_in_arbiter(&self.services.peers, move |_| match report {
+            Some(report) => PeerLink::new(link_record).reporting_to(report),
+            None => PeerLink::new(link_record),
+        });
         if let Some((_, old)) = self
             .peers
             .links
@@ -457,6 +490,16 @@ impl Router {
             old.do_send(StopLink);
         }
         self.rebuild_auth();
+    }
+}
+
+impl Handler<crate::peers::link::LinkHealth> for Router {
+    type Result = ();
+
+    fn handle(&mut self, health: crate::peers::link::LinkHealth, _: &mut Self::Context) {
+        if self.peers.links.contains_key(&health.node_id) {
+            self.peers.online.insert(health.node_id, health.online);
+        }
     }
 }
 
@@ -474,6 +517,7 @@ impl Handler<StorePeer> for Router {
 /// Stops accepting a peer's credential and stops its link, at once.
 fn forget(router: &mut Router, node_id: &str) -> Option<(PeerRecord, Addr<PeerLink>)> {
     let removed = router.peers.links.remove(node_id);
+    router.peers.online.remove(node_id);
     router.rebuild_auth();
     removed
 }
