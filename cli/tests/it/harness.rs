@@ -79,10 +79,15 @@ impl Http {
 
 impl Loopsy {
     pub fn new() -> Self {
+        let port = free_port();
+        // Two probes can hand out the same just-freed port.
+        let peer_port = std::iter::repeat_with(free_port)
+            .find(|p| *p != port)
+            .expect("a second free port");
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
-            port: free_port(),
-            peer_port: free_port(),
+            port,
+            peer_port,
             env: Vec::new(),
             wrapper: Vec::new(),
         }

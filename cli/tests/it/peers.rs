@@ -585,5 +585,8 @@ fn manual_peers_from_the_config_are_listed_unpaired() {
     assert_eq!(listed[0]["status"], "manual");
     assert_eq!(listed[0]["paired"], false);
     assert_eq!(listed[0]["hostname"], "old-ts");
-    assert!(kai.ok(&["peers", "list"]).contains("old-ts"), "the table shows it too");
+    assert!(
+        kai.ok(&["peers", "list"]).contains("old-ts"),
+        "the table shows it too"
+    );
 }
