@@ -69,15 +69,21 @@ async fn impostor_rpc(
     let text = |k: &str| params[k].as_str().unwrap_or_default().to_owned();
     let mut window = window.lock().expect("window");
     let result = match body["method"].as_str() {
-        Some("peer.pair.hello") => window.hello(&text("message"), now),
+        Some("peer.pair.hello") => window.hello(&text("message"), [127, 0, 0, 1].into(), now),
         Some("peer.pair.finish") => window.finish(
             &text("pairing"),
             &text("message"),
             [127, 0, 0, 1].into(),
+            &[],
             now,
         ),
         Some("peer.pair.step") => window
-            .step(&text("pairing"), &text("message"), now)
+            .step(
+                &text("pairing"),
+                &text("message"),
+                [127, 0, 0, 1].into(),
+                now,
+            )
             .map(|reply| json!({"message": reply.message})),
         _ => Err(loopsy_transports::error::ApiError::bad_request("no")),
     };

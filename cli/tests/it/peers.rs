@@ -261,6 +261,18 @@ fn two_daemons_pair_run_commands_on_each_other_and_unpair_on_both_sides() {
     );
     assert!(allowed["result"].is_object(), "{allowed}");
 
+    // Pairing the same machine again would replace it (its pin, its scope):
+    // refused until it is removed.
+    let (mut kai_socket, _, again) = start_join(&kai, &mira);
+    assert_eq!(again["state"], "ended", "{again}");
+    assert!(
+        again["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("paired already"),
+        "{again}"
+    );
+    kai_socket.request("peers.pair.confirm", json!({"accept": false}));
     // Mira's credential works on Kai's TLS port, never on plain HTTP off loopback,
     // and stops at once when Kai removes Mira; Mira hears of it and forgets Kai.
     let mira_key = credential_for(&mira, &kai_id);
@@ -351,6 +363,20 @@ pub fn open_window(socket: &mut Socket) -> String {
         .to_owned()
 }
 
+/// `host` opens a window and `joiner` joins it with the right code; both
+/// sockets and the join's status once it is past connecting.
+fn start_join(host: &Loopsy, joiner: &Loopsy) -> (Socket, Socket, Value) {
+    let mut host_socket = Socket::connect(host);
+    let code = open_window(&mut host_socket);
+    let mut joiner_socket = Socket::connect(joiner);
+    joiner_socket.request(
+        "peers.join",
+        json!({"address": address(host), "code": code}),
+    );
+    let status = wait_for(&mut joiner_socket, "peers.join.status", &["connecting"]);
+    (host_socket, joiner_socket, status)
+}
+
 pub fn wait_for(socket: &mut Socket, method: &str, passing: &[&str]) -> Value {
     let mut last = Value::Null;
     wait_until(&format!("{method} leaves {passing:?}"), || {
@@ -363,14 +389,7 @@ pub fn wait_for(socket: &mut Socket, method: &str, passing: &[&str]) -> Value {
 #[test]
 fn a_confirm_from_one_side_stores_nothing() {
     let (kai, mira) = (daemon(), daemon());
-    let mut kai_socket = Socket::connect(&kai);
-    let code = open_window(&mut kai_socket);
-    let mut mira_socket = Socket::connect(&mira);
-    mira_socket.request(
-        "peers.join",
-        json!({"address": address(&kai), "code": code}),
-    );
-    let joined = wait_for(&mut mira_socket, "peers.join.status", &["connecting"]);
+    let (mut kai_socket, mut mira_socket, joined) = start_join(&kai, &mira);
     assert_eq!(joined["state"], "comparing", "{joined}");
     let hosted = wait_for(&mut kai_socket, "peers.pair.status", &["waiting"]);
     assert_eq!(hosted["sas"], joined["sas"]);

@@ -10,6 +10,8 @@ use loopsy_transports::error::{ApiError, code};
 use loopsy_transports::peer_tls::{self, Trust};
 use serde_json::{Value, json};
 
+/// Largest answer to a health check or a pairing step.
+pub const SMALL_ANSWER_BYTES: usize = 64 * 1024;
 /// Largest answer read from a peer.
 pub const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
 /// How long an idle pooled connection is reused.
@@ -112,6 +114,19 @@ impl PeerClient {
         params: Value,
         within: Duration,
     ) -> Result<Value, ApiError> {
+        self.call_limited(method, params, within, MAX_ANSWER_BYTES)
+            .await
+    }
+
+    /// As `call`, reading at most `limit` bytes of answer (health checks and
+    /// pairing, whose answers are small, take 64 KiB: `SMALL_ANSWER_BYTES`).
+    pub async fn call_limited(
+        &self,
+        method: &str,
+        params: Value,
+        within: Duration,
+        limit: usize,
+    ) -> Result<Value, ApiError> {
         let name = &self.name;
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let work = async {
@@ -125,7 +140,7 @@ impl PeerClient {
                 .map_err(|e| unreachable(name, format!("cannot reach it ({e})")))?;
             let bytes = response
                 .body()
-                .limit(MAX_ANSWER_BYTES)
+                .limit(limit)
                 .await
                 .map_err(|e| unreachable(name, format!("its answer is unreadable ({e})")))?;
             serde_json::from_slice::<Value>(&bytes)
@@ -149,7 +164,7 @@ pub fn rest_refusal(name: &str, status: u16, body: &[u8]) -> ApiError {
     let message = error
         .and_then(|e| e.get("message"))
         .and_then(Value::as_str)
-        .map(|m| m.chars().take(1000).collect::<String>())
+        .map(|m| crate::peers::pairing::protocol::clean(m, 1000))
         .unwrap_or_else(|| format!("it answered HTTP {status}"));
     let loopsy_code = error
         .and_then(|e| e.get("code"))
@@ -175,13 +190,13 @@ fn read_answer(name: &str, mut answer: Value) -> Result<Value, ApiError> {
             "it answered JSON without a result or an error",
         ));
     };
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("no message")
-        .chars()
-        .take(1000)
-        .collect::<String>();
+    let message = crate::peers::pairing::protocol::clean(
+        error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message"),
+        1000,
+    );
     let data = error.get("data");
     let status = data
         .and_then(|d| d.get("httpStatus"))

@@ -139,7 +139,12 @@ impl PeerLink {
         };
         // `health` needs no credential: the pinned certificate is the proof of
         // who answers, and a peer that has not stored us yet still counts as up.
-        let probe = async move { client.call(method::HEALTH, json!({}), HEALTH_TIMEOUT).await };
+        let probe = async move {
+            let small = super::client::SMALL_ANSWER_BYTES;
+            client
+                .call_limited(method::HEALTH, json!({}), HEALTH_TIMEOUT, small)
+                .await
+        };
         ctx.spawn(probe.into_actor(self).map(|result, act, ctx| {
             let result = result.and_then(|health| {
                 if health.get("nodeId").and_then(Value::as_str) == Some(act.record.node_id.as_str())
@@ -163,7 +168,7 @@ impl PeerLink {
                 Err(error) => {
                     act.failures += 1;
                     if act.failures >= OFFLINE_AFTER && act.health != Health::Offline {
-                        tracing::warn!(peer = %act.record.label(), %error.message, "peer offline");
+                        tracing::warn!(peer = %act.record.label(), error = %error.message, "peer offline");
                         act.set_health(Health::Offline);
                     }
                 }

@@ -45,13 +45,12 @@ impl std::fmt::Debug for PeerRecord {
 }
 
 impl PeerRecord {
-    /// The name it has in the audit log and rate limits: hostname and node id prefix.
+    /// The name it has in the audit log, its session and job scope and its rate
+    /// limits: hostname and the whole node id. The node id (canonical, one
+    /// pairing each) is what makes it unique: a peer choosing another's
+    /// hostname and id prefix must not share its scope.
     pub fn label(&self) -> String {
-        format!(
-            "{}@{}",
-            self.hostname,
-            self.node_id.get(..8).unwrap_or(&self.node_id)
-        )
+        format!("{}@{}", self.hostname, self.node_id)
     }
 }
 

@@ -174,28 +174,29 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
             if let Err(e) = tls_only(tls).and_then(|()| bounded(&message)) {
                 return Work::Done(Err(e));
             }
-            match router.peers.window.as_mut() {
-                Some(window) => done(window.hello(&message, now)),
-                None => Work::Done(Err(no_window())),
+            match (router.peers.window.as_mut(), from) {
+                (Some(window), Some(from)) => done(window.hello(&message, from, now)),
+                _ => Work::Done(Err(no_window())),
             }
         }
         PeerRequest::Finish { pairing, message } => {
             if let Err(e) = tls_only(tls).and_then(|()| bounded(&message)) {
                 return Work::Done(Err(e));
             }
+            let paired: Vec<String> = router.peers.links.keys().cloned().collect();
             let (Some(window), Some(from)) = (router.peers.window.as_mut(), from) else {
                 return Work::Done(Err(no_window()));
             };
-            done(window.finish(&pairing, &message, from, now))
+            done(window.finish(&pairing, &message, from, &paired, now))
         }
         PeerRequest::Step { pairing, message } => {
             if let Err(e) = tls_only(tls).and_then(|()| bounded(&message)) {
                 return Work::Done(Err(e));
             }
-            let Some(window) = router.peers.window.as_mut() else {
+            let (Some(window), Some(from)) = (router.peers.window.as_mut(), from) else {
                 return Work::Done(Err(no_window()));
             };
-            match window.step(&pairing, &message, now) {
+            match window.step(&pairing, &message, from, now) {
                 Ok(reply) => {
                     let answer = json!({"message": reply.message});
                     match reply.store {
@@ -303,10 +304,11 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
             to_peer,
             back,
         } => super::peer_transfer_ops::tunnel(router, &peer, to_peer, back),
+        // Over TLS only, and for paired peers only (as the docs say).
         PeerRequest::FramedOpen => match principal {
-            Principal::PairedPeer(_) | Principal::OwnerKey { .. } => done(Ok(json!({}))),
+            Principal::PairedPeer(_) if tls => done(Ok(json!({}))),
             _ => Work::Done(Err(ApiError::forbidden(
-                "the framed connection is for paired peers; pair with `loopsy pair`",
+                "the framed connection is for paired peers on the TLS port; pair with `loopsy pair`",
             ))),
         },
         PeerRequest::TransferPull { peer, source_path } => {
@@ -436,13 +438,14 @@ fn join(router: &mut Router, address: &str, code: &str) -> Result<Value, ApiErro
         previous.do_send(crate::peers::pairing::join::EndJoin);
     }
     let ours = introduction(router);
+    let paired: Vec<String> = router.peers.links.keys().cloned().collect();
     let store = router
         .self_address
         .clone()
         .ok_or_else(|| ApiError::internal("the Router has no address yet"))?;
     let code = code.to_owned();
     let join = JoinSession::start_in_arbiter(&router.services.peers, move |_| {
-        JoinSession::new(ours, host, port, code, store.recipient())
+        JoinSession::new(ours, host, port, code, store.recipient()).refusing(paired)
     });
     router.peers.joining = Some(join);
     Ok(json!({"state": "connecting"}))

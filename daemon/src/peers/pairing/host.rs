@@ -48,6 +48,8 @@ pub struct HostWindow {
     stage: Stage,
     channel: Option<Channel>,
     joiner: Option<(Introduction, IpAddr)>,
+    /// The address the current pairing's message 1 came from.
+    joiner_ip: Option<IpAddr>,
     nonce: [u8; 32],
     handshake_hash: Vec<u8>,
     sas: Option<String>,
@@ -97,6 +99,7 @@ impl HostWindow {
             stage: Stage::Waiting,
             channel: None,
             joiner: None,
+            joiner_ip: None,
             nonce: random_bytes::<32>().map_err(random)?,
             handshake_hash: Vec::new(),
             sas: None,
@@ -131,8 +134,10 @@ impl HostWindow {
         }
     }
 
-    /// Message 1 in, message 2 (with our introduction) out.
-    pub fn hello(&mut self, message: &str, now: Instant) -> Result<Value, ApiError> {
+    /// Message 1 in, message 2 (with our introduction) out. The pairing that
+    /// starts here gets a fresh id and belongs to the address that sent it:
+    /// nobody else can send its next steps (and so end it with garbage).
+    pub fn hello(&mut self, message: &str, from: IpAddr, now: Instant) -> Result<Value, ApiError> {
         self.check_live(now)?;
         match &self.stage {
             Stage::Waiting => {}
@@ -159,6 +164,9 @@ impl HostWindow {
         let reply = handshake
             .write(&intro)
             .map_err(|e| failed("cannot write message 2")(e.to_string()))?;
+        self.pairing_id =
+            hex(&random_bytes::<16>().map_err(|e| ApiError::internal(e.to_string()))?);
+        self.joiner_ip = Some(from);
         self.stage = Stage::Handshaking {
             handshake: Box::new(handshake),
             since: now,
@@ -166,8 +174,8 @@ impl HostWindow {
         Ok(json!({"pairing": self.pairing_id, "message": hex(&reply)}))
     }
 
-    fn same_pairing(&self, pairing: &str) -> Result<(), ApiError> {
-        if pairing == self.pairing_id {
+    fn same_pairing(&self, pairing: &str, from: IpAddr) -> Result<(), ApiError> {
+        if pairing == self.pairing_id && self.joiner_ip == Some(from) {
             Ok(())
         } else {
             Err(ApiError::new(
@@ -179,15 +187,18 @@ impl HostWindow {
     }
 
     /// Message 3 in: the proof of the invite code and the joiner's introduction.
+    /// `paired` are the node ids paired already: pairing one again would
+    /// replace it, so it is refused (remove it first).
     pub fn finish(
         &mut self,
         pairing: &str,
         message: &str,
         from: IpAddr,
+        paired: &[String],
         now: Instant,
     ) -> Result<Value, ApiError> {
         self.check_live(now)?;
-        self.same_pairing(pairing)?;
+        self.same_pairing(pairing, from)?;
         let Stage::Handshaking { .. } = self.stage else {
             return Err(ApiError::invalid_request("send message 1 first"));
         };
@@ -224,6 +235,13 @@ impl HostWindow {
         if joiner.node_id == self.ours.node_id {
             return Err(ApiError::bad_request("a daemon cannot pair with itself"));
         }
+        if paired.contains(&joiner.node_id) {
+            return Err(ApiError::new(
+                code::PEER_PAIRING_BUSY,
+                409,
+                "that machine is paired already; remove it first (`loopsy peers remove`) to pair it again",
+            ));
+        }
         let handshake_hash = handshake.hash();
         let mut channel = handshake
             .into_channel()
@@ -244,10 +262,11 @@ impl HostWindow {
         &mut self,
         pairing: &str,
         message: &str,
+        from: IpAddr,
         now: Instant,
     ) -> Result<StepReply, ApiError> {
         self.check_live(now)?;
-        self.same_pairing(pairing)?;
+        self.same_pairing(pairing, from)?;
         let bytes =
             from_hex(message).ok_or_else(|| ApiError::bad_request("the message is not hex"))?;
         let Some(channel) = self.channel.as_mut() else {
@@ -444,4 +463,64 @@ pub fn seal(channel: &mut Channel, step: &Step) -> Result<String, ApiError> {
         .seal(&plain)
         .map(|sealed| hex(&sealed))
         .map_err(|e| ApiError::internal(format!("cannot seal a pairing message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intro(node_id: &str) -> Introduction {
+        Introduction {
+            node_id: node_id.into(),
+            hostname: "kai".into(),
+            version: "0.1.0".into(),
+            platform: "linux".into(),
+            cert_fp: "ab".repeat(32),
+            peer_port: 19533,
+        }
+    }
+
+    const HOST: &str = "6f1e9b1c-0d1a-4c55-9a53-3f4f2c9e8a10";
+    const JOINER: &str = "0b7c6a3e-1f2d-4e5a-8b9c-0d1e2f3a4b5c";
+
+    #[test]
+    fn a_pairing_belongs_to_the_address_that_began_it_and_a_paired_node_cannot_pair_again()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let now = Instant::now();
+        let mut window = HostWindow::open(intro(HOST), now, WINDOW)?;
+        let psk = protocol::psk_of(window.code());
+        let key = StaticKey::generate()?;
+        let mut joiner = Handshake::pairing_between_daemons(&key, &psk, protocol::PROLOGUE, true)?;
+        let (joiner_ip, other_ip): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        let answer = window.hello(&hex(&joiner.write(&[])?), joiner_ip, now)?;
+        let pairing = answer["pairing"]
+            .as_str()
+            .ok_or("no pairing id")?
+            .to_owned();
+        joiner.read(&from_hex(answer["message"].as_str().ok_or("no message 2")?).ok_or("hex")?)?;
+        let finish = hex(&joiner.write(&serde_json::to_vec(&intro(JOINER))?)?);
+        // Someone else who saw the pairing id can neither step nor finish it,
+        // and the window is none the worse for their trying.
+        let status = |e: ApiError| e.status;
+        assert_eq!(
+            window
+                .step(&pairing, "00", other_ip, now)
+                .map(|_| ())
+                .map_err(status),
+            Err(404)
+        );
+        assert_eq!(
+            window
+                .finish(&pairing, &finish, other_ip, &[], now)
+                .map(|_| ())
+                .map_err(status),
+            Err(404)
+        );
+        assert!(window.is_live(now));
+        // The joiner itself, already paired, is told to remove the old pairing first.
+        let again = window.finish(&pairing, &finish, joiner_ip, &[JOINER.to_owned()], now);
+        assert_eq!(again.map(|_| ()).map_err(status), Err(409));
+        assert!(window.is_live(now), "no wrong code was counted");
+        Ok(())
+    }
 }

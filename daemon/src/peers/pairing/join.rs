@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::host::{WINDOW, seal};
 use super::protocol::{self, Introduction, Step};
-use crate::peers::client::PeerClient;
+use crate::peers::client::{PeerClient, SMALL_ANSWER_BYTES};
 use crate::peers::store::PeerRecord;
 use crate::router::Capabilities;
 use crate::secrets::random_bytes;
@@ -56,6 +56,8 @@ pub struct JoinSession {
     sas: Option<String>,
     host: Option<Introduction>,
     started: Instant,
+    /// Node ids paired already (pairing one again would replace it).
+    paired: Vec<String>,
 }
 
 impl JoinSession {
@@ -79,7 +81,14 @@ impl JoinSession {
             sas: None,
             host: None,
             started: Instant::now(),
+            paired: Vec::new(),
         }
+    }
+
+    /// Refuses to pair again with these node ids.
+    pub fn refusing(mut self, paired: Vec<String>) -> Self {
+        self.paired = paired;
+        self
     }
 
     fn status(&self) -> Value {
@@ -128,10 +137,11 @@ pub async fn handshake(
         .write(&[])
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let answer = client
-        .call(
+        .call_limited(
             loopsy_transports::wire::method::PEER_PAIR_HELLO,
             json!({"message": hex(&hello)}),
             STEP_TIMEOUT,
+            SMALL_ANSWER_BYTES,
         )
         .await?;
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -164,10 +174,11 @@ pub async fn handshake(
         .into_channel()
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let answer = client
-        .call(
+        .call_limited(
             loopsy_transports::wire::method::PEER_PAIR_FINISH,
             json!({"pairing": pairing, "message": hex(&finish)}),
             STEP_TIMEOUT,
+            SMALL_ANSWER_BYTES,
         )
         .await?;
     let Step::Commit { commit } = open(&mut channel, &answer)? else {
@@ -200,10 +211,11 @@ async fn exchange(
 ) -> Result<Step, ApiError> {
     let sealed = seal(channel, step)?;
     let answer = client
-        .call(
+        .call_limited(
             loopsy_transports::wire::method::PEER_PAIR_STEP,
             json!({"pairing": pairing, "message": sealed}),
             STEP_TIMEOUT,
+            SMALL_ANSWER_BYTES,
         )
         .await?;
     open(channel, &answer)
@@ -246,7 +258,12 @@ async fn settle(
                 let theirs = Capabilities::parse(&grants).unwrap_or_default();
                 return Ok((theirs, credential, minted));
             }
-            Step::Declined { reason } => return Err(refused(format!("no pairing: {reason}"))),
+            Step::Declined { reason } => {
+                return Err(refused(format!(
+                    "no pairing: {}",
+                    protocol::clean(&reason, 200)
+                )));
+            }
             _ => return Err(refused("the host answered out of order")),
         }
     }
@@ -279,6 +296,12 @@ impl Actor for JoinSession {
             std::mem::take(&mut self.code),
         );
         ctx.spawn(work.into_actor(self).map(|result, act, _| match result {
+            Ok((_, _, _, host)) if act.paired.contains(&host.node_id) => {
+                act.state = State::Ended(format!(
+                    "{} is paired already; remove it first (`loopsy peers remove`) to pair it again",
+                    host.hostname
+                ));
+            }
             Ok((channel, pairing, sas, host)) => {
                 act.channel = Some(channel);
                 act.pairing = pairing;
@@ -341,10 +364,11 @@ impl Handler<JoinDecide> for JoinSession {
             if let Ok(sealed) = seal(&mut channel, &step) {
                 let tell = async move {
                     let _ = client
-                        .call(
+                        .call_limited(
                             loopsy_transports::wire::method::PEER_PAIR_STEP,
                             json!({"pairing": pairing, "message": sealed}),
                             STEP_TIMEOUT,
+                            SMALL_ANSWER_BYTES,
                         )
                         .await;
                 };

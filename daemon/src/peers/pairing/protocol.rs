@@ -108,14 +108,32 @@ pub struct Introduction {
     pub peer_port: u16,
 }
 
+/// Text another machine sent, made safe to show and log: no control or
+/// invisible formatting characters (escape sequences, bidi overrides,
+/// zero-width marks), at most `max` characters.
+pub fn clean(text: &str, max: usize) -> String {
+    let invisible = |c: char| {
+        c.is_control()
+            || ('\u{200B}'..='\u{200F}').contains(&c)
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2060}'..='\u{2069}').contains(&c)
+            || c == '\u{FEFF}'
+    };
+    text.chars().filter(|c| !invisible(*c)).take(max).collect()
+}
+
 impl Introduction {
-    /// Checks every field a hostile side could fill with nonsense.
+    /// Checks every field a hostile side could fill with nonsense. The node id
+    /// must be a UUID in its canonical spelling (lower-case, hyphenated), since
+    /// it is what a peer is known, scoped and rate limited by; the names are
+    /// printable ASCII, so a look-alike cannot pass the confirm prompt.
     pub fn check(&self) -> Result<(), String> {
-        if uuid::Uuid::try_parse(&self.node_id).is_err() {
-            return Err("its node id is not a UUID".into());
+        match uuid::Uuid::try_parse(&self.node_id) {
+            Ok(id) if id.hyphenated().to_string() == self.node_id => {}
+            _ => return Err("its node id is not a UUID in canonical form".into()),
         }
         let printable = |s: &str, max: usize| {
-            !s.is_empty() && s.len() <= max && s.chars().all(|c| !c.is_control())
+            !s.is_empty() && s.len() <= max && s.bytes().all(|b| (0x20..0x7f).contains(&b))
         };
         if !printable(&self.hostname, 253) {
             return Err("its hostname is empty, too long or has control characters".into());
@@ -133,8 +151,9 @@ impl Introduction {
     }
 }
 
-/// What is said inside the channel once the handshake is done.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What is said inside the channel once the handshake is done. (Its `Debug`
+/// leaves the credentials out.)
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Step {
     /// Host → joiner, right after message 3: the commitment to its nonce.
@@ -161,6 +180,21 @@ pub enum Step {
     },
 }
 
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Self::Commit { .. } => "Commit",
+            Self::Nonce { .. } => "Nonce",
+            Self::Confirm { .. } => "Confirm",
+            Self::Poll => "Poll",
+            Self::Pending => "Pending",
+            Self::Declined { .. } => "Declined",
+            Self::Paired { .. } => "Paired",
+        };
+        write!(f, "Step::{kind}(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +219,12 @@ mod tests {
         assert_ne!(base, sas(b"hash", &[1; 32], &[3; 32]));
         assert_ne!(commitment(&[1; 32]), commitment(&[2; 32]));
         assert_ne!(psk_of("000000").0, psk_of("000001").0);
+    }
+
+    #[test]
+    fn text_from_peers_is_cleaned() {
+        assert_eq!(clean("ok\u{1b}[2Jgone\u{202e}x\u{200b}", 100), "ok[2Jgonex");
+        assert_eq!(clean("abcdef", 3), "abc");
     }
 
     #[test]
