@@ -225,7 +225,7 @@ pub struct ExecArgs {
     #[arg(long)]
     pub json: bool,
     /// Run it on a paired peer (hostname, node id or prefix), through this
-    /// machine's daemon; the output is printed when the command ends.
+    /// machine's daemon; its output streams back as it would here.
     #[arg(long, value_name = "PEER")]
     pub peer: Option<String>,
     /// Stop the command after this many seconds (default: execution.defaultTimeout).

@@ -52,20 +52,9 @@ pub fn run(data_dir: &DataDir, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let mut client = UnixRpcClient::connect(&data_dir.socket(), daemon_link::CALL_TIMEOUT)?
         .without_read_timeout()?;
     if let Some(peer) = &args.peer {
-        let call = json!({"peer": peer, "method": method::EXEC_RUN, "params": params});
-        let result = client.call(method::PEERS_CALL, Some(&call))?;
-        if args.json {
-            println!("{result}");
-        } else {
-            let _ = std::io::stdout()
-                .write_all(result["stdout"].as_str().unwrap_or_default().as_bytes());
-            let _ = std::io::stderr()
-                .write_all(result["stderr"].as_str().unwrap_or_default().as_bytes());
-            if result["timedOut"].as_bool() == Some(true) {
-                eprintln!("loopsy: the command timed out on {peer} and was stopped");
-            }
-        }
-        return Ok(exit_code_of(&result));
+        // Everything after this goes to the peer, through this daemon: the
+        // command streams from there as it would here.
+        client.call(method::PEERS_TUNNEL, Some(&json!({ "peer": peer })))?;
     }
     if args.json {
         let result = client.call(method::EXEC_RUN, Some(&params))?;

@@ -236,9 +236,13 @@ fn a_peer_that_hangs_or_answers_garbage_costs_a_bounded_clear_error() {
     serve_tls(pem.clone(), pem.clone(), kai.peer_port, |config| {
         config.default_service(web::to(garbage));
     });
-    let out = mira.run(&["exec", "--peer", &kai_id, "--", "true"]);
+    // A call (JSON-RPC) and a tunnel (the framed WebSocket) both fail clearly.
+    let out = mira.run(&["context", "get", "k", "--peer", &kai_id]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("not JSON-RPC"), "{}", stderr(&out));
+    let out = mira.run(&["exec", "--peer", &kai_id, "--", "true"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("tunnel"), "{}", stderr(&out));
 
     let hanging = free_port();
     serve_tls(pem.clone(), pem, hanging, |config| {
@@ -251,16 +255,16 @@ fn a_peer_that_hangs_or_answers_garbage_costs_a_bounded_clear_error() {
     mira.ok(&["stop"]);
     mira.ok(&["start", "--port", &mira.port.to_string()]);
     let started = Instant::now();
-    let out = mira.run(&["exec", "--peer", &kai_id, "--timeout", "1", "--", "true"]);
+    let out = mira.run(&["exec", "--peer", &kai_id, "--", "true"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("did not answer within"),
+        stderr(&out).contains("did not open the tunnel"),
         "{}",
         stderr(&out)
     );
     assert!(
         started.elapsed() < patience(),
-        "the wait is bounded by the run's timeout"
+        "the wait is bounded (10 s for a tunnel to open)"
     );
     // Mira's daemon is unaffected.
     let status = mira.ok(&["status", "--json"]);
