@@ -4,8 +4,10 @@
 //!   the Unix socket → PeerLink → the peer's TLS port) against the same call
 //!   made straight to the peer's TLS port with the same credential: the
 //!   difference is what the local hop adds;
-//! - a file pushed to the peer through the local daemon against the same file
-//!   pushed straight to the peer's TLS port (MB/s, bytes checked on arrival).
+//! - keystroke echo in a shell on the peer (through the local daemon and a
+//!   tunnel) against a shell session on this machine;
+//! - a file pushed to the peer through the local daemon against the same push
+//!   made by a `PeerLink` in this process (MB/s, checksums checked on arrival).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::disallowed_methods)]
 
@@ -60,7 +62,7 @@ fn pair(host: &Path, joiner: &Path, host_port: u16) {
         wait_state(&mut j, "peers.join.status", &["connecting"])["state"],
         "comparing"
     );
-    let grants = json!({"accept": true, "grants": ["exec", "transfer"]});
+    let grants = json!({"accept": true, "grants": ["exec", "transfer", "sessions:shell"]});
     j.call("peers.join.confirm", Some(&grants)).unwrap();
     h.call("peers.pair.confirm", Some(&grants)).unwrap();
     assert_eq!(
@@ -178,7 +180,70 @@ fn main() {
         ],
     );
     report("execute `true` on a peer", &subject, &baseline);
+    bench_echo(&kai_data, &mira_node);
     bench_transfer(&system, &kai_data, &mira_node);
+}
+
+/// A connection to `socket` tunnelled to `peer` (what `shell --peer` opens).
+fn tunnelled(socket: &Path, peer: &str) -> std::os::unix::net::UnixStream {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    rpc(
+        &mut stream,
+        9,
+        "peers.tunnel",
+        &format!(r#"{{"peer":"{peer}"}}"#),
+    );
+    let (_, answer) = read_any(&mut stream);
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert!(answer["result"].is_object(), "{answer}");
+    stream
+}
+
+/// Keystroke echo in a shell on the peer, through the local daemon and a
+/// tunnel, against a shell session on this machine; back to back.
+fn bench_echo(kai_data: &Path, mira_node: &str) {
+    use std::io::BufReader;
+    let socket = kai_data.join("loopsyd.sock");
+    let (_, local) = session_with_client(&socket);
+    let mut control = tunnelled(&socket, mira_node);
+    let id = start_session(&mut control, r#"{"command":"sh","env":{"PS1":"$ "}}"#);
+    let mut remote = tunnelled(&socket, mira_node);
+    rpc(
+        &mut remote,
+        1,
+        "session.attach",
+        &format!(r#"{{"id":"{id}"}}"#),
+    );
+    let (mut local_typing, mut remote_typing) =
+        (local.try_clone().unwrap(), remote.try_clone().unwrap());
+    let mut local = BufReader::with_capacity(256 * 1024, local);
+    let mut remote = BufReader::with_capacity(256 * 1024, remote);
+    std::thread::sleep(Duration::from_millis(300));
+    prepare_session_echo(&mut local_typing, &mut local);
+    prepare_session_echo(&mut remote_typing, &mut remote);
+    let [subject, baseline] = interleaved(
+        500,
+        [
+            &mut || session_echo_round(&mut remote_typing, &mut remote),
+            &mut || session_echo_round(&mut local_typing, &mut local),
+        ],
+    );
+    let (s50, s99, b50, b99) = (
+        percentile(&subject, 0.50),
+        percentile(&subject, 0.99),
+        percentile(&baseline, 0.50),
+        percentile(&baseline, 0.99),
+    );
+    println!(
+        "keystroke echo, back to back: p50 {:.3} ms / p99 {:.3} ms in a shell on the peer (tunnel), p50 {:.3} ms / p99 {:.3} ms in a shell here; {:.2}x p50, {:.2}x p99 ({} rounds each)",
+        ms(s50),
+        ms(s99),
+        ms(b50),
+        ms(b99),
+        ms(s50) / ms(b50),
+        ms(s99) / ms(b99),
+        subject.len()
+    );
 }
 
 /// Pushes `file` (`size` bytes, SHA-256 `checksum`) to `dest` on the peer
