@@ -233,6 +233,13 @@ fn run_attached(mut reader: UnixStream, target: &str) -> anyhow::Result<ExitCode
             }
             continue;
         }
+        // An error about the connection itself (a peer's tunnel closed).
+        if message["id"].is_null() && message["error"].is_object() {
+            let why = message["error"]["message"]
+                .as_str()
+                .unwrap_or("the connection ended");
+            break Ending::Lost(why.to_owned());
+        }
         if message["id"] != ATTACH_CALL {
             continue;
         }

@@ -164,10 +164,18 @@ fn a_shell_on_a_peer_through_the_local_daemon_detaches_and_resumes() {
     second.wait_for(&format!("on-{home}-42"));
     second.type_bytes(b"exit 5\r");
     assert_eq!(second.exit_code(), 5, "the remote session's exit code");
-    // Mira granted Kai nothing but sessions:shell; Kai granted Mira no sessions.
+    // Kai granted Mira no sessions.
     let kai_id = crate::peers::node_id(&kai);
     let mut refused = Terminal::run(&mira, &["shell", "--peer", &kai_id, "--cmd", "sh"]);
     let code = refused.exit_code();
     assert!(refused.text().contains("sessions"), "{}", refused.text());
     assert_eq!(code, 1);
+    // Removing Kai on Mira's side ends Kai's open attach there at once, not
+    // only its next request.
+    let mut third = Terminal::run(&kai, &["shell", "--peer", &mira_id, "--cmd", "sh"]);
+    third.type_bytes(b"echo still-$((1+1))\r");
+    third.wait_for("still-2");
+    mira.ok(&["peers", "remove", &kai_id]);
+    third.wait_for("closed the tunnel");
+    assert_eq!(third.exit_code(), 1);
 }

@@ -39,9 +39,19 @@ pub struct PeerState {
     pub links: BTreeMap<String, (PeerRecord, Addr<PeerLink>)>,
     /// Which linked peers are online, as their links last said.
     pub online: BTreeMap<String, bool>,
+    /// Per peer, what ends its framed connections when it is removed.
+    pub framed: BTreeMap<String, tokio::sync::watch::Sender<bool>>,
 }
 
 impl PeerState {
+    /// The signal that ends `node_id`'s framed connections.
+    pub fn framed_ends(&mut self, node_id: &str) -> tokio::sync::watch::Receiver<bool> {
+        self.framed
+            .entry(node_id.to_owned())
+            .or_insert_with(|| tokio::sync::watch::channel(false).0)
+            .subscribe()
+    }
+
     /// `status`'s counts: paired peers, those online, those offline (the rest are unknown yet).
     pub fn counts(&self) -> (usize, usize, usize) {
         let online = self.online.values().filter(|o| **o).count();
@@ -57,6 +67,7 @@ impl PeerState {
             joining: None,
             links: BTreeMap::new(),
             online: BTreeMap::new(),
+            framed: BTreeMap::new(),
         }
     }
 
@@ -306,7 +317,10 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
         } => super::peer_transfer_ops::tunnel(router, &peer, to_peer, back),
         // Over TLS only, and for paired peers only (as the docs say).
         PeerRequest::FramedOpen => match principal {
-            Principal::PairedPeer(_) if tls => done(Ok(json!({}))),
+            Principal::PairedPeer(peer) if tls => {
+                let ends = router.peers.framed_ends(&peer.node_id);
+                Work::Done(Ok(Reply::ok(json!({})).ending_when(ends)))
+            }
             _ => Work::Done(Err(ApiError::forbidden(
                 "the framed connection is for paired peers on the TLS port; pair with `loopsy pair`",
             ))),
@@ -521,6 +535,10 @@ impl Handler<StorePeer> for Router {
 fn forget(router: &mut Router, node_id: &str) -> Option<(PeerRecord, Addr<PeerLink>)> {
     let removed = router.peers.links.remove(node_id);
     router.peers.online.remove(node_id);
+    // Its open framed connections (attached sessions, streams) end now too.
+    if let Some(ends) = router.peers.framed.remove(node_id) {
+        let _ = ends.send(true);
+    }
     router.rebuild_auth();
     removed
 }

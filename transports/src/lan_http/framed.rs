@@ -21,10 +21,11 @@ pub(super) async fn open(
     req: HttpRequest,
     body: web::Payload,
 ) -> HttpResponse {
-    let handled = ask_router(&state, &req, Request::Peers(PeerRequest::FramedOpen)).await;
-    if handled.outcome.is_err() {
-        return render_rest(handled);
-    }
+    let mut handled = ask_router(&state, &req, Request::Peers(PeerRequest::FramedOpen)).await;
+    let ends_when = match &mut handled.outcome {
+        Ok(reply) => reply.ends_when.take(),
+        Err(_) => return render_rest(handled),
+    };
     let (response, mut session, messages) = match actix_ws::handle(&req, body) {
         Ok(upgraded) => upgraded,
         Err(e) => return HttpResponse::from_error(e),
@@ -41,7 +42,10 @@ pub(super) async fn open(
             Err(e) => Some(Err(e.to_string())),
         }
     }))
-    // (The reader ends the connection at the first error, a close included.)
+    // (The reader ends the connection at the first error, a close included;
+    // the Router ends it when the peer is removed: frames stop, and the
+    // connection with everything running in it.)
+    .take_until(ended(ends_when))
     .boxed_local();
     let writer = move |mut queue: tokio::sync::mpsc::Receiver<Frame>| async move {
         while let Some(frame) = queue.recv().await {
@@ -53,4 +57,14 @@ pub(super) async fn open(
     };
     FramedConnection::start(frames, writer, state.router.clone(), evidence_of(&req));
     response
+}
+
+/// Resolves once `ends` turns true (or its sender is gone); never without one.
+async fn ended(ends: Option<tokio::sync::watch::Receiver<bool>>) {
+    match ends {
+        Some(mut ends) => {
+            let _ = ends.wait_for(|ended| *ended).await;
+        }
+        None => std::future::pending().await,
+    }
 }

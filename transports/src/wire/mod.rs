@@ -386,6 +386,10 @@ pub struct Reply {
     pub stream: Option<ReplyStream>,
     /// A file to send as the raw response body (`transfer/pull`).
     pub download: Option<FileDownload>,
+    /// For a connection the answer opens (a peer's framed connection): it is
+    /// closed, with everything running in it, when this turns true (the peer
+    /// was removed).
+    pub ends_when: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Reply {
@@ -395,7 +399,14 @@ impl Reply {
             body,
             stream: None,
             download: None,
+            ends_when: None,
         }
+    }
+
+    /// An answer whose connection ends when `ends` turns true.
+    pub fn ending_when(mut self, ends: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.ends_when = Some(ends);
+        self
     }
 
     pub fn streaming(body: Value, stream: ReplyStream) -> Self {
