@@ -159,7 +159,7 @@ pub fn node_id(loopsy: &Loopsy) -> String {
 
 /// The credential `loopsy` calls `peer` with, read from its database (what a
 /// peer that turned hostile would hold).
-fn credential_for(loopsy: &Loopsy, peer_node: &str) -> String {
+pub fn credential_for(loopsy: &Loopsy, peer_node: &str) -> String {
     let db = rusqlite::Connection::open(loopsy.path("loopsy.db")).expect("db");
     db.query_row(
         "SELECT outbound_secret FROM peers WHERE node_id = ?1",

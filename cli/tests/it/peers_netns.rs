@@ -126,6 +126,26 @@ fn daemons_in_two_network_namespaces_find_each_other_pair_and_run_commands() {
     let paired: Vec<_> = on_mira.iter().filter(|p| p["paired"] == true).collect();
     assert_eq!(paired.len(), 1, "{on_mira:?}");
     assert_eq!(paired[0]["address"], link.addresses[0].as_str());
+    // Mira's credential for Kai is good on Kai's TLS port only: sent to Kai's
+    // plain-HTTP port from across the link (where anyone on the path could
+    // read it), it is refused.
+    let credential = crate::peers::credential_for(&mira, &kai_id);
+    let plain = format!("{}:{}", link.addresses[0], kai.port);
+    let out = mira.run(&[
+        "transfer",
+        "list",
+        "~",
+        "--address",
+        &plain,
+        "--key",
+        &credential,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        crate::harness::stderr(&out).contains("only over the TLS port"),
+        "{}",
+        crate::harness::stderr(&out)
+    );
     // Commands run on the other side of the link, each way.
     let out = mira.run(&[
         "exec", "--peer", "kai", "--", "ip", "-4", "-o", "addr", "show",
