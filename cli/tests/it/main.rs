@@ -31,6 +31,8 @@ mod keys;
 mod lifecycle;
 /// Attacks on pairing and peer calls with a hostile party in the middle.
 mod peer_attacks;
+/// Files to and from a paired peer through the daemon.
+mod peer_transfer;
 /// LAN peers: pairing through the CLI, calls through peer links, the attacks on pairing.
 mod peers;
 /// LAN peers in two network namespaces joined by veth: mDNS, pairing, exec.

@@ -8,9 +8,12 @@ mod capabilities;
 mod context_ops;
 mod exec_ops;
 mod operations;
+#[cfg(test)]
+mod operations_table;
 mod ops;
 mod origin_policy;
 mod peer_ops;
+mod peer_pairing_ops;
 mod peer_transfer_ops;
 mod phone_ops;
 mod picker_ops;

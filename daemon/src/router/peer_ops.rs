@@ -1,23 +1,22 @@
-//! LAN peers, as the Router decides them: the owner's pairing window and joins
-//! (socket only), the pairing steps another daemon sends (TLS only), the peer
-//! list, removal (here at once, there when it answers), and calls through a
-//! peer's `PeerLink`. The pairing protocol itself lives in `peers::pairing`.
+//! LAN peers as the Router decides them, beyond pairing (`peer_pairing_ops`):
+//! the peer list, removal (here at once, there when it answers), calls and
+//! tunnels through a peer's `PeerLink`, storing and linking a paired peer, and
+//! what the Router keeps about peers (`PeerState`, the request's `Door`).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::fut::ActorFutureExt;
 use actix::prelude::*;
 use loopsy_transports::error::{ApiError, code};
-use loopsy_transports::wire::{Evidence, PairDecision, PeerRequest, Reply, Request};
+use loopsy_transports::wire::{Evidence, PeerRequest, Reply, Request};
 use serde_json::{Value, json};
 
-use super::{Capabilities, Principal, Router, Work};
+use super::{Principal, Router, Work};
 use crate::peers::discovery::ListDiscovered;
 use crate::peers::link::{LinkStatus, PeerCall, PeerLink, StopLink};
 use crate::peers::pairing::host::HostWindow;
-use crate::peers::pairing::join::{JoinDecide, JoinSession, JoinStatus, StorePeer};
-use crate::peers::pairing::protocol::{self, Introduction};
+use crate::peers::pairing::join::{JoinSession, StorePeer};
 use crate::peers::store::{self, PeerBook, PeerRecord};
 
 /// Longest `peers.call` of `exec.run` waits (its own timeout is bounded by the peer).
@@ -71,6 +70,11 @@ impl PeerState {
         }
     }
 
+    /// The node ids paired now.
+    pub fn paired_ids(&self) -> Vec<String> {
+        self.links.keys().cloned().collect()
+    }
+
     pub fn records(&self) -> Vec<PeerRecord> {
         self.links.values().map(|(r, _)| r.clone()).collect()
     }
@@ -92,43 +96,7 @@ impl PeerState {
     }
 }
 
-fn introduction(router: &Router) -> Introduction {
-    let id = &router.identity;
-    Introduction {
-        node_id: id.node_id.clone(),
-        hostname: id.hostname.clone(),
-        version: crate::identity::DAEMON_VERSION.to_owned(),
-        platform: id.platform.to_owned(),
-        cert_fp: router.peers.cert_fp.clone(),
-        peer_port: router.peers.port,
-    }
-}
-
-fn grants_of(decision: &PairDecision) -> Result<Option<Capabilities>, ApiError> {
-    if !decision.accept {
-        return Ok(None);
-    }
-    match &decision.grants {
-        None => Ok(Some(Capabilities::peer_default())),
-        Some(names) => Capabilities::parse(names)
-            .map(Some)
-            .map_err(ApiError::bad_request),
-    }
-}
-
-/// The pairing steps come only over the TLS listener: the joiner pins the
-/// certificate it meets there.
-fn tls_only(evidence_tls: bool) -> Result<(), ApiError> {
-    if evidence_tls {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "pairing runs over the peers' TLS port (server.peerPort), not plain HTTP",
-        ))
-    }
-}
-
-fn done(result: Result<Value, ApiError>) -> Work {
+pub(super) fn done(result: Result<Value, ApiError>) -> Work {
     Work::Done(result.map(Reply::ok))
 }
 
@@ -159,100 +127,17 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
             "a request reached the peer operations by mistake",
         )));
     };
-    let now = Instant::now();
-    let Door { tls, from } = router.door;
+    let Door { tls, .. } = router.door;
     match request {
-        PeerRequest::PairOpen { ttl_seconds } => done(open_window(router, ttl_seconds, now)),
-        PeerRequest::PairStatus => done(Ok(match router.peers.window.as_mut() {
-            Some(window) => window.status(now),
-            None => json!({"active": false}),
-        })),
-        PeerRequest::PairConfirm(decision) => {
-            let grants = match grants_of(&decision) {
-                Ok(grants) => grants,
-                Err(e) => return Work::Done(Err(e)),
-            };
-            let Some(window) = router.peers.window.as_mut() else {
-                return Work::Done(Err(no_window()));
-            };
-            match window.confirm(grants, now) {
-                Ok(Some(record)) => store_then(router, record, Value::Null),
-                Ok(None) => done(Ok(window.status(now))),
-                Err(e) => Work::Done(Err(e)),
-            }
-        }
-        PeerRequest::Hello { message } => {
-            if let Err(e) = tls_only(tls).and_then(|()| bounded(&message)) {
-                return Work::Done(Err(e));
-            }
-            match (router.peers.window.as_mut(), from) {
-                (Some(window), Some(from)) => done(window.hello(&message, from, now)),
-                _ => Work::Done(Err(no_window())),
-            }
-        }
-        PeerRequest::Finish { pairing, message } => {
-            if let Err(e) = tls_only(tls).and_then(|()| bounded(&message)) {
-                return Work::Done(Err(e));
-            }
-            let paired: Vec<String> = router.peers.links.keys().cloned().collect();
-            let (Some(window), Some(from)) = (router.peers.window.as_mut(), from) else {
-                return Work::Done(Err(no_window()));
-            };
-            done(window.finish(&pairing, &message, from, &paired, now))
-        }
-        PeerRequest::Step { pairing, message } => {
-            if let Err(e) = tls_only(tls).and_then(|()| bounded(&message)) {
-                return Work::Done(Err(e));
-            }
-            let (Some(window), Some(from)) = (router.peers.window.as_mut(), from) else {
-                return Work::Done(Err(no_window()));
-            };
-            match window.step(&pairing, &message, from, now) {
-                Ok(reply) => {
-                    let answer = json!({"message": reply.message});
-                    match reply.store {
-                        Some(record) => store_then(router, record, answer),
-                        None => done(Ok(answer)),
-                    }
-                }
-                Err(e) => Work::Done(Err(e)),
-            }
-        }
-        PeerRequest::Join { address, code } => done(join(router, &address, &code.0)),
-        PeerRequest::JoinStatus => match router.peers.joining.clone() {
-            Some(join) => later(async move {
-                join.send(JoinStatus).await.map_err(|_| {
-                    ApiError::new(
-                        code::PEER_WINDOW_NOT_FOUND,
-                        404,
-                        "the join ended; start again with `loopsy pair <host>`",
-                    )
-                })
-            }),
-            None => done(Ok(json!({"active": false}))),
-        },
-        PeerRequest::JoinConfirm(decision) => {
-            let grants = match grants_of(&decision) {
-                Ok(grants) => grants,
-                Err(e) => return Work::Done(Err(e)),
-            };
-            match router.peers.joining.clone() {
-                Some(join) => later(async move {
-                    join.send(JoinDecide(grants)).await.map_err(|_| {
-                        ApiError::new(
-                            code::PEER_WINDOW_NOT_FOUND,
-                            404,
-                            "the join ended; start again with `loopsy pair <host>`",
-                        )
-                    })?
-                }),
-                None => Work::Done(Err(ApiError::new(
-                    code::PEER_WINDOW_NOT_FOUND,
-                    404,
-                    "no join in progress; start one with `loopsy pair <host>`",
-                ))),
-            }
-        }
+        request @ (PeerRequest::PairOpen { .. }
+        | PeerRequest::PairStatus
+        | PeerRequest::PairConfirm(_)
+        | PeerRequest::Hello { .. }
+        | PeerRequest::Finish { .. }
+        | PeerRequest::Step { .. }
+        | PeerRequest::Join { .. }
+        | PeerRequest::JoinStatus
+        | PeerRequest::JoinConfirm(_)) => super::peer_pairing_ops::run(router, request),
         PeerRequest::List => {
             let links: Vec<_> = router
                 .peers
@@ -260,7 +145,7 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
                 .values()
                 .map(|(_, link)| link.clone())
                 .collect();
-            let paired: Vec<String> = router.peers.links.keys().cloned().collect();
+            let paired = router.peers.paired_ids();
             let addresses: Vec<String> = router
                 .peers
                 .links
@@ -358,115 +243,8 @@ pub(super) fn later(
     ))
 }
 
-fn bounded(message: &str) -> Result<(), ApiError> {
-    if message.len() > protocol::MAX_MESSAGE_HEX {
-        Err(ApiError::bad_request("the pairing message is too large"))
-    } else {
-        Ok(())
-    }
-}
-
-fn no_window() -> ApiError {
-    ApiError::new(
-        code::PEER_WINDOW_NOT_FOUND,
-        404,
-        "no pairing window is open here; its owner opens one with `loopsy pair`",
-    )
-}
-
-fn open_window(router: &mut Router, ttl: Option<u64>, now: Instant) -> Result<Value, ApiError> {
-    if ttl.is_some_and(|t| !(30..=300).contains(&t)) {
-        return Err(ApiError::bad_request(
-            "ttlSeconds must be between 30 and 300",
-        ));
-    }
-    if let Some(window) = router.peers.window.as_ref()
-        && window.is_live(now)
-    {
-        return Err(ApiError::new(
-            code::PEER_PAIRING_BUSY,
-            409,
-            "a pairing window is already open; finish or decline it first (`loopsy pair` shows it)",
-        ));
-    }
-    let mut window = HostWindow::open(
-        introduction(router),
-        now,
-        ttl.map(Duration::from_secs)
-            .unwrap_or(crate::peers::pairing::host::WINDOW),
-    )?;
-    let status = window.status(now);
-    router.peers.window = Some(window);
-    Ok(json!({
-        "code": status["code"],
-        "expiresInSec": status["expiresInSec"],
-        "peerPort": router.peers.port,
-        "hostname": router.identity.hostname,
-        "certFingerprint": router.peers.cert_fp,
-    }))
-}
-
-/// `host[:port]`, the port defaulting to the standard peer port.
-pub fn parse_address(address: &str) -> Result<(String, u16), ApiError> {
-    let address = address.trim();
-    let bad = || ApiError::bad_request(format!("'{address}' is not host[:port]"));
-    if address.is_empty()
-        || address.len() > 255
-        || address
-            .chars()
-            .any(|c| c.is_whitespace() || c == '/' || c == '@')
-    {
-        return Err(bad());
-    }
-    let default = crate::config::DEFAULT_PORT + 1;
-    if let Some(rest) = address.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']').ok_or_else(bad)?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| bad())?,
-            None if tail.is_empty() => default,
-            None => return Err(bad()),
-        };
-        return Ok((host.to_owned(), port));
-    }
-    match address.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => {
-            let port: u16 = port.parse().map_err(|_| bad())?;
-            if port == 0 || host.is_empty() {
-                return Err(bad());
-            }
-            Ok((host.to_owned(), port))
-        }
-        Some(_) => Ok((address.to_owned(), default)),
-        None => Ok((address.to_owned(), default)),
-    }
-}
-
-fn join(router: &mut Router, address: &str, code: &str) -> Result<Value, ApiError> {
-    if !protocol::is_invite_code(code) {
-        return Err(ApiError::bad_request(
-            "the invite code is the 6 digits `loopsy pair` shows on the other machine",
-        ));
-    }
-    let (host, port) = parse_address(address)?;
-    if let Some(previous) = router.peers.joining.take() {
-        previous.do_send(crate::peers::pairing::join::EndJoin);
-    }
-    let ours = introduction(router);
-    let paired: Vec<String> = router.peers.links.keys().cloned().collect();
-    let store = router
-        .self_address
-        .clone()
-        .ok_or_else(|| ApiError::internal("the Router has no address yet"))?;
-    let code = code.to_owned();
-    let join = JoinSession::start_in_arbiter(&router.services.peers, move |_| {
-        JoinSession::new(ours, host, port, code, store.recipient()).refusing(paired)
-    });
-    router.peers.joining = Some(join);
-    Ok(json!({"state": "connecting"}))
-}
-
 /// Stores a peer both owners accepted, then answers `answer`.
-fn store_then(router: &mut Router, record: PeerRecord, answer: Value) -> Work {
+pub(super) fn store_then(router: &mut Router, record: PeerRecord, answer: Value) -> Work {
     let data_dir = router.settings.data_dir.clone();
     let stored = record.clone();
     let write = actix_rt::task::spawn_blocking(move || {
@@ -629,26 +407,4 @@ fn call(router: &mut Router, name: &str, method: String, params: Option<Value>) 
         .await
         .map_err(|_| ApiError::unavailable("the peer link stopped; try again"))?
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_parse_with_and_without_ports() {
-        assert_eq!(
-            parse_address("kai.local").ok(),
-            Some(("kai.local".into(), 19533))
-        );
-        assert_eq!(
-            parse_address("10.0.0.2:4000").ok(),
-            Some(("10.0.0.2".into(), 4000))
-        );
-        assert_eq!(parse_address("[::1]:7").ok(), Some(("::1".into(), 7)));
-        assert_eq!(parse_address("::1").ok(), Some(("::1".into(), 19533)));
-        for bad in ["", "a b", "h:0", "h:99999", "user@h", "http://h", "[::1]x"] {
-            assert!(parse_address(bad).is_err(), "{bad}");
-        }
-    }
 }
