@@ -119,14 +119,22 @@ impl Fleet {
         (gauge("laptop"), gauge("phone"))
     }
 
-    /// The live node holding `laptops` laptop and `phones` phone sockets.
+    /// The live node holding `laptops` laptop and `phones` phone sockets,
+    /// asked for up to 5 s: a node counts a socket once its actor has
+    /// started, a moment after the handshake the client already saw.
     pub async fn holder(&self, laptops: u64, phones: u64) -> Option<usize> {
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].is_some() && self.sockets_on(i).await == (laptops, phones) {
-                return Some(i);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].is_some() && self.sockets_on(i).await == (laptops, phones) {
+                    return Some(i);
+                }
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
         }
-        None
     }
 }
 
