@@ -134,14 +134,54 @@ pub enum PeersCommand {
     /// List the paired peers: online state, last seen, version, and what each side may do.
     List(JsonFlag),
     /// Pair with the daemon at HOST[:PORT] (the same as `loopsy pair HOST[:PORT]`;
-    /// its owner runs `loopsy pair` there first).
-    Add(PairPeerArgs),
+    /// its owner runs `loopsy pair` there first). With --key-file, add a
+    /// machine that runs the original TypeScript Loopsy instead (default port 19532).
+    Add(PeersAddArgs),
+    /// Mint a key for a machine that runs the original TypeScript Loopsy (it
+    /// cannot pair): it calls this machine with the key, with only the grants
+    /// chosen here. Prints the key once, and the entry for its config.yaml.
+    Invite(InviteArgs),
     /// Forget a peer: its credential stops working here at once, and the peer is
-    /// told to forget this machine too.
+    /// told to forget this machine too. A name from `peers invite` revokes that key.
     Remove {
-        /// The peer's hostname, node id, or a unique prefix of its node id.
+        /// The peer's hostname, node id, or a unique prefix of its node id
+        /// (or the name of a key minted with `peers invite`).
         peer: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PeersAddArgs {
+    #[command(flatten)]
+    pub pair: PairPeerArgs,
+    /// The machine runs the original TypeScript Loopsy: FILE holds a key it
+    /// accepts (its auth.apiKey, or one in its auth.allowedKeys). The key is
+    /// sent only to the certificate the machine shows now, which is pinned.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<std::path::PathBuf>,
+    /// With --key-file: talk plain HTTP (the original's default). The key and
+    /// everything else then cross the network unencrypted; use only on a network you trust.
+    #[arg(long, requires = "key_file")]
+    pub plain_http: bool,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// A name for that machine (letters, digits, '-', '_', '.'): it names the
+    /// key here, in the audit log and in `peers list`.
+    #[arg(long = "for-typescript", value_name = "NAME")]
+    pub for_typescript: String,
+    /// What it may do here, comma-separated. Default: exec,transfer,context,messages.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub grant: Option<Vec<String>>,
+    /// Also write the key to FILE (mode 0600), e.g. for `peers add --key-file`
+    /// once that machine lists the key in its auth.allowedKeys.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Phone(command) => commands::phone::phone(&data_dir, command),
         Command::Relay(command) => commands::phone::relay(&data_dir, command),
         Command::Pair(args) => commands::pair::run(&data_dir, args),
-        Command::Peers(command) => commands::pair::peers(&data_dir, command),
+        Command::Peers(command) => commands::peers::run(&data_dir, command),
     }
 }

@@ -89,7 +89,7 @@ pub fn run(
     let tls = crate::peers::tls_identity::load_or_create(&data_dir, &settings.config.tls)
         .map_err(prepare("the TLS certificate for peers"))?;
     let paired = crate::peers::store::PeerBook::open(&data_dir)
-        .and_then(|book| book.list())
+        .and_then(|book| Ok((book.list()?, book.typescript_keys()?)))
         .map_err(|e| RunError::Prepare {
             what: "the peer list in loopsy.db".into(),
             source: io::Error::other(e.to_string()),
@@ -109,9 +109,12 @@ async fn serve(
     settings: Settings,
     overrides: Overrides,
     node_id: String,
-    (tls, paired): (
+    (tls, (paired, typescript_keys)): (
         crate::peers::tls_identity::TlsIdentity,
-        Vec<crate::peers::store::PeerRecord>,
+        (
+            Vec<crate::peers::store::PeerRecord>,
+            Vec<crate::peers::typescript_keys::TypeScriptKey>,
+        ),
     ),
     on_started: impl FnOnce(&Started),
 ) -> Result<(), RunError> {
@@ -203,6 +206,7 @@ async fn serve(
         cert_fp: tls.fingerprint.clone(),
         port: peer_port,
         paired,
+        typescript_keys,
     };
     let setup = (
         settings,

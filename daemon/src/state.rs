@@ -50,6 +50,16 @@ const MIGRATIONS: &[&str] = &[
         paired_at INTEGER NOT NULL,
         last_seen INTEGER
     ) WITHOUT ROWID;",
+    // 6: peers that run the original TypeScript Loopsy (reached over its REST
+    // routes, by a key the user copied), and the keys minted for such peers to
+    // call us with (only their SHA-256 digests).
+    "ALTER TABLE peers ADD COLUMN dialect TEXT NOT NULL DEFAULT 'loopsy';
+    CREATE TABLE typescript_keys (
+        name TEXT PRIMARY KEY NOT NULL,
+        digest BLOB NOT NULL,
+        caps TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Opens (creating, `0600`) and migrates the database.

@@ -53,6 +53,8 @@ pub mod code {
     pub const PEER_PAIRING_BUSY: u32 = 7205;
     /// A peer did not answer, answered garbage, or its link's breaker is open.
     pub const PEER_UNREACHABLE: u32 = 7206;
+    /// The peer runs the original TypeScript Loopsy, which has no such operation.
+    pub const PEER_CANNOT: u32 = 7207;
     pub const INTERNAL: u32 = 9001;
     pub const RATE_LIMITED: u32 = 9002;
     pub const INVALID_REQUEST: u32 = 9003;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use loopsy_daemon::paths::DataDir;
-use loopsy_transports::client::UnixRpcClient;
+use loopsy_transports::client::{ClientError, UnixRpcClient};
+use loopsy_transports::error::code::PEER_CANNOT;
 use loopsy_transports::wire::method;
 use serde_json::{Value, json};
 
@@ -23,6 +24,32 @@ fn exit_code_of(result: &Value) -> ExitCode {
         (None, None) => 1,
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Runs the command on a peer that cannot stream (the original TypeScript
+/// Loopsy): its output is printed once the command has ended.
+fn buffered_on_peer(
+    client: &mut UnixRpcClient,
+    peer: &str,
+    params: &Value,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let result = client.call(
+        method::PEERS_CALL,
+        Some(&json!({"peer": peer, "method": method::EXEC_RUN, "params": params})),
+    )?;
+    if as_json {
+        println!("{result}");
+    } else {
+        let _ =
+            std::io::stdout().write_all(result["stdout"].as_str().unwrap_or_default().as_bytes());
+        let _ =
+            std::io::stderr().write_all(result["stderr"].as_str().unwrap_or_default().as_bytes());
+        if result["killed"].as_bool() == Some(true) {
+            eprintln!("loopsy: the command was stopped (timed out or killed) on {peer}");
+        }
+    }
+    Ok(exit_code_of(&result))
 }
 
 pub fn run(data_dir: &DataDir, args: &ExecArgs) -> anyhow::Result<ExitCode> {
@@ -54,7 +81,20 @@ pub fn run(data_dir: &DataDir, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     if let Some(peer) = &args.peer {
         // Everything after this goes to the peer, through this daemon: the
         // command streams from there as it would here.
-        client.call(method::PEERS_TUNNEL, Some(&json!({ "peer": peer })))?;
+        match client.call(method::PEERS_TUNNEL, Some(&json!({ "peer": peer }))) {
+            Ok(_) => {}
+            // A TypeScript Loopsy has no tunnel: its buffered run instead.
+            Err(ClientError::Rpc(failure))
+                if failure.loopsy_code() == Some(u64::from(PEER_CANNOT)) =>
+            {
+                // On a connection of its own: this one was handed to the tunnel.
+                let mut fresh =
+                    UnixRpcClient::connect(&data_dir.socket(), daemon_link::CALL_TIMEOUT)?
+                        .without_read_timeout()?;
+                return buffered_on_peer(&mut fresh, peer, &params, args.json);
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     if args.json {
         let result = client.call(method::EXEC_RUN, Some(&params))?;

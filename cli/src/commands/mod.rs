@@ -7,6 +7,7 @@ pub mod init;
 pub mod key;
 pub mod logs;
 pub mod pair;
+pub mod peers;
 pub mod phone;
 pub mod qr;
 pub mod sessions;

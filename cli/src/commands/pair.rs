@@ -1,5 +1,5 @@
-//! `loopsy pair [host]` and `loopsy peers list|remove`: pairing two daemons and
-//! managing the pairs. The daemons do the protocol; this prints what the owner
+//! `loopsy pair [host]` (and `loopsy peers add HOST`): pairing two daemons.
+//! The daemons do the protocol; this prints what the owner
 //! must see (the invite code, the check code, the other machine and what it
 //! will be allowed) and asks for the decision.
 
@@ -12,7 +12,7 @@ use loopsy_daemon::paths::DataDir;
 use loopsy_transports::wire::method;
 use serde_json::{Value, json};
 
-use crate::args::{PairPeerArgs, PeersCommand};
+use crate::args::PairPeerArgs;
 use crate::daemon_link;
 
 /// How often the daemon is asked how the pairing stands.
@@ -195,7 +195,7 @@ fn compare_and_decide(
     outcome(&status)
 }
 
-fn join(data_dir: &DataDir, args: &PairPeerArgs, address: &str) -> anyhow::Result<ExitCode> {
+pub fn join(data_dir: &DataDir, args: &PairPeerArgs, address: &str) -> anyhow::Result<ExitCode> {
     let code = match &args.code {
         Some(code) => code.replace(' ', ""),
         None => ask("Invite code shown on the other machine: ")?.replace(' ', ""),
@@ -213,67 +213,4 @@ fn join(data_dir: &DataDir, args: &PairPeerArgs, address: &str) -> anyhow::Resul
         method::PEERS_JOIN_STATUS,
         method::PEERS_JOIN_CONFIRM,
     )
-}
-
-pub fn peers(data_dir: &DataDir, command: &PeersCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        PeersCommand::Add(args) => match &args.address {
-            Some(address) => join(data_dir, args, address),
-            None => bail!(
-                "name the other machine: `loopsy peers add HOST[:PORT]` (its owner runs `loopsy pair` there first)"
-            ),
-        },
-        PeersCommand::List(flag) => {
-            let listed = daemon_link::call(data_dir, method::PEERS_LIST, None)?;
-            if flag.json {
-                println!("{}", serde_json::to_string_pretty(&listed)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let peers = listed["peers"].as_array().cloned().unwrap_or_default();
-            if peers.is_empty() {
-                println!(
-                    "No paired peers. Pair one with `loopsy pair` here and `loopsy pair <this host>` there."
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            let names = |v: &Value| {
-                v.as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "-".to_owned())
-            };
-            println!(
-                "{:<20} {:<10} {:<8} {:<22} {:<10} {:<28} WE MAY THERE",
-                "PEER", "NODE", "STATUS", "ADDRESS", "VERSION", "IT MAY HERE"
-            );
-            for p in peers {
-                println!(
-                    "{:<20} {:<10} {:<8} {:<22} {:<10} {:<28} {}",
-                    p["hostname"].as_str().unwrap_or("?"),
-                    p["nodeId"].as_str().and_then(|n| n.get(..8)).unwrap_or("?"),
-                    p["status"].as_str().unwrap_or("?"),
-                    format!("{}:{}", p["address"].as_str().unwrap_or("?"), p["port"]),
-                    p["version"].as_str().unwrap_or("?"),
-                    names(&p["theyMay"]),
-                    names(&p["weMay"]),
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        PeersCommand::Remove { peer } => {
-            let removed =
-                daemon_link::call(data_dir, method::PEERS_REMOVE, Some(&json!({"peer": peer})))?;
-            println!(
-                "Removed {}: {}",
-                removed["removed"].as_str().unwrap_or(peer),
-                removed["note"].as_str().unwrap_or("")
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
 }

@@ -37,6 +37,8 @@ mod peer_transfer;
 mod peers;
 /// LAN peers in two network namespaces joined by veth: mDNS, pairing, exec.
 mod peers_netns;
+/// Peers that run the original TypeScript Loopsy: copied keys, REST routes, minted keys.
+mod peers_typescript;
 /// The phone path: pairing, sessions through the relay, what the relay sees, revocation.
 mod phone;
 mod phone_relay;

@@ -1,6 +1,8 @@
 //! The client side of the peer wire: JSON-RPC 2.0 at `POST /rpc` on a peer's
 //! TLS listener, trusting only the pinned certificate (or, while pairing,
-//! recording whichever certificate it meets). Every call is bounded in time
+//! recording whichever certificate it meets). A TypeScript Loopsy peer is
+//! asked the same things over its REST routes instead, over TLS with its
+//! pinned certificate or, when its user said so, plain HTTP. Every call is bounded in time
 //! and in the size of the answer, so a peer that hangs, trickles bytes or
 //! answers garbage costs a clear error, never a stuck actor.
 
@@ -28,6 +30,8 @@ pub struct PeerClient {
     bearer: Option<String>,
     /// Who it is, for error messages.
     name: String,
+    /// A TypeScript Loopsy: REST routes instead of `/rpc`.
+    rest_dialect: bool,
 }
 
 pub fn unreachable(name: &str, problem: impl std::fmt::Display) -> ApiError {
@@ -61,23 +65,58 @@ impl PeerClient {
             // A certificate nobody vouched for never receives a credential.
             Trust::Record(_) => None,
         };
-        let tls = peer_tls::client_config(trust).map_err(|e| ApiError::internal(e.to_string()))?;
-        let connector = awc::Connector::new()
-            .rustls_0_23(std::sync::Arc::new(tls))
-            .timeout(CONNECT_TIMEOUT)
-            // Shorter than the server's keep-alive (actix-web's 5 s): a pooled
-            // connection the peer already closed would fail the next request
-            // mid-body (a push's broken pipe) instead of opening a new one.
-            .conn_keep_alive(POOLED_IDLE);
+        Self::build(name, address, port, Some(trust), bearer, false)
+    }
+
+    /// A client for a TypeScript Loopsy at `address:port`: over TLS with
+    /// `trust` (the credential only with a pinned certificate), or over plain
+    /// HTTP when `trust` is `None` (the user chose that for this peer).
+    pub fn typescript(
+        name: &str,
+        address: &str,
+        port: u16,
+        trust: Option<Trust>,
+        bearer: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let bearer = match trust {
+            Some(Trust::Record(_)) => None,
+            _ => bearer,
+        };
+        Self::build(name, address, port, trust, bearer, true)
+    }
+
+    fn build(
+        name: &str,
+        address: &str,
+        port: u16,
+        trust: Option<Trust>,
+        bearer: Option<String>,
+        rest_dialect: bool,
+    ) -> Result<Self, ApiError> {
+        let mut connector = awc::Connector::new().timeout(CONNECT_TIMEOUT);
+        let scheme = match trust {
+            Some(trust) => {
+                let tls = peer_tls::client_config(trust)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                connector = connector.rustls_0_23(std::sync::Arc::new(tls));
+                "https"
+            }
+            None => "http",
+        };
+        // Shorter than the server's keep-alive (actix-web's 5 s): a pooled
+        // connection the peer already closed would fail the next request
+        // mid-body (a push's broken pipe) instead of opening a new one.
+        let connector = connector.conn_keep_alive(POOLED_IDLE);
         Ok(Self {
             http: awc::Client::builder()
                 .connector(connector)
                 .disable_timeout()
                 .finish(),
-            base: format!("https://{}", authority(address, port)),
-            url: format!("https://{}/rpc", authority(address, port)),
+            base: format!("{scheme}://{}", authority(address, port)),
+            url: format!("{scheme}://{}/rpc", authority(address, port)),
             bearer,
             name: name.to_owned(),
+            rest_dialect,
         })
     }
 
@@ -94,7 +133,7 @@ impl PeerClient {
 
     /// A WebSocket to `path` with the credential (the framed connection).
     pub fn ws(&self, path: &str) -> awc::ws::WebsocketsRequest {
-        let url = format!("wss://{}{path}", self.base.trim_start_matches("https://"));
+        let url = format!("ws{}", self.base.strip_prefix("http").unwrap_or(&self.base)) + path;
         let request = self.http.ws(url);
         match &self.bearer {
             Some(bearer) => request.bearer_auth(bearer),
@@ -104,6 +143,11 @@ impl PeerClient {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether this is a TypeScript Loopsy (REST routes, no framed connections).
+    pub fn is_typescript(&self) -> bool {
+        self.rest_dialect
     }
 
     /// Calls `method`; the peer's error answers come back as errors with its
@@ -127,6 +171,9 @@ impl PeerClient {
         within: Duration,
         limit: usize,
     ) -> Result<Value, ApiError> {
+        if self.rest_dialect {
+            return self.call_rest(method, &params, within, limit).await;
+        }
         let name = &self.name;
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let work = async {
@@ -154,6 +201,52 @@ impl PeerClient {
             )
         })??;
         read_answer(name, answer)
+    }
+}
+
+impl PeerClient {
+    /// `method` as the TypeScript Loopsy's REST route for it.
+    async fn call_rest(
+        &self,
+        method: &str,
+        params: &Value,
+        within: Duration,
+        limit: usize,
+    ) -> Result<Value, ApiError> {
+        let name = &self.name;
+        let rest = super::typescript_rest::route(name, method, params)?;
+        let work = async {
+            let mut request = self
+                .http
+                .request(rest.verb, format!("{}{}", self.base, rest.path));
+            if let Some(bearer) = &self.bearer {
+                request = request.bearer_auth(bearer);
+            }
+            let sent = match &rest.body {
+                Some(body) => request.send_json(body).await,
+                None => request.send().await,
+            };
+            let mut response =
+                sent.map_err(|e| unreachable(name, format!("cannot reach it ({e})")))?;
+            let bytes = response
+                .body()
+                .limit(limit)
+                .await
+                .map_err(|e| unreachable(name, format!("its answer is unreadable ({e})")))?;
+            let status = response.status().as_u16();
+            if !response.status().is_success() {
+                return Err(rest_refusal(name, status, &bytes));
+            }
+            serde_json::from_slice::<Value>(&bytes)
+                .map_err(|_| unreachable(name, "it answered something that is not JSON"))
+        };
+        tokio::time::timeout(within, work).await.map_err(|_| {
+            ApiError::new(
+                code::PEER_UNREACHABLE,
+                504,
+                format!("peer {name} did not answer within {} s", within.as_secs()),
+            )
+        })?
     }
 }
 

@@ -16,7 +16,7 @@ use loopsy_transports::wire::method;
 use serde_json::{Value, json};
 
 use super::client::PeerClient;
-use super::store::PeerRecord;
+use super::store::{Dialect, PeerRecord};
 
 const HEALTH_EVERY: Duration = Duration::from_secs(15);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -146,8 +146,13 @@ impl PeerLink {
                 .await
         };
         ctx.spawn(probe.into_actor(self).map(|result, act, ctx| {
+            // The original makes a new node id at every start: a TypeScript
+            // peer is known by its address (and, over TLS, its pinned certificate).
+            let any_id = act.record.dialect != Dialect::Loopsy;
             let result = result.and_then(|health| {
-                if health.get("nodeId").and_then(Value::as_str) == Some(act.record.node_id.as_str())
+                if any_id
+                    || health.get("nodeId").and_then(Value::as_str)
+                        == Some(act.record.node_id.as_str())
                 {
                     Ok(health)
                 } else {
@@ -194,13 +199,21 @@ impl Actor for PeerLink {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let record = &self.record;
-        match PeerClient::new(
-            &record.label(),
-            &record.address,
-            record.port,
+        let (label, pinned, secret) = (
+            record.label(),
             Trust::Pinned(record.cert_fp.clone()),
             Some(record.outbound_secret.clone()),
-        ) {
+        );
+        let client = match record.dialect {
+            Dialect::Loopsy => {
+                PeerClient::new(&label, &record.address, record.port, pinned, secret)
+            }
+            Dialect::TypeScript { plain_http } => {
+                let trust = (!plain_http).then_some(pinned);
+                PeerClient::typescript(&label, &record.address, record.port, trust, secret)
+            }
+        };
+        match client {
             Ok(client) => self.client = Some(Rc::new(client)),
             Err(error) => {
                 tracing::error!(peer = %record.label(), %error.message, "cannot make a client for this peer")
@@ -300,6 +313,7 @@ impl Handler<LinkStatus> for PeerLink {
             "version": self.version,
             "platform": r.platform,
             "certFingerprint": r.cert_fp,
+            "kind": r.dialect.describe(),
             "theyMay": r.inbound.names(),
             "weMay": r.outbound.names(),
             "breakerOpen": self.open_until.is_some_and(|u| Instant::now() < u),

@@ -249,6 +249,12 @@ async fn tunnel(client: Rc<PeerClient>, open: OpenTunnel) -> Result<(), ApiError
     use awc::ws::Message;
     use futures_util::SinkExt;
     let name = client.name().to_owned();
+    if client.is_typescript() {
+        return Err(super::typescript_rest::cannot(
+            &name,
+            "attach to sessions or stream runs through a tunnel",
+        ));
+    }
     let connecting = client
         .ws(FRAMED_PATH)
         .max_frame_size(MAX_FRAME_PAYLOAD + 1)

@@ -31,6 +31,48 @@ pub struct PeerRecord {
     pub platform: String,
     pub paired_at: i64,
     pub last_seen: Option<i64>,
+    /// What it speaks: a loopsy daemon paired with us, or a TypeScript Loopsy.
+    pub dialect: Dialect,
+}
+
+/// How a peer is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// A loopsy daemon paired with `loopsy pair`: JSON-RPC on its TLS port,
+    /// its certificate pinned at pairing, credentials minted for each other.
+    #[default]
+    Loopsy,
+    /// The original TypeScript Loopsy, over its REST routes with a key the user
+    /// copied. Over TLS its certificate is pinned when the peer is added
+    /// (trust on first use); `plain_http` only when the user asked for it.
+    TypeScript { plain_http: bool },
+}
+
+impl Dialect {
+    fn stored(self) -> &'static str {
+        match self {
+            Self::Loopsy => "loopsy",
+            Self::TypeScript { plain_http: false } => "typescript",
+            Self::TypeScript { plain_http: true } => "typescript+http",
+        }
+    }
+
+    fn from_stored(text: &str) -> Self {
+        match text {
+            "typescript" => Self::TypeScript { plain_http: false },
+            "typescript+http" => Self::TypeScript { plain_http: true },
+            _ => Self::Loopsy,
+        }
+    }
+
+    /// What `peers list` calls it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Loopsy => "loopsy (paired)",
+            Self::TypeScript { plain_http: false } => "typescript (TLS, pinned when added)",
+            Self::TypeScript { plain_http: true } => "typescript (plain HTTP: unencrypted)",
+        }
+    }
 }
 
 impl std::fmt::Debug for PeerRecord {
@@ -54,7 +96,8 @@ impl PeerRecord {
     }
 }
 
-fn caps(text: &str) -> Capabilities {
+/// Capabilities as stored (comma-joined names).
+pub(super) fn caps(text: &str) -> Capabilities {
     let names: Vec<String> = text
         .split(',')
         .filter(|n| !n.is_empty())
@@ -65,11 +108,11 @@ fn caps(text: &str) -> Capabilities {
 }
 
 pub struct PeerBook {
-    db: Connection,
+    pub(super) db: Connection,
 }
 
 const COLUMNS: &str = "node_id, hostname, address, port, cert_fp, inbound_digest, inbound_caps, \
-     outbound_secret, outbound_caps, version, platform, paired_at, last_seen";
+     outbound_secret, outbound_caps, version, platform, paired_at, last_seen, dialect";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerRecord> {
     let digest: Vec<u8> = r.get(5)?;
@@ -91,6 +134,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerRecord> {
         platform: r.get(10)?,
         paired_at: r.get(11)?,
         last_seen: r.get(12)?,
+        dialect: Dialect::from_stored(&r.get::<_, String>(13)?),
     })
 }
 
@@ -108,7 +152,7 @@ impl PeerBook {
             .execute(
                 &format!(
                     "INSERT OR REPLACE INTO peers ({COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
                 ),
                 params![
                     peer.node_id,
@@ -124,6 +168,7 @@ impl PeerBook {
                     peer.platform,
                     peer.paired_at,
                     peer.last_seen,
+                    peer.dialect.stored(),
                 ],
             )
             .map(drop)
@@ -221,6 +266,7 @@ mod tests {
             platform: "linux".into(),
             paired_at: 1,
             last_seen: None,
+            dialect: Dialect::Loopsy,
         }
     }
 

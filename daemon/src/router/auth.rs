@@ -10,6 +10,7 @@ use loopsy_transports::wire::BearerToken;
 use super::capabilities::Capabilities;
 use crate::config::AuthConfig;
 use crate::peers::store::PeerRecord;
+use crate::peers::typescript_keys::TypeScriptKey;
 use crate::secrets::KeyDigest;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,9 @@ pub struct AuthTable {
     peers: Vec<(String, KeyDigest, Capabilities)>,
     /// Paired daemons: node id, label, credential digest, grants.
     paired: Vec<(String, String, KeyDigest, Capabilities)>,
+    /// Keys this daemon calls TypeScript peers with: never accepted here,
+    /// only kept out of the audit log like the others.
+    outbound: Vec<KeyDigest>,
 }
 
 /// Which key a bearer matched.
@@ -93,10 +97,24 @@ pub enum KeyMatch {
 }
 
 impl AuthTable {
-    pub fn from_config(auth: &AuthConfig, paired: &[PeerRecord]) -> Self {
+    /// The owner's key, `auth.allowedKeys`, the keys minted for TypeScript
+    /// peers (`typescript`), and the credentials of paired loopsy daemons
+    /// (a TypeScript peer's record holds no credential of ours to accept).
+    pub fn from_config(
+        auth: &AuthConfig,
+        paired: &[PeerRecord],
+        typescript: &[TypeScriptKey],
+    ) -> Self {
+        let (loopsy, original): (Vec<&PeerRecord>, Vec<&PeerRecord>) = paired
+            .iter()
+            .partition(|p| p.dialect == crate::peers::store::Dialect::Loopsy);
         Self {
-            paired: paired
+            outbound: original
                 .iter()
+                .map(|p| KeyDigest::of(&p.outbound_secret))
+                .collect(),
+            paired: loopsy
+                .into_iter()
                 .map(|p| {
                     (
                         p.node_id.clone(),
@@ -119,6 +137,11 @@ impl AuthTable {
                     };
                     (name.clone(), KeyDigest::of(entry.key()), capabilities)
                 })
+                .chain(
+                    typescript
+                        .iter()
+                        .map(|k| (k.name.clone(), k.digest.clone(), k.capabilities)),
+                )
                 .collect(),
         }
     }
@@ -147,6 +170,14 @@ impl AuthTable {
         found
     }
 
+    /// Whether `word` is a key we call a TypeScript peer with (every one compared).
+    fn is_outbound(&self, word: &str) -> bool {
+        let offered = KeyDigest::of(word);
+        self.outbound
+            .iter()
+            .fold(false, |found, digest| digest.matches(&offered) | found)
+    }
+
     /// `text` with every known key in it (the owner's or a peer's) replaced by
     /// `[key]`, so a key passed on a command line never reaches the audit log.
     /// Candidates are the words between separators a shell or a flag uses
@@ -159,7 +190,10 @@ impl AuthTable {
         let mut redacted = String::with_capacity(text.len());
         let mut word = String::new();
         let flush = |word: &mut String, out: &mut String| {
-            if !word.is_empty() && self.identify(&BearerToken::new(word.as_str())).is_some() {
+            if !word.is_empty()
+                && (self.identify(&BearerToken::new(word.as_str())).is_some()
+                    || self.is_outbound(word))
+            {
                 out.push_str("[key]");
             } else {
                 out.push_str(word);
@@ -197,7 +231,7 @@ mod tests {
                 capabilities: Some(vec!["exec".into(), "sessions:agents".into()]),
             }),
         );
-        let table = AuthTable::from_config(&auth, &[]);
+        let table = AuthTable::from_config(&auth, &[], &[]);
         assert_eq!(
             table.identify(&BearerToken::new("own")),
             Some(KeyMatch::Owner)
@@ -231,7 +265,7 @@ mod tests {
         };
         auth.allowed_keys
             .insert("laptop".into(), "peer-secret-abcdef".into());
-        let table = AuthTable::from_config(&auth, &[]);
+        let table = AuthTable::from_config(&auth, &[], &[]);
         for (arg, expected) in [
             ("owner-secret-0123456789", "[key]"),
             ("--api-key=peer-secret-abcdef", "--api-key=[key]"),

@@ -15,6 +15,7 @@ mod origin_policy;
 mod peer_ops;
 mod peer_pairing_ops;
 mod peer_transfer_ops;
+mod peer_typescript_ops;
 mod phone_ops;
 mod picker_ops;
 pub(crate) mod rate_limit;
@@ -80,6 +81,8 @@ pub struct PeerSetup {
     pub port: u16,
     /// The peers stored in `loopsy.db`.
     pub paired: Vec<crate::peers::store::PeerRecord>,
+    /// The keys minted for TypeScript peers, from `loopsy.db`.
+    pub typescript_keys: Vec<crate::peers::typescript_keys::TypeScriptKey>,
 }
 
 pub struct Router {
@@ -170,7 +173,7 @@ impl Router {
             settings.data_dir.root(),
         ));
         Self {
-            auth: AuthTable::from_config(&settings.config.auth, &[]),
+            auth: AuthTable::from_config(&settings.config.auth, &[], &setup.peers.typescript_keys),
             origin_policy: OriginPolicy::new(
                 settings.config.server.port,
                 &settings.hostname,
@@ -189,7 +192,11 @@ impl Router {
             path_guard,
             transfers: Default::default(),
             pairing: Default::default(),
-            peers: peer_ops::PeerState::new(setup.peers.cert_fp, setup.peers.port),
+            peers: peer_ops::PeerState::new(
+                setup.peers.cert_fp,
+                setup.peers.port,
+                setup.peers.typescript_keys,
+            ),
             paired_at_start: setup.peers.paired,
             self_address: None,
             door: Default::default(),
@@ -363,7 +370,11 @@ impl Router {
     /// Applies a freshly loaded or written configuration's keys and limits;
     /// `mtime` is the file's modification time as that load or write left it.
     fn apply(&mut self, settings: Settings, mtime: Option<SystemTime>) {
-        self.auth = AuthTable::from_config(&settings.config.auth, &self.peers.records());
+        self.auth = AuthTable::from_config(
+            &settings.config.auth,
+            &self.peers.records(),
+            &self.peers.typescript_keys,
+        );
         self.limiter.set_limits(settings.config.rate_limits.clone());
         self.origin_policy = OriginPolicy::new(
             self.settings.config.server.port,
@@ -377,7 +388,11 @@ impl Router {
 
     /// The accepted keys again, after a peer came or went.
     fn rebuild_auth(&mut self) {
-        self.auth = AuthTable::from_config(&self.settings.config.auth, &self.peers.records());
+        self.auth = AuthTable::from_config(
+            &self.settings.config.auth,
+            &self.peers.records(),
+            &self.peers.typescript_keys,
+        );
     }
 
     /// Picks up hand edits of `config.yaml` (keys, limits) without a restart. The

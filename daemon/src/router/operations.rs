@@ -435,6 +435,18 @@ pub static OPERATIONS: &[Operation] = &[
     op(method::PEERS_LIST, rpc::peers_list, peer_ops::run).access(Access::Owner),
     op(method::PEERS_REMOVE, rpc::peers_remove, peer_ops::run).access(Access::Owner),
     op(method::PEERS_CALL, rpc::peers_call, peer_ops::run).access(Access::Owner),
+    op(
+        method::PEERS_TYPESCRIPT_ADD,
+        rpc::peers_typescript_add,
+        peer_ops::run,
+    )
+    .access(Access::Owner),
+    op(
+        method::PEERS_TYPESCRIPT_INVITE,
+        rpc::peers_typescript_invite,
+        peer_ops::run,
+    )
+    .access(Access::Owner),
     op(method::PEERS_TRANSFER_PUSH, rpc::binary_only, peer_ops::run)
         .family(RateFamily::Transfer)
         .access(Access::Owner)

@@ -18,6 +18,7 @@ use crate::peers::link::{LinkStatus, PeerCall, PeerLink, StopLink};
 use crate::peers::pairing::host::HostWindow;
 use crate::peers::pairing::join::{JoinSession, StorePeer};
 use crate::peers::store::{self, PeerBook, PeerRecord};
+use crate::peers::typescript_keys::TypeScriptKey;
 
 /// Longest `peers.call` of `exec.run` waits (its own timeout is bounded by the peer).
 const MAX_CALL: Duration = Duration::from_secs(3600);
@@ -40,6 +41,8 @@ pub struct PeerState {
     pub online: BTreeMap<String, bool>,
     /// Per peer, what ends its framed connections when it is removed.
     pub framed: BTreeMap<String, tokio::sync::watch::Sender<bool>>,
+    /// The keys minted for TypeScript peers to call us with.
+    pub typescript_keys: Vec<TypeScriptKey>,
 }
 
 impl PeerState {
@@ -58,8 +61,9 @@ impl PeerState {
         (self.links.len(), online, offline)
     }
 
-    pub fn new(cert_fp: String, port: u16) -> Self {
+    pub fn new(cert_fp: String, port: u16, typescript_keys: Vec<TypeScriptKey>) -> Self {
         Self {
+            typescript_keys,
             cert_fp,
             port,
             window: None,
@@ -165,6 +169,7 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
                            "paired": false, "status": "manual"})
                 })
                 .collect();
+            let keys = super::peer_typescript_ops::listed_keys(router);
             let discovery = router.services.discovery.clone();
             later(async move {
                 let mut peers = Vec::with_capacity(links.len());
@@ -185,10 +190,19 @@ pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) 
                     );
                 }
                 peers.extend(manual);
+                peers.extend(keys);
                 Ok(json!({"peers": peers}))
             })
         }
         PeerRequest::Remove { peer } => remove(router, &peer),
+        PeerRequest::AddTypeScript {
+            address,
+            key,
+            plain_http,
+        } => super::peer_typescript_ops::add(router, &address, &key, plain_http),
+        PeerRequest::InviteTypeScript { name, grants } => {
+            super::peer_typescript_ops::invite(router, &name, grants.as_deref())
+        }
         PeerRequest::TransferPush {
             peer,
             dest_path,
@@ -342,7 +356,10 @@ fn remove_stored(
 fn remove(router: &mut Router, name: &str) -> Work {
     let node_id = match router.peers.named(name) {
         Ok((node_id, _)) => node_id,
-        Err(e) => return Work::Done(Err(e)),
+        Err(e) => {
+            return super::peer_typescript_ops::remove_key(router, name.trim())
+                .unwrap_or(Work::Done(Err(e)));
+        }
     };
     let Some((record, link)) = forget(router, &node_id) else {
         return Work::Done(Err(ApiError::new(
@@ -353,6 +370,17 @@ fn remove(router: &mut Router, name: &str) -> Work {
     };
     let stored = remove_stored(router, node_id);
     let label = record.label();
+    if record.dialect != crate::peers::store::Dialect::Loopsy {
+        link.do_send(StopLink);
+        return later(async move {
+            stored.await?;
+            Ok(json!({
+                "removed": label,
+                "peerTold": false,
+                "note": "removed here; the TypeScript Loopsy keeps its own keys (edit its auth.allowedKeys)",
+            }))
+        });
+    }
     later(async move {
         stored.await?;
         let told = link

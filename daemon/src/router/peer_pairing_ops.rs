@@ -204,6 +204,11 @@ fn open_window(router: &mut Router, ttl: Option<u64>, now: Instant) -> Result<Va
 
 /// `host[:port]`, the port defaulting to the standard peer port.
 pub fn parse_address(address: &str) -> Result<(String, u16), ApiError> {
+    parse_address_or(address, crate::config::DEFAULT_PORT + 1)
+}
+
+/// `host[:port]`, the port defaulting to `default`.
+pub fn parse_address_or(address: &str, default: u16) -> Result<(String, u16), ApiError> {
     let address = address.trim();
     let bad = || ApiError::bad_request(format!("'{address}' is not host[:port]"));
     if address.is_empty()
@@ -214,7 +219,6 @@ pub fn parse_address(address: &str) -> Result<(String, u16), ApiError> {
     {
         return Err(bad());
     }
-    let default = crate::config::DEFAULT_PORT + 1;
     if let Some(rest) = address.strip_prefix('[') {
         let (host, tail) = rest.split_once(']').ok_or_else(bad)?;
         let port = match tail.strip_prefix(':') {

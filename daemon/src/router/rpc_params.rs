@@ -272,6 +272,23 @@ pub fn peers_remove(method: &str, params: Option<&Value>) -> Result<Request, Api
     peers(PeerRequest::Remove { peer: p.peer })
 }
 
+pub fn peers_typescript_add(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: AddTypeScriptParams = parse_params(method, params)?;
+    peers(PeerRequest::AddTypeScript {
+        address: p.address,
+        key: p.key,
+        plain_http: p.plain_http,
+    })
+}
+
+pub fn peers_typescript_invite(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: InviteTypeScriptParams = parse_params(method, params)?;
+    peers(PeerRequest::InviteTypeScript {
+        name: p.name,
+        grants: p.grants,
+    })
+}
+
 pub fn peers_call(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
     let p: PeerCallParams = parse_params(method, params)?;
     peers(PeerRequest::Call {

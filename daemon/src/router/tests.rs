@@ -70,6 +70,7 @@ fn statuses(cases: Vec<(Request, Evidence)>) -> Vec<u16> {
                 cert_fp: "ab".repeat(32),
                 port: 19533,
                 paired: Vec::new(),
+                typescript_keys: Vec::new(),
             },
         })
         .start();

@@ -51,6 +51,8 @@ pub const PEERS_CALL: &str = "peers.call";
 pub const PEERS_TRANSFER_PUSH: &str = "peers.transfer.push";
 pub const PEERS_TRANSFER_PULL: &str = "peers.transfer.pull";
 pub const PEERS_TUNNEL: &str = "peers.tunnel";
+pub const PEERS_TYPESCRIPT_ADD: &str = "peers.typescript.add";
+pub const PEERS_TYPESCRIPT_INVITE: &str = "peers.typescript.invite";
 // Asked by one daemon of another.
 pub const PEER_PAIR_HELLO: &str = "peer.pair.hello";
 pub const PEER_PAIR_FINISH: &str = "peer.pair.finish";
@@ -121,6 +123,8 @@ pub const ALL: &[&str] = &[
     PEERS_TRANSFER_PUSH,
     PEERS_TRANSFER_PULL,
     PEERS_TUNNEL,
+    PEERS_TYPESCRIPT_ADD,
+    PEERS_TYPESCRIPT_INVITE,
     PEER_PAIR_HELLO,
     PEER_PAIR_FINISH,
     PEER_PAIR_STEP,

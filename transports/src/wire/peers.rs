@@ -12,6 +12,17 @@ use super::method;
 #[serde(transparent)]
 pub struct InviteCode(pub String);
 
+/// A TypeScript Loopsy's API key the user copied. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct CopiedKey(pub String);
+
+impl std::fmt::Debug for CopiedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CopiedKey(<redacted>)")
+    }
+}
+
 impl std::fmt::Debug for InviteCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("InviteCode(<redacted>)")
@@ -83,6 +94,18 @@ pub enum PeerRequest {
     Step { pairing: String, message: String },
     /// A paired peer forgets us: we forget it too.
     Unpair,
+    /// Add a TypeScript Loopsy at `address` (`host[:port]`), called with `key`
+    /// over TLS (its certificate pinned now) or, when `plain_http`, over HTTP.
+    AddTypeScript {
+        address: String,
+        key: CopiedKey,
+        plain_http: bool,
+    },
+    /// Mint a key for a TypeScript Loopsy called `name` to call us with.
+    InviteTypeScript {
+        name: String,
+        grants: Option<Vec<String>>,
+    },
 }
 
 impl PeerRequest {
@@ -105,6 +128,8 @@ impl PeerRequest {
             Self::Finish { .. } => method::PEER_PAIR_FINISH,
             Self::Step { .. } => method::PEER_PAIR_STEP,
             Self::Unpair => method::PEER_UNPAIR,
+            Self::AddTypeScript { .. } => method::PEERS_TYPESCRIPT_ADD,
+            Self::InviteTypeScript { .. } => method::PEERS_TYPESCRIPT_INVITE,
         }
     }
 }
@@ -121,6 +146,23 @@ pub struct PairOpenParams {
 pub struct JoinParams {
     pub address: String,
     pub code: InviteCode,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddTypeScriptParams {
+    pub address: String,
+    pub key: CopiedKey,
+    #[serde(default)]
+    pub plain_http: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InviteTypeScriptParams {
+    pub name: String,
+    #[serde(default)]
+    pub grants: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

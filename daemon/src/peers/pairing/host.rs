@@ -12,7 +12,7 @@ use loopsy_transports::secrets::{KeyDigest, from_hex, generate_api_key, hex};
 use serde_json::{Value, json};
 
 use super::protocol::{self, Introduction, Step};
-use crate::peers::store::PeerRecord;
+use crate::peers::store::{Dialect, PeerRecord};
 use crate::router::Capabilities;
 use crate::secrets::random_bytes;
 
@@ -391,6 +391,7 @@ impl HostWindow {
             platform: joiner.platform.clone(),
             paired_at: crate::sessions::now_ms() as i64,
             last_seen: Some(crate::sessions::now_ms() as i64),
+            dialect: Dialect::Loopsy,
         })
     }
 

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::host::{WINDOW, seal};
 use super::protocol::{self, Introduction, Step};
 use crate::peers::client::{PeerClient, SMALL_ANSWER_BYTES};
-use crate::peers::store::PeerRecord;
+use crate::peers::store::{Dialect, PeerRecord};
 use crate::router::Capabilities;
 use crate::secrets::random_bytes;
 
@@ -398,6 +398,7 @@ impl Handler<JoinDecide> for JoinSession {
                 platform: host.platform.clone(),
                 paired_at: now,
                 last_seen: Some(now),
+                dialect: Dialect::Loopsy,
             };
             let label = record.label();
             store
