@@ -220,18 +220,13 @@ pub fn resolve<'a>(peers: &'a [PeerRecord], name: &str) -> Result<&'a PeerRecord
     if let Some(exact) = peers.iter().find(|p| p.node_id == name) {
         return Ok(exact);
     }
-    let by_host: Vec<_> = peers
+    // Hostnames are what peers say they are: a peer calling itself by another's
+    // node-id prefix must make the name ambiguous, never take it over.
+    let prefix = name.to_ascii_lowercase();
+    let candidates: Vec<_> = peers
         .iter()
-        .filter(|p| p.hostname.eq_ignore_ascii_case(name))
+        .filter(|p| p.hostname.eq_ignore_ascii_case(name) || p.node_id.starts_with(&prefix))
         .collect();
-    let candidates = if by_host.is_empty() {
-        peers
-            .iter()
-            .filter(|p| p.node_id.starts_with(&name.to_ascii_lowercase()))
-            .collect()
-    } else {
-        by_host
-    };
     match candidates.as_slice() {
         [one] => Ok(one),
         [] => Err(format!(
@@ -310,5 +305,8 @@ mod tests {
         assert!(resolve(&peers, "aa").is_err_and(|e| e.contains("could be")));
         assert!(resolve(&peers, "zed").is_err_and(|e| e.contains("no paired peer")));
         assert!(resolve(&peers, "").is_err());
+        // Mira names itself by Kai's node-id prefix: ambiguous, not Mira.
+        let spoofing = vec![record("aaaa1111", "kai"), record("bbbb2222", "aaaa")];
+        assert!(resolve(&spoofing, "aaaa").is_err_and(|e| e.contains("could be")));
     }
 }

@@ -53,7 +53,6 @@ fn their_capabilities(identity: &Value) -> Capabilities {
     let mut ours = Vec::new();
     for (theirs, mine) in [
         ("execute", "exec"),
-        ("exec", "exec"),
         ("transfer", "transfer"),
         ("context", "context"),
         ("context", "messages"),
@@ -184,8 +183,10 @@ pub(super) fn invite(router: &mut Router, name: &str, grants: Option<&[String]>)
     if let Err(problem) = typescript_keys::check_name(name) {
         return Work::Done(Err(ApiError::bad_request(problem)));
     }
+    // A name that also named a peer would make `peers remove NAME` ambiguous.
     let taken = router.settings.config.auth.allowed_keys.contains_key(name)
-        || router.peers.typescript_keys.iter().any(|k| k.name == name);
+        || router.peers.typescript_keys.iter().any(|k| k.name == name)
+        || router.peers.named(name).is_ok();
     if taken {
         return Work::Done(Err(ApiError::bad_request(format!(
             "'{name}' names a key already; `loopsy peers remove {name}` first, or choose another name"

@@ -162,17 +162,6 @@ async fn socket_within(url: &str, bearer: &str, bound: Duration) -> Socket {
     }
 }
 
-/// The channel of the phone that opened next (past the closes of earlier ones).
-async fn phone_opened(laptop: &mut Socket) -> u32 {
-    loop {
-        match laptop_message(laptop).await {
-            ToLaptop::Open { channel, .. } => return channel,
-            ToLaptop::Close { .. } => {}
-            other => panic!("the laptop was told {other:?}, not of the phone"),
-        }
-    }
-}
-
 /// The phone's frame reaches the laptop on `channel`, and the laptop's the phone.
 async fn bytes_flow(laptop: &mut Socket, phone: &mut Socket, words: &'static [u8]) {
     let channel = phone_opened(laptop).await;

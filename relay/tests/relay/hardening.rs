@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use loopsy_transports::relay_wire::{SUBPROTOCOL, ToLaptop, close};
+use loopsy_transports::relay_wire::{SUBPROTOCOL, close};
 use serde_json::json;
 
 use crate::support::*;
@@ -140,17 +140,6 @@ async fn a_device_holds_a_bounded_number_of_pairing_tokens() {
     issue(&relay, &other, &other_secret).await;
 }
 
-/// Waits until the laptop hears of the next phone socket (past closes of earlier ones).
-async fn opened(laptop: &mut Socket) {
-    loop {
-        match laptop_message(laptop).await {
-            ToLaptop::Open { .. } => return,
-            ToLaptop::Close { .. } => {}
-            other => panic!("the laptop was told {other:?}, not of a phone"),
-        }
-    }
-}
-
 #[actix_rt::test]
 async fn phone_and_pairing_sockets_are_capped_per_device() {
     let relay = start_relay(&[
@@ -165,9 +154,9 @@ async fn phone_and_pairing_sockets_are_capped_per_device() {
     // A socket joins its room a moment after its 101: each is waited for
     // (the laptop hears it opened), so the one refused is the third.
     let _first = pair().await.unwrap();
-    opened(&mut laptop).await;
+    phone_opened(&mut laptop).await;
     let _second = pair().await.unwrap();
-    opened(&mut laptop).await;
+    phone_opened(&mut laptop).await;
     let mut third = pair().await.unwrap();
     let Got::Closed(code) = next(&mut third).await else {
         panic!("a third pairing socket was spliced")
@@ -188,9 +177,9 @@ async fn phone_and_pairing_sockets_are_capped_per_device() {
         )
     };
     let _a = phone().await.unwrap();
-    opened(&mut laptop).await;
+    phone_opened(&mut laptop).await;
     let _b = phone().await.unwrap();
-    opened(&mut laptop).await;
+    phone_opened(&mut laptop).await;
     let mut over = phone().await.unwrap();
     let Got::Closed(code) = next(&mut over).await else {
         panic!("a fourth phone socket was spliced")

@@ -173,6 +173,17 @@ pub async fn next(socket: &mut Socket) -> Got {
     }
 }
 
+/// The channel of the phone that opened next (past the closes of earlier ones).
+pub async fn phone_opened(laptop: &mut Socket) -> u32 {
+    loop {
+        match laptop_message(laptop).await {
+            ToLaptop::Open { channel, .. } => return channel,
+            ToLaptop::Close { .. } => {}
+            other => panic!("the laptop was told {other:?}, not of the phone"),
+        }
+    }
+}
+
 pub async fn laptop_message(laptop: &mut Socket) -> ToLaptop {
     match next(laptop).await {
         Got::Text(t) => serde_json::from_str(&t).unwrap(),

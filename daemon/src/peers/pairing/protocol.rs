@@ -243,6 +243,11 @@ mod tests {
                 node_id: "x".into(),
                 ..good.clone()
             },
+            // A TypeScript peer's record key can never be claimed by a pairing.
+            Introduction {
+                node_id: "typescript-10.0.0.7:19532".into(),
+                ..good.clone()
+            },
             Introduction {
                 hostname: "a\u{1b}[2J".into(),
                 ..good.clone()
