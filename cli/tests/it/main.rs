@@ -29,12 +29,16 @@ mod http_api;
 mod keys;
 /// init → start → status → stop, double start, kill -9 recovery, signals.
 mod lifecycle;
+/// Network namespaces joined by veth, for tests that need real network stacks.
+mod netns;
 /// Attacks on pairing and peer calls with a hostile party in the middle.
 mod peer_attacks;
 /// Files to and from a paired peer through the daemon.
 mod peer_transfer;
 /// LAN peers: pairing through the CLI, calls through peer links, the attacks on pairing.
 mod peers;
+/// Avahi (the desktop mDNS stack) lists our service and TXT records.
+mod peers_avahi;
 /// LAN peers in two network namespaces joined by veth: mDNS, pairing, exec.
 mod peers_netns;
 /// Peers that run the original TypeScript Loopsy: copied keys, REST routes, minted keys.
