@@ -271,7 +271,7 @@ async fn push_direct(
             }
         }
     });
-    link.send(loopsy_daemon::peers::link_transfer::PeerPush {
+    link.send(loopsy_daemon::peers::link_push::PeerPush {
         dest_path: dest.to_owned(),
         checksum: Some(checksum.to_owned()),
         body: loopsy_transports::wire::UploadBody(body),

@@ -97,8 +97,29 @@ impl UnixRpcClient {
             }
             total += n as u64;
             sent(total);
+            // An answer before the end is a refusal or a failure (the daemon, or
+            // the peer behind it, stopped taking bytes): end the upload and read
+            // it now, rather than send the rest of a large file for nothing.
+            if self.answer_waiting().map_err(FrameError::Io)? {
+                let _ = framing::write_frame_blocking(
+                    &mut self.stream,
+                    Frame::Binary(bytes::Bytes::new()),
+                );
+                break;
+            }
         }
         self.answer(id, &mut |_| {}, &mut |_| Ok(()))
+    }
+
+    /// Whether the daemon has sent something (or closed) that is not yet read.
+    fn answer_waiting(&self) -> io::Result<bool> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let mut fds = [PollFd::new(&self.stream, PollFlags::IN)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        Ok(poll(&mut fds, Some(&now))? > 0)
     }
 
     /// Calls `method`; stream events go to `on_event`, binary frames (a

@@ -219,7 +219,7 @@ async fn read_frames<S, E>(
     E: Display,
 {
     let reply = |bytes: Vec<u8>| Frame::Json(Bytes::from(bytes));
-    let mut upload: Option<mpsc::Sender<Result<Bytes, String>>> = None;
+    let mut upload = Upload::None;
     let mut attached: Option<mpsc::Sender<Bytes>> = None;
     // Once the connection is a tunnel to a peer, every frame goes there as it is.
     let mut tunnel: Option<mpsc::Sender<Frame>> = None;
@@ -292,15 +292,16 @@ async fn read_frames<S, E>(
             }
             Ok(Frame::Binary(bytes)) => match &upload {
                 // An empty binary frame ends the upload.
-                Some(_) if bytes.is_empty() => upload = None,
-                Some(sender) => {
+                Upload::Open(_) | Upload::Dropping if bytes.is_empty() => upload = Upload::None,
+                Upload::Open(sender) => {
                     // Waiting here pauses reading: the client is slowed, not buffered.
                     if sender.send(Ok(bytes)).await.is_err() {
-                        // Refused or failed: the call's answer says why; drop the rest.
-                        upload = None;
+                        // Refused or failed: the call's answer says why.
+                        upload = Upload::Dropping;
                     }
                 }
-                None => match &attached {
+                Upload::Dropping => {}
+                Upload::None => match &attached {
                     Some(sender) => {
                         // Keystrokes: waiting pauses reading, so typing ahead is held by the client.
                         if sender.send(bytes).await.is_err() {
@@ -328,7 +329,7 @@ async fn read_frames<S, E>(
             }
         }
     }
-    if let Some(sender) = upload {
+    if let Upload::Open(sender) = upload {
         let _ = sender
             .send(Err(
                 "the connection closed before the upload's end frame".into()
@@ -341,9 +342,22 @@ async fn read_frames<S, E>(
 /// Keystrokes queued toward an attached session before reading pauses.
 const INPUT_QUEUE: usize = 64;
 
+/// Where a connection's upload bytes (binary frames after `transfer.push`) go.
+enum Upload {
+    /// No upload in progress: binary frames are keystrokes, or an error.
+    None,
+    /// To the call that is writing them.
+    Open(mpsc::Sender<Result<Bytes, String>>),
+    /// The call ended before the client's end frame (refused or failed; its
+    /// answer says why): the bytes still on their way are dropped quietly
+    /// until that frame, rather than each earning an error the client is
+    /// not reading while it writes.
+    Dropping,
+}
+
 /// Where the reader sends the frames that follow a binary-carrying call.
 struct Sides<'a> {
-    upload: &'a mut Option<mpsc::Sender<Result<Bytes, String>>>,
+    upload: &'a mut Upload,
     attached: &'a mut Option<mpsc::Sender<Bytes>>,
     tunnel: &'a mut Option<mpsc::Sender<Frame>>,
     outbound: &'a mpsc::Sender<Frame>,
@@ -379,7 +393,7 @@ fn binary_request(
         method::TRANSFER_PUSH => {
             let params: PushParams = parse_params(&call.method, params.as_ref())?;
             let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
-            **upload = Some(sender);
+            **upload = Upload::Open(sender);
             Ok(Some(Request::TransferPush {
                 dest_path: params.dest_path,
                 expected_sha256: params.checksum,
@@ -389,7 +403,7 @@ fn binary_request(
         method::PEERS_TRANSFER_PUSH => {
             let params: PeerPushParams = parse_params(&call.method, params.as_ref())?;
             let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
-            **upload = Some(sender);
+            **upload = Upload::Open(sender);
             Ok(Some(Request::Peers(PeerRequest::TransferPush {
                 peer: params.peer,
                 dest_path: params.dest_path,

@@ -9,20 +9,20 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-fn connect(loopsy: &Loopsy) -> UnixStream {
+pub fn connect(loopsy: &Loopsy) -> UnixStream {
     let stream = UnixStream::connect(loopsy.path("loopsyd.sock")).expect("connect to the socket");
     stream.set_read_timeout(Some(patience())).expect("timeout");
     stream
 }
 
-fn send(stream: &mut UnixStream, kind: u8, payload: &[u8]) {
+pub fn send(stream: &mut UnixStream, kind: u8, payload: &[u8]) {
     let mut frame = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
     frame.push(kind);
     frame.extend_from_slice(payload);
     stream.write_all(&frame).expect("write frame");
 }
 
-fn receive(stream: &mut UnixStream) -> Value {
+pub fn receive(stream: &mut UnixStream) -> Value {
     let mut header = [0u8; 5];
     stream.read_exact(&mut header).expect("frame header");
     assert_eq!(header[4], 1, "a JSON frame");
@@ -195,6 +195,41 @@ fn transfer_push_and_pull_over_the_socket() {
         receive(&mut stream)["result"]["files"][0]["name"],
         "copy.bin"
     );
+}
+
+#[test]
+fn a_refused_upload_is_answered_before_its_end_and_the_rest_is_dropped_quietly() {
+    let loopsy = Loopsy::started();
+    let mut stream = connect(&loopsy);
+    send(
+        &mut stream,
+        1,
+        br#"{"jsonrpc":"2.0","id":1,"method":"transfer.push","params":{"destPath":"/etc/loopsy-x"}}"#,
+    );
+    send(&mut stream, 2, &[7u8; 65_536]);
+    // The refusal comes now, with the upload still open: a client can stop
+    // sending a large file here instead of after its last byte.
+    let answer = receive(&mut stream);
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(answer["error"]["code"], 4001, "{answer}");
+    // The bytes a client had in flight are dropped without an answer each,
+    // and the connection goes on.
+    for _ in 0..64 {
+        send(&mut stream, 2, &[7u8; 65_536]);
+    }
+    send(&mut stream, 2, b"");
+    send(
+        &mut stream,
+        1,
+        br#"{"jsonrpc":"2.0","id":2,"method":"transfer.list","params":{"path":"~"}}"#,
+    );
+    let next = receive(&mut stream);
+    assert_eq!(
+        next["id"], 2,
+        "the next frame answers the next call: {next}"
+    );
+    assert!(next["result"]["files"].is_array(), "{next}");
+    assert!(!std::path::Path::new("/etc/loopsy-x").exists());
 }
 
 #[test]

@@ -273,7 +273,7 @@ pub fn rest_refusal(name: &str, status: u16, body: &[u8]) -> ApiError {
 }
 
 /// The result of a JSON-RPC answer, or its error as the peer stated it.
-fn read_answer(name: &str, mut answer: Value) -> Result<Value, ApiError> {
+pub(super) fn read_answer(name: &str, mut answer: Value) -> Result<Value, ApiError> {
     if let Some(result) = answer.get_mut("result") {
         return Ok(result.take());
     }

@@ -1,44 +1,61 @@
-//! Files through a `PeerLink`, in constant memory: a push's bytes go on to the
-//! peer's `POST /api/v1/transfer/push` (multipart, as the original's clients
-//! send it) as they arrive from the local client, and a pull's answer is
-//! streamed back piece by piece. Bounded queues carry the back-pressure both
-//! ways; a side that stops moving bytes for the idle timeout ends the transfer.
+//! Files and tunnels through a `PeerLink`, in constant memory: a pull's answer
+//! is streamed back piece by piece, and a tunnel carries a socket connection
+//! on to the peer's framed connection (pushes are `link_push`). Bounded queues
+//! carry the back-pressure both ways; a side that stops moving bytes for the
+//! idle timeout ends the transfer.
 
-use std::cell::Cell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
+use awc::error::WsProtocolError;
+use awc::ws::Message;
 use aws_lc_rs::digest;
 use bytes::Bytes;
-use futures_util::{StreamExt, stream};
+use futures_util::{Sink, Stream, StreamExt};
 use loopsy_transports::error::{ApiError, code};
 use loopsy_transports::framing::{Frame, MAX_FRAME_PAYLOAD, from_message, to_message};
 use loopsy_transports::secrets::hex;
-use loopsy_transports::wire::{ReplyStream, StreamItem, UploadBody};
-use serde_json::{Value, json};
+use loopsy_transports::wire::{ReplyStream, StreamItem};
+use serde_json::json;
 
 use super::client::{PeerClient, rest_refusal, unreachable};
 use super::link::PeerLink;
-use crate::secrets::random_bytes;
 
 /// The peer's framed connection (`loopsy_transports::lan_http`).
 const FRAMED_PATH: &str = "/api/v1/framed";
-/// Largest JSON answer to a push.
-const ANSWER_LIMIT: usize = 1024 * 1024;
+/// Largest JSON answer to a pull's refusal.
+pub(super) const ANSWER_LIMIT: usize = 1024 * 1024;
 /// Pieces of a pull queued toward the local client.
 const PULL_QUEUE: usize = 8;
 /// How long the answer's head may take once asked.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the peer may take to accept the framed connection's WebSocket.
+const FRAMED_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Send the bytes of `body` to the peer as `dest_path`.
-#[derive(Message)]
-#[rtype(result = "Result<Value, ApiError>")]
-pub struct PeerPush {
-    pub dest_path: String,
-    pub checksum: Option<String>,
-    pub body: UploadBody,
-    pub idle: Duration,
+/// The peer's framed connection, opened with the credential over the pinned
+/// client: socket frames, one per WebSocket message, both ways. `purpose`
+/// names it in errors ("the tunnel").
+pub(super) async fn open_framed(
+    client: &PeerClient,
+    purpose: &str,
+) -> Result<
+    (
+        impl Sink<Message, Error = WsProtocolError> + Unpin + 'static,
+        impl Stream<Item = Result<awc::ws::Frame, WsProtocolError>> + Unpin + 'static,
+    ),
+    ApiError,
+> {
+    let name = client.name();
+    let connecting = client
+        .ws(FRAMED_PATH)
+        .max_frame_size(MAX_FRAME_PAYLOAD + 1)
+        .connect();
+    let (_, socket) = tokio::time::timeout(FRAMED_OPEN_TIMEOUT, connecting)
+        .await
+        .map_err(|_| unreachable(name, format!("it did not open {purpose}")))?
+        .map_err(|e| unreachable(name, format!("it refused {purpose} ({e})")))?;
+    Ok(socket.split())
 }
 
 /// Fetch `source_path` from the peer: its size, and its bytes as a stream.
@@ -47,79 +64,6 @@ pub struct PeerPush {
 pub struct PeerPull {
     pub source_path: String,
     pub idle: Duration,
-}
-
-fn form_text(boundary: &str, name: &str, value: &str) -> String {
-    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
-}
-
-/// Waits until `last` has not moved for `idle`.
-async fn stalled(last: Rc<Cell<Instant>>, idle: Duration) {
-    loop {
-        let quiet = last.get().elapsed();
-        if quiet >= idle {
-            return;
-        }
-        tokio::time::sleep(idle - quiet).await;
-    }
-}
-
-async fn push(client: Rc<PeerClient>, push: PeerPush) -> Result<Value, ApiError> {
-    let name = client.name().to_owned();
-    let boundary = format!(
-        "loopsy-{}",
-        hex(&random_bytes::<12>().map_err(|e| ApiError::internal(e.to_string()))?)
-    );
-    let mut head = form_text(&boundary, "destPath", &push.dest_path);
-    if let Some(checksum) = &push.checksum {
-        head.push_str(&form_text(&boundary, "checksum", checksum));
-    }
-    head.push_str(&format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-    ));
-    let tail = format!("\r\n--{boundary}--\r\n");
-    let last = Rc::new(Cell::new(Instant::now()));
-    let moved = last.clone();
-    // The client's pieces as they come; an early stop aborts the request, so
-    // the peer sees a cut-off form and keeps nothing.
-    let pieces = stream::unfold(push.body.0, move |mut body| {
-        let moved = moved.clone();
-        async move {
-            match body.recv().await {
-                Some(Ok(piece)) => {
-                    moved.set(Instant::now());
-                    Some((Ok::<Bytes, std::io::Error>(piece), body))
-                }
-                Some(Err(stopped)) => Some((Err(std::io::Error::other(stopped)), body)),
-                None => None,
-            }
-        }
-    });
-    let form = stream::once(async move { Ok(Bytes::from(head)) })
-        .chain(pieces)
-        .chain(stream::once(async move { Ok(Bytes::from(tail)) }));
-    let sending = client
-        .rest("/api/v1/transfer/push")
-        .content_type(format!("multipart/form-data; boundary={boundary}"))
-        .send_stream(form);
-    let mut response = tokio::select! {
-        sent = sending => sent.map_err(|e| unreachable(&name, format!("the push failed ({e})")))?,
-        () = stalled(last, push.idle) => {
-            return Err(ApiError::new(code::TRANSFER_FAILED, 504, format!(
-                "peer {name}: no bytes moved for {} s; the push was stopped", push.idle.as_secs()
-            )));
-        }
-    };
-    let body = tokio::time::timeout(HEAD_TIMEOUT, response.body().limit(ANSWER_LIMIT))
-        .await
-        .map_err(|_| unreachable(&name, "its answer to the push did not come"))?
-        .map_err(|e| unreachable(&name, format!("its answer to the push is unreadable ({e})")))?;
-    if response.status().is_success() {
-        serde_json::from_slice(&body)
-            .map_err(|_| unreachable(&name, "its answer to the push is not JSON"))
-    } else {
-        Err(rest_refusal(&name, response.status().as_u16(), &body))
-    }
 }
 
 async fn pull(client: Rc<PeerClient>, pull: PeerPull) -> Result<(u64, ReplyStream), ApiError> {
@@ -204,21 +148,6 @@ async fn pull(client: Rc<PeerClient>, pull: PeerPull) -> Result<(u64, ReplyStrea
     Ok((size, ReplyStream(receiver)))
 }
 
-impl Handler<PeerPush> for PeerLink {
-    type Result = ResponseFuture<Result<Value, ApiError>>;
-
-    fn handle(&mut self, message: PeerPush, _: &mut Self::Context) -> Self::Result {
-        match self.client() {
-            Some(client) => Box::pin(push(client, message)),
-            None => Box::pin(async {
-                Err(ApiError::internal(
-                    "this peer has no client; see the daemon log",
-                ))
-            }),
-        }
-    }
-}
-
 impl Handler<PeerPull> for PeerLink {
     type Result = ResponseFuture<Result<(u64, ReplyStream), ApiError>>;
 
@@ -242,11 +171,7 @@ pub struct OpenTunnel {
     pub back: tokio::sync::mpsc::Sender<Frame>,
 }
 
-/// How long the peer may take to accept the WebSocket.
-const TUNNEL_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
-
 async fn tunnel(client: Rc<PeerClient>, open: OpenTunnel) -> Result<(), ApiError> {
-    use awc::ws::Message;
     use futures_util::SinkExt;
     let name = client.name().to_owned();
     if client.is_typescript() {
@@ -255,15 +180,7 @@ async fn tunnel(client: Rc<PeerClient>, open: OpenTunnel) -> Result<(), ApiError
             "attach to sessions or stream runs through a tunnel",
         ));
     }
-    let connecting = client
-        .ws(FRAMED_PATH)
-        .max_frame_size(MAX_FRAME_PAYLOAD + 1)
-        .connect();
-    let (_, socket) = tokio::time::timeout(TUNNEL_OPEN_TIMEOUT, connecting)
-        .await
-        .map_err(|_| unreachable(&name, "it did not open the tunnel"))?
-        .map_err(|e| unreachable(&name, format!("it refused the tunnel ({e})")))?;
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, mut stream) = open_framed(&client, "the tunnel").await?;
     let OpenTunnel { mut to_peer, back } = open;
     actix_rt::spawn(async move {
         loop {

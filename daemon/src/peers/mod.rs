@@ -7,6 +7,7 @@
 pub mod client;
 pub mod discovery;
 pub mod link;
+pub mod link_push;
 pub mod link_transfer;
 pub mod pairing;
 pub mod store;

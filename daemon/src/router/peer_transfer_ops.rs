@@ -12,7 +12,8 @@ use loopsy_transports::wire::{Reply, UploadBody};
 use serde_json::json;
 
 use super::{Router, Work};
-use crate::peers::link_transfer::{PeerPull, PeerPush};
+use crate::peers::link_push::PeerPush;
+use crate::peers::link_transfer::PeerPull;
 
 fn idle(router: &Router) -> Duration {
     Duration::from_secs(router.settings.config.transfer.idle_timeout_sec.max(1))
