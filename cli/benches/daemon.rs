@@ -208,19 +208,18 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
     echo_server(&echo_path, None);
     let mut echo_in = UnixStream::connect(&echo_path).unwrap();
     let mut echo_out = BufReader::new(echo_in.try_clone().unwrap());
-    let [session_rtt, raw_rtt, unix_rtt] = interleaved(
-        500,
-        [
-            &mut || session_echo_round(&mut typing, &mut client),
-            &mut || direct.echo_round(),
-            &mut || {
-                let t = Instant::now();
-                write_binary(&mut echo_in, b"x");
-                read_any(&mut echo_out);
-                t.elapsed()
-            },
-        ],
-    );
+    let mut session_round = || session_echo_round(&mut typing, &mut client);
+    let mut raw_round = || direct.echo_round();
+    let mut unix_round = || {
+        let t = Instant::now();
+        write_binary(&mut echo_in, b"x");
+        read_any(&mut echo_out);
+        t.elapsed()
+    };
+    let [session_rtt, raw_rtt, unix_rtt] =
+        interleaved(500, [&mut session_round, &mut raw_round, &mut unix_round]);
+    let [typed_session, typed_raw] =
+        interleaved_at_cadence(40, [&mut session_round, &mut raw_round]);
     let mbps = |bytes: u64, secs: f64| bytes as f64 / secs / 1e6;
     println!("PTY: `cat` of 200 MB of text");
     println!(
@@ -243,6 +242,15 @@ fn pty_benchmarks(tmp: &Path, socket: &Path, pid: u32) {
         ms(percentile(&unix_rtt, 0.5) + percentile(&raw_rtt, 0.5)),
         percentile(&session_rtt, 0.5).as_secs_f64()
             / (percentile(&unix_rtt, 0.5) + percentile(&raw_rtt, 0.5)).as_secs_f64()
+    );
+    println!(
+        "  keystroke echo at typing cadence (80-150 ms apart): session p50 {:.3} ms, p99 {:.3} ms; raw PTY p50 {:.3} ms, p99 {:.3} ms; p50 ratio {:.1}x ({} keys each)",
+        ms(percentile(&typed_session, 0.5)),
+        ms(percentile(&typed_session, 0.99)),
+        ms(percentile(&typed_raw, 0.5)),
+        ms(percentile(&typed_raw, 0.99)),
+        percentile(&typed_session, 0.5).as_secs_f64() / percentile(&typed_raw, 0.5).as_secs_f64(),
+        typed_session.len()
     );
 
     // Memory per idle session.

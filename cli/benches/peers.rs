@@ -5,7 +5,8 @@
 //!   made straight to the peer's TLS port with the same credential: the
 //!   difference is what the local hop adds;
 //! - keystroke echo in a shell on the peer (through the local daemon and a
-//!   tunnel) against a shell session on this machine;
+//!   tunnel) against a shell session on this machine, back to back and at a
+//!   typing cadence (80–150 ms between keys);
 //! - a file pushed to the peer through the local daemon against the same push
 //!   made by a `PeerLink` in this process (MB/s, checksums checked on arrival).
 
@@ -200,7 +201,8 @@ fn tunnelled(socket: &Path, peer: &str) -> std::os::unix::net::UnixStream {
 }
 
 /// Keystroke echo in a shell on the peer, through the local daemon and a
-/// tunnel, against a shell session on this machine; back to back.
+/// tunnel, against a shell session on this machine; back to back, then at a
+/// person's typing cadence.
 fn bench_echo(kai_data: &Path, mira_node: &str) {
     use std::io::BufReader;
     let socket = kai_data.join("loopsyd.sock");
@@ -221,21 +223,24 @@ fn bench_echo(kai_data: &Path, mira_node: &str) {
     std::thread::sleep(Duration::from_millis(300));
     prepare_session_echo(&mut local_typing, &mut local);
     prepare_session_echo(&mut remote_typing, &mut remote);
-    let [subject, baseline] = interleaved(
-        500,
-        [
-            &mut || session_echo_round(&mut remote_typing, &mut remote),
-            &mut || session_echo_round(&mut local_typing, &mut local),
-        ],
-    );
+    let mut remote_round = || session_echo_round(&mut remote_typing, &mut remote);
+    let mut local_round = || session_echo_round(&mut local_typing, &mut local);
+    let back_to_back = interleaved(500, [&mut remote_round, &mut local_round]);
+    report_echo("back to back", &back_to_back);
+    let typed = interleaved_at_cadence(40, [&mut remote_round, &mut local_round]);
+    report_echo("at typing cadence (80-150 ms apart)", &typed);
+}
+
+/// One line of keystroke echo: the peer's shell against the shell here.
+fn report_echo(how: &str, [subject, baseline]: &[Vec<Duration>; 2]) {
     let (s50, s99, b50, b99) = (
-        percentile(&subject, 0.50),
-        percentile(&subject, 0.99),
-        percentile(&baseline, 0.50),
-        percentile(&baseline, 0.99),
+        percentile(subject, 0.50),
+        percentile(subject, 0.99),
+        percentile(baseline, 0.50),
+        percentile(baseline, 0.99),
     );
     println!(
-        "keystroke echo, back to back: p50 {:.3} ms / p99 {:.3} ms in a shell on the peer (tunnel), p50 {:.3} ms / p99 {:.3} ms in a shell here; {:.2}x p50, {:.2}x p99 ({} rounds each)",
+        "keystroke echo, {how}: p50 {:.3} ms / p99 {:.3} ms in a shell on the peer (tunnel), p50 {:.3} ms / p99 {:.3} ms in a shell here; {:.2}x p50, {:.2}x p99 ({} rounds each)",
         ms(s50),
         ms(s99),
         ms(b50),

@@ -103,6 +103,12 @@ pub enum Command {
     /// The loopsy daemons paired with this one.
     #[command(subcommand)]
     Peers(PeersCommand),
+    /// Serve the loopsy_* tools to an AI agent (Claude Code, Codex, Gemini CLI,
+    /// opencode) as an MCP server on stdin/stdout. Agents start it themselves:
+    /// register it with `claude mcp add --scope user loopsy -- loopsy mcp`.
+    /// It talks to this machine's daemon as its owner, and reaches peers
+    /// through it, so no key ever appears in a tool call.
+    Mcp,
 }
 
 #[derive(Debug, Args)]

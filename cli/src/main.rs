@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod daemon_link;
 mod logging;
+mod mcp;
 mod terminal;
 
 use std::process::ExitCode;
@@ -57,5 +58,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Relay(command) => commands::phone::relay(&data_dir, command),
         Command::Pair(args) => commands::pair::run(&data_dir, args),
         Command::Peers(command) => commands::peers::run(&data_dir, command),
+        Command::Mcp => mcp::run(&data_dir).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -437,6 +437,39 @@ pub fn interleaved<const N: usize>(
     results
 }
 
+/// Rounds of each measurement at a person's typing cadence: one keystroke of
+/// each in turn, every one after a pause of 80–150 ms (a fixed pseudo-random
+/// sequence, so runs compare). Back-to-back rounds hide what idle costs: a
+/// woken reader, an emulator hold tuned to bursts, a cold cache.
+pub fn interleaved_at_cadence<const N: usize>(
+    rounds: usize,
+    mut measures: [&mut dyn FnMut() -> Duration; N],
+) -> [Vec<Duration>; N] {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut pause = || {
+        // xorshift64: spread enough for pauses, no dependency.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        std::thread::sleep(Duration::from_millis(80 + state % 71));
+    };
+    let mut results: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds));
+    for round in 0..rounds + 2 {
+        for (measure, result) in measures.iter_mut().zip(results.iter_mut()) {
+            pause();
+            let took = measure();
+            // The first two of each warm up and are not kept.
+            if round >= 2 {
+                result.push(took);
+            }
+        }
+    }
+    for result in results.iter_mut() {
+        result.sort();
+    }
+    results
+}
+
 /// The owner's API key from `data`'s `config.yaml`.
 pub fn api_key(data: &Path) -> String {
     std::fs::read_to_string(data.join("config.yaml"))

@@ -29,6 +29,8 @@ mod http_api;
 mod keys;
 /// init → start → status → stop, double start, kill -9 recovery, signals.
 mod lifecycle;
+/// `loopsy mcp` through the official MCP Python SDK: every tool, bad input, no daemon.
+mod mcp;
 /// Network namespaces joined by veth, for tests that need real network stacks.
 mod netns;
 /// Attacks on pairing and peer calls with a hostile party in the middle.

@@ -1,0 +1,297 @@
+//! `loopsy mcp` driven by the official MCP Python SDK (`cli/tests/mcp/drive.py`)
+//! against real daemons: every tool, through this machine's daemon to its
+//! peers; bad input of every kind, each a tool error with the server alive
+//! after it; no daemon at all. Checks what the tools did on the daemons
+//! themselves, not only what they said.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::harness::{Loopsy, stderr};
+use crate::peers::{daemon, node_id, pair};
+
+const DRIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/drive.py");
+const BIN: &str = env!("CARGO_BIN_EXE_loopsy");
+
+/// The tools, in the order `tools/list` must give them.
+const TOOLS: &[&str] = &[
+    "loopsy_list_peers",
+    "loopsy_peer_status",
+    "loopsy_execute",
+    "loopsy_job_status",
+    "loopsy_job_output",
+    "loopsy_job_cancel",
+    "loopsy_transfer_file",
+    "loopsy_list_remote_files",
+    "loopsy_context_set",
+    "loopsy_context_get",
+    "loopsy_context_list",
+    "loopsy_context_delete",
+    "loopsy_broadcast_context",
+];
+
+/// Whether the SDK is importable; CI installs it (`pip install mcp`).
+fn sdk_missing() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import mcp"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("skipped: the MCP Python SDK is not installed (pip install mcp==2.3.0)");
+    }
+    !found
+}
+
+/// Runs a scenario of the driver as `loopsy`'s MCP client; its steps by name.
+fn drive(loopsy: &Loopsy, scenario: &str, opts: &[(&str, &str)]) -> Vec<Value> {
+    let out = Command::new("python3")
+        .arg(DRIVER)
+        .arg(scenario)
+        .arg(BIN)
+        .arg(loopsy.data())
+        .arg(loopsy.dir.path())
+        .args(opts.iter().map(|(k, v)| format!("{k}={v}")))
+        .output()
+        .expect("run python3");
+    let steps: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON step"))
+        .collect();
+    assert!(
+        out.status.success(),
+        "the driver failed:\n{}\nsteps: {steps:#?}",
+        stderr(&out)
+    );
+    steps
+}
+
+fn step<'a>(steps: &'a [Value], name: &str) -> &'a Value {
+    steps
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {steps:#?}"))
+}
+
+fn ok<'a>(steps: &'a [Value], name: &str) -> &'a Value {
+    let s = step(steps, name);
+    assert_eq!(s["isError"], false, "{name} failed: {s}");
+    &s["structured"]
+}
+
+fn failed(steps: &[Value], name: &str) -> String {
+    let s = step(steps, name);
+    assert_eq!(s["isError"], true, "{name} should be a tool error: {s}");
+    s["text"].as_str().expect("text").to_owned()
+}
+
+fn check_tool_list(steps: &[Value]) {
+    let tools = step(steps, "tools");
+    let names: Vec<&str> = tools["names"]
+        .as_array()
+        .expect("names")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(names, TOOLS);
+    assert_eq!(
+        tools["complete"], true,
+        "every tool has a description and both schemas"
+    );
+}
+
+#[test]
+fn every_tool_works_here_and_on_peers_through_the_python_sdk() {
+    if sdk_missing() {
+        return;
+    }
+    let (kai, mira, lin) = (daemon(), daemon(), daemon());
+    pair(&mira, &kai, "exec,transfer,context", "exec");
+    pair(&lin, &kai, "context", "exec");
+    let (mira_id, lin_id) = (node_id(&mira), node_id(&lin));
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let source = kai.dir.path().join("payload.bin");
+    std::fs::write(&source, &bytes).expect("write");
+    let pulled = kai.dir.path().join("pulled.bin");
+    let steps = drive(
+        &kai,
+        "full",
+        &[
+            ("peer", &mira_id[..8]),
+            ("other", &lin_id),
+            ("push_source", source.to_str().expect("path")),
+            ("pull_dest", pulled.to_str().expect("path")),
+        ],
+    );
+    check_tool_list(&steps);
+    let peers = ok(&steps, "list_peers")["peers"]
+        .as_array()
+        .expect("peers")
+        .clone();
+    assert_eq!(
+        peers.iter().filter(|p| p["paired"] == true).count(),
+        2,
+        "{peers:?}"
+    );
+    // No credential in what an agent sees.
+    let seen = serde_json::to_string(&steps).expect("json");
+    for secret in [
+        crate::peers::credential_for(&kai, &mira_id),
+        crate::peers::credential_for(&kai, &lin_id),
+    ] {
+        assert!(!seen.contains(&secret), "a credential reached the agent");
+    }
+    assert_eq!(
+        ok(&steps, "peer_status")["status"]["nodeId"],
+        mira_id.as_str()
+    );
+    assert_eq!(ok(&steps, "exec_here")["stdout"], "from here\n");
+    let on_mira = ok(&steps, "exec_peer");
+    let mira_home = std::fs::canonicalize(mira.dir.path()).expect("home");
+    assert_eq!(
+        on_mira["stdout"].as_str().map(str::trim_end),
+        mira_home.to_str(),
+        "ran on Mira: {on_mira}"
+    );
+    // The long command came back as a job, then ended with all its output.
+    let long = ok(&steps, "exec_long");
+    assert_eq!(long["running"], true, "{long}");
+    assert_eq!(long["stdout"], "begun\n");
+    let done = ok(&steps, "job_done");
+    assert_eq!(
+        (done["running"].clone(), done["exit_code"].clone()),
+        (false.into(), 0.into())
+    );
+    assert_eq!(done["stdout"], "begun\nended\n");
+    let page = ok(&steps, "job_output");
+    assert_eq!(
+        (
+            page["data"].as_str(),
+            page["offset"].as_u64(),
+            page["next_offset"].as_u64()
+        ),
+        (Some("gun\ne"), Some(2), Some(7))
+    );
+    // Cancelled on Mira: the job ended there.
+    assert_eq!(ok(&steps, "job_cancel")["cancelled"], true);
+    let jobs = mira.ok(&["status", "--json"]);
+    assert!(!jobs.contains("\"sleep\""), "{jobs}");
+    // Files both ways, whole.
+    assert_eq!(ok(&steps, "push")["size"], bytes.len());
+    assert_eq!(
+        std::fs::read(mira.dir.path().join("pushed.bin")).expect("on Mira"),
+        bytes
+    );
+    assert_eq!(std::fs::read(&pulled).expect("pulled"), bytes);
+    let listed = ok(&steps, "list_files")["files"]
+        .as_array()
+        .expect("files")
+        .clone();
+    assert!(
+        listed.iter().any(|f| f["name"] == "pushed.bin"),
+        "{listed:?}"
+    );
+    // Context on the peer, here, and everywhere.
+    assert_eq!(ok(&steps, "ctx_get_peer")["value"], "green");
+    assert!(mira.ok(&["context", "get", "build"]).contains("green"));
+    let here = ok(&steps, "ctx_list_here")["entries"]
+        .as_array()
+        .expect("entries")
+        .clone();
+    assert_eq!(here.len(), 1, "{here:?}");
+    assert_eq!(ok(&steps, "ctx_get_gone")["found"], false);
+    let broadcast = ok(&steps, "broadcast");
+    let results = broadcast["peers"].as_array().expect("peers");
+    assert_eq!(results.len(), 2, "{broadcast}");
+    let refused: Vec<_> = results.iter().filter(|r| r["ok"] == false).collect();
+    // Lin granted context and took it; Mira granted context too.
+    assert!(refused.is_empty(), "{broadcast}");
+    assert_eq!(ok(&steps, "ctx_get_other")["value"], "1.2.3");
+    for loopsy in [&kai, &mira, &lin] {
+        assert!(loopsy.ok(&["context", "get", "release"]).contains("1.2.3"));
+    }
+}
+
+#[test]
+fn bad_input_gets_tool_errors_and_the_server_lives_on() {
+    if sdk_missing() {
+        return;
+    }
+    let (kai, mira) = (daemon(), daemon());
+    // Mira lets Kai transfer files, not touch its context.
+    pair(&mira, &kai, "transfer", "exec");
+    let pulled = kai.dir.path().join("x");
+    let steps = drive(
+        &kai,
+        "bad-input",
+        &[
+            ("peer", &node_id(&mira)),
+            ("pull_dest", pulled.to_str().expect("path")),
+            ("mode", "legacy"),
+        ],
+    );
+    check_tool_list(&steps);
+    for (name, says) in [
+        ("unknown_tool", "there is no tool"),
+        ("wrong_type", "`command` must be a string"),
+        ("missing", "`key` is required"),
+        ("unknown_arg", "has no argument `peerApiKey`"),
+        ("bad_wait", "`wait_seconds` must be from 0 to 120"),
+        ("unknown_peer", "nobody-here"),
+        ("no_capability", "needs the context capability"),
+        ("denied_command", "(code 3001)"),
+        ("outside_roots", "(code 4001)"),
+        ("unknown_job", "no job job-999"),
+    ] {
+        let text = failed(&steps, name);
+        assert!(text.contains(says), "{name}: {text}");
+        ok(&steps, &format!("{name}_then"));
+    }
+    // 20 MB of output: an answer capped to its tail, the total said.
+    let huge = ok(&steps, "huge_output");
+    assert_eq!(huge["stdout_end"], 20_000_000, "{}", huge["stdout_end"]);
+    assert!(huge["stdout"].as_str().expect("text").len() <= 40_000);
+    assert_eq!(huge["truncated"], true);
+    assert!(!pulled.exists());
+}
+
+#[test]
+fn without_a_daemon_it_serves_and_every_tool_says_how_to_start_one() {
+    if sdk_missing() {
+        return;
+    }
+    let loopsy = Loopsy::new();
+    loopsy.ok(&["init"]);
+    for mode in ["legacy", "auto"] {
+        let steps = drive(&loopsy, "no-daemon", &[("mode", mode)]);
+        check_tool_list(&steps);
+        for name in ["context_get", "list_peers", "execute"] {
+            let text = failed(&steps, name);
+            assert!(
+                text.contains("the loopsy daemon is not running: run `loopsy start`"),
+                "{mode} {name}: {text}"
+            );
+        }
+    }
+    assert!(!Path::new(&loopsy.path("loopsyd.sock")).exists());
+}
+
+#[test]
+fn a_client_that_goes_away_leaves_no_job_running() {
+    if sdk_missing() {
+        return;
+    }
+    let loopsy = Loopsy::started();
+    // A duration no other test sleeps for, to find the process by.
+    let seconds = "31.4159";
+    let steps = drive(&loopsy, "orphan", &[("seconds", seconds)]);
+    assert_eq!(ok(&steps, "started")["running"], true);
+    // The driver has exited, and `loopsy mcp` with it: the command is stopped.
+    crate::harness::wait_until("the agent's command to be stopped", || {
+        !Command::new("pgrep")
+            .args(["-f", &format!("sleep {seconds}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+}
