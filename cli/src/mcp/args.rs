@@ -102,6 +102,14 @@ impl Args {
         }
     }
 
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ToolError> {
+        match self.values.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.wrong(name, "true or false", other)),
+        }
+    }
+
     pub fn str_list(&self, name: &str) -> Result<Vec<String>, ToolError> {
         match self.values.get(name) {
             None | Some(Value::Null) => Ok(Vec::new()),

@@ -15,6 +15,7 @@ mod exec_tools;
 mod jobs;
 mod output;
 mod server;
+mod session_tools;
 mod tools;
 
 use std::sync::Arc;

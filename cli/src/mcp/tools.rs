@@ -48,6 +48,10 @@ fn job_output_schema() -> Value {
     }, "required": ["job_id", "running", "stdout", "stderr"]})
 }
 
+fn session_id() -> Value {
+    json!({"type": "string", "description": "The session's id (from loopsy_session_start or _list), its name, or a unique id prefix"})
+}
+
 fn job_id_input() -> Value {
     json!({"properties": {"job_id": {"type": "string", "description": "The id loopsy_execute returned, like job-3"}},
            "required": ["job_id"]})
@@ -113,6 +117,84 @@ pub fn all() -> Vec<Tool> {
             "Stop a running job (the command is killed where it runs).",
             job_id_input(),
             json!({"properties": {"job_id": {"type": "string"}, "cancelled": {"type": "boolean"}, "note": {"type": "string"}}, "required": ["job_id", "cancelled"]}),
+        ),
+        tool(
+            "loopsy_session_start",
+            "Start a real terminal (PTY) session here or on a peer: a shell (default), an agent (`agent`: claude, codex, gemini, opencode) or a program (`command` + `args`). It keeps running after this call; type into it with loopsy_session_send and watch it with loopsy_session_wait, _read and _screen. Use it for builds, servers, REPLs and anything you need to watch or answer.",
+            json!({"properties": {
+                "peer": peer_arg("to start it on"),
+                "agent": {"type": "string", "description": "shell, claude, codex, gemini or opencode"},
+                "command": {"type": "string", "description": "A program instead of an agent (on PATH; no shell)"},
+                "args": {"type": "array", "items": {"type": "string"}},
+                "cwd": {"type": "string"},
+                "name": {"type": "string", "description": "A name to find it by later"},
+                "cols": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "rows": {"type": "integer", "minimum": 1, "maximum": 1000}
+            }}),
+            json!({"properties": {"session_id": {"type": "string"}, "session": {"type": "object"}}, "required": ["session_id"]}),
+        ),
+        tool(
+            "loopsy_session_list",
+            "List the terminal sessions here or on a peer (the ones you may see): id, name, command, running or exited (with its code), and the output offset.",
+            json!({"properties": {"peer": peer_arg("to list")}}),
+            json!({"properties": {"sessions": {"type": "array", "items": {"type": "object"}}}, "required": ["sessions"]}),
+        )
+        .annotate(read_only.clone()),
+        tool(
+            "loopsy_session_read",
+            "A session's output from a byte offset (default: the oldest kept), with escape sequences stripped unless `strip_ansi` is false; continue from `nextOffset`. Capped at `max_bytes` (default 40000).",
+            json!({"properties": {
+                "session_id": session_id(), "peer": peer_arg("the session is on"),
+                "from_offset": {"type": "integer", "minimum": 0},
+                "max_bytes": {"type": "integer", "minimum": 1, "description": "Default 40000, at most 1 MiB"},
+                "strip_ansi": {"type": "boolean", "description": "Default true"}
+            }, "required": ["session_id"]}),
+            json!({"properties": {"data": {"type": "string"}, "offset": {"type": "integer"}, "nextOffset": {"type": "integer"},
+                "end": {"type": "integer"}, "exited": {"type": "boolean"}}, "required": ["data", "offset", "nextOffset", "end"]}),
+        )
+        .annotate(read_only.clone()),
+        tool(
+            "loopsy_session_screen",
+            "The session's screen as its terminal shows it now, as text (what a person looking at it would read: a full-screen program's current view, a prompt waiting for an answer).",
+            json!({"properties": {"session_id": session_id(), "peer": peer_arg("the session is on")}, "required": ["session_id"]}),
+            json!({"properties": {"text": {"type": "string"}, "rows": {"type": "integer"}, "cols": {"type": "integer"},
+                "cursor": {"type": "object"}, "offset": {"type": "integer"}, "exited": {"type": "boolean"}}, "required": ["text", "offset"]}),
+        )
+        .annotate(read_only.clone()),
+        tool(
+            "loopsy_session_send",
+            "Type text into a session (a newline is Enter; `enter: true` adds one). Returns the output offset just before, to pass as `from_offset` to loopsy_session_wait so its answer is not missed.",
+            json!({"properties": {
+                "session_id": session_id(), "peer": peer_arg("the session is on"),
+                "text": {"type": "string"},
+                "enter": {"type": "boolean", "description": "Press Enter after the text (default false)"}
+            }, "required": ["session_id", "text"]}),
+            json!({"properties": {"session_id": {"type": "string"}, "offset": {"type": "integer"}, "sent": {"type": "integer"}}, "required": ["session_id", "offset"]}),
+        ),
+        tool(
+            "loopsy_session_wait",
+            "Wait until a session's output (escapes stripped) matches `pattern` (a regular expression, Rust syntax, linear time), the session exits, or `timeout_seconds` pass (default 60, at most 600). Reads from `from_offset` (default: output from now on). Returns what matched and `nextOffset`. Use it instead of polling.",
+            json!({"properties": {
+                "session_id": session_id(), "peer": peer_arg("the session is on"),
+                "pattern": {"type": "string", "description": "Leave out to wait for the exit"},
+                "from_offset": {"type": "integer", "minimum": 0},
+                "timeout_seconds": {"type": "number", "minimum": 0, "maximum": 600}
+            }, "required": ["session_id"]}),
+            json!({"properties": {"matched": {"type": "boolean"}, "match": {"type": ["string", "null"]},
+                "timedOut": {"type": "boolean"}, "exited": {"type": "boolean"}, "exitCode": {"type": ["integer", "null"]},
+                "nextOffset": {"type": "integer"}}, "required": ["matched", "timedOut", "nextOffset"]}),
+        ),
+        tool(
+            "loopsy_session_stop",
+            "Stop a session's program (hang-up, then terminate, then kill). The session stays listed, with its output, until removed.",
+            json!({"properties": {"session_id": session_id(), "peer": peer_arg("the session is on")}, "required": ["session_id"]}),
+            json!({"properties": {"session_id": {"type": "string"}, "stopped": {"type": "boolean"}}, "required": ["session_id", "stopped"]}),
+        ),
+        tool(
+            "loopsy_session_remove",
+            "Forget a session (stopping it if it still runs) and its output.",
+            json!({"properties": {"session_id": session_id(), "peer": peer_arg("the session is on")}, "required": ["session_id"]}),
+            json!({"properties": {"session_id": {"type": "string"}, "removed": {"type": "boolean"}}, "required": ["session_id", "removed"]}),
         ),
         tool(
             "loopsy_transfer_file",

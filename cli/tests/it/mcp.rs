@@ -23,6 +23,14 @@ const TOOLS: &[&str] = &[
     "loopsy_job_status",
     "loopsy_job_output",
     "loopsy_job_cancel",
+    "loopsy_session_start",
+    "loopsy_session_list",
+    "loopsy_session_read",
+    "loopsy_session_screen",
+    "loopsy_session_send",
+    "loopsy_session_wait",
+    "loopsy_session_stop",
+    "loopsy_session_remove",
     "loopsy_transfer_file",
     "loopsy_list_remote_files",
     "loopsy_context_set",
@@ -107,7 +115,7 @@ fn every_tool_works_here_and_on_peers_through_the_python_sdk() {
         return;
     }
     let (kai, mira, lin) = (daemon(), daemon(), daemon());
-    pair(&mira, &kai, "exec,transfer,context", "exec");
+    pair(&mira, &kai, "exec,transfer,context,sessions:shell", "exec");
     pair(&lin, &kai, "context", "exec");
     let (mira_id, lin_id) = (node_id(&mira), node_id(&lin));
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -177,6 +185,55 @@ fn every_tool_works_here_and_on_peers_through_the_python_sdk() {
     assert_eq!(ok(&steps, "job_cancel")["cancelled"], true);
     let jobs = mira.ok(&["status", "--json"]);
     assert!(!jobs.contains("\"sleep\""), "{jobs}");
+    // A shell on Mira: typed into, waited on, read, its screen, stopped.
+    let waited = ok(&steps, "session_wait");
+    assert_eq!(waited["matched"], true, "{waited}");
+    assert_eq!(waited["match"], "answer is 42");
+    let read = ok(&steps, "session_read");
+    assert!(
+        read["data"]
+            .as_str()
+            .expect("data")
+            .contains("the answer is 42"),
+        "{read}"
+    );
+    assert!(
+        !read["data"].as_str().expect("data").contains('\u{1b}'),
+        "escapes stripped"
+    );
+    let screen = ok(&steps, "session_screen");
+    assert!(
+        screen["text"]
+            .as_str()
+            .expect("text")
+            .contains("the answer is 42"),
+        "{screen}"
+    );
+    assert_eq!(
+        (screen["cols"].as_u64(), screen["rows"].as_u64()),
+        (Some(100), Some(30))
+    );
+    let sessions = ok(&steps, "session_list")["sessions"]
+        .as_array()
+        .expect("sessions")
+        .clone();
+    assert!(
+        sessions.iter().any(|s| s["name"] == "build"),
+        "{sessions:?}"
+    );
+    let none = ok(&steps, "session_wait_none");
+    assert_eq!(
+        (none["matched"].clone(), none["timedOut"].clone()),
+        (false.into(), true.into())
+    );
+    let exit = ok(&steps, "session_wait_exit");
+    assert_eq!(
+        (exit["matched"].clone(), exit["exited"].clone()),
+        (false.into(), true.into()),
+        "{exit}"
+    );
+    ok(&steps, "session_remove");
+    assert!(!mira.ok(&["list", "--json"]).contains("\"build\""));
     // Files both ways, whole.
     assert_eq!(ok(&steps, "push")["size"], bytes.len());
     assert_eq!(
@@ -243,11 +300,21 @@ fn bad_input_gets_tool_errors_and_the_server_lives_on() {
         ("denied_command", "(code 3001)"),
         ("outside_roots", "(code 4001)"),
         ("unknown_job", "no job job-999"),
+        ("unknown_session", "no-such-session"),
+        ("bad_regex", "not a valid regex"),
     ] {
         let text = failed(&steps, name);
         assert!(text.contains(says), "{name}: {text}");
         ok(&steps, &format!("{name}_then"));
     }
+    // A pattern that takes a backtracking engine exponential time: answered
+    // in its timeout, with no match.
+    let worst = ok(&steps, "catastrophic_regex");
+    assert_eq!(
+        (worst["matched"].clone(), worst["timedOut"].clone()),
+        (false.into(), true.into()),
+        "{worst}"
+    );
     // 20 MB of output: an answer capped to its tail, the total said.
     let huge = ok(&steps, "huge_output");
     assert_eq!(huge["stdout_end"], 20_000_000, "{}", huge["stdout_end"]);

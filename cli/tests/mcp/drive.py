@@ -55,6 +55,25 @@ async def full(client, opts):
     cancelled = await call(client, "exec_cancel", "loopsy_execute", {
         "command": "sleep", "args": ["30"], "peer": peer, "wait_seconds": 0.5})
     await call(client, "job_cancel", "loopsy_job_cancel", {"job_id": cancelled.structured_content["job_id"]})
+    # A shell on the peer, typed into and watched without polling.
+    started = await call(client, "session_start", "loopsy_session_start", {
+        "peer": peer, "command": "sh", "name": "build", "cols": 100, "rows": 30})
+    sid = started.structured_content["session_id"]
+    sent = await call(client, "session_send", "loopsy_session_send", {
+        "peer": peer, "session_id": sid, "text": "echo the answer is $((6*7))", "enter": True})
+    await call(client, "session_wait", "loopsy_session_wait", {
+        "peer": peer, "session_id": sid, "pattern": r"answer is \d+", "timeout_seconds": 20,
+        "from_offset": sent.structured_content["offset"]})
+    await call(client, "session_read", "loopsy_session_read", {
+        "peer": peer, "session_id": sid, "from_offset": sent.structured_content["offset"]})
+    await call(client, "session_screen", "loopsy_session_screen", {"peer": peer, "session_id": "build"})
+    await call(client, "session_list", "loopsy_session_list", {"peer": peer})
+    await call(client, "session_wait_none", "loopsy_session_wait", {
+        "peer": peer, "session_id": sid, "pattern": "never printed", "timeout_seconds": 0.5})
+    await call(client, "session_stop", "loopsy_session_stop", {"peer": peer, "session_id": sid})
+    await call(client, "session_wait_exit", "loopsy_session_wait", {
+        "peer": peer, "session_id": sid, "from_offset": 0, "timeout_seconds": 20})
+    await call(client, "session_remove", "loopsy_session_remove", {"peer": peer, "session_id": sid})
     await call(client, "push", "loopsy_transfer_file", {
         "direction": "push", "peer": peer, "source_path": opts["push_source"], "dest_path": "~/pushed.bin"})
     await call(client, "pull", "loopsy_transfer_file", {
@@ -85,6 +104,16 @@ async def bad_input(client, opts):
             "direction": "pull", "peer": peer, "source_path": "/etc/shadow", "dest_path": opts["pull_dest"]}),
         ("huge_output", "loopsy_execute", {"command": "head", "args": ["-c", "20000000", "/dev/zero"]}),
         ("unknown_job", "loopsy_job_status", {"job_id": "job-999"}),
+        ("unknown_session", "loopsy_session_read", {"session_id": "no-such-session"}),
+    ]
+    # A session whose output is the worst case for a backtracking engine.
+    started = await call(client, "regex_session", "loopsy_session_start", {
+        "command": "sh", "args": ["-c", "printf '%040d!' 0 | tr 0 a; sleep 30"]})
+    sid = started.structured_content["session_id"]
+    cases += [
+        ("bad_regex", "loopsy_session_wait", {"session_id": sid, "pattern": "(unclosed", "from_offset": 0}),
+        ("catastrophic_regex", "loopsy_session_wait", {
+            "session_id": sid, "pattern": "^(a+)+$", "from_offset": 0, "timeout_seconds": 1}),
     ]
     for step, tool, arguments in cases:
         await call(client, step, tool, arguments)

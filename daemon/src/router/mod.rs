@@ -22,6 +22,7 @@ pub(crate) mod rate_limit;
 mod rpc_params;
 mod session_ops;
 mod session_start;
+mod session_view_ops;
 mod transfer_ops;
 
 use std::sync::Arc;

@@ -334,6 +334,9 @@ pub static OPERATIONS: &[Operation] = &[
     op(method::SESSION_RENAME, rpc::session_rename, session)
         .phones()
         .needs(SESSIONS),
+    op(method::SESSION_READ, rpc::session_read, session).needs(SESSIONS),
+    op(method::SESSION_SCREEN, rpc::session_screen, session).needs(SESSIONS),
+    op(method::SESSION_WAIT, rpc::session_wait, session).needs(SESSIONS),
     op(method::SESSION_AGENTS, rpc::session_agents, session)
         .phones()
         .needs(SESSIONS),

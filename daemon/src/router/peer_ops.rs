@@ -418,7 +418,16 @@ fn call(router: &mut Router, name: &str, method: String, params: Option<Value>) 
         .and_then(Value::as_f64)
         .filter(|ms| ms.is_finite() && *ms >= 0.0)
         .map(|ms| Duration::from_millis(ms.min(MAX_CALL.as_millis() as f64) as u64));
+    // A wait on a session lasts its own timeout (seconds), which the peer bounds.
+    let waits = params
+        .get("timeoutSec")
+        .and_then(Value::as_f64)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(MAX_CALL.as_secs_f64())));
     let within = match (method.as_str(), asked) {
+        (loopsy_transports::wire::method::SESSION_WAIT, _) => {
+            waits.unwrap_or(Duration::from_secs(60)) + CALL_MARGIN
+        }
         (loopsy_transports::wire::method::EXEC_RUN, Some(asked)) => asked + CALL_MARGIN,
         (loopsy_transports::wire::method::EXEC_RUN, None) => {
             Duration::from_millis(router.settings.config.execution.default_timeout) + CALL_MARGIN

@@ -163,6 +163,41 @@ pub fn session_rename(method: &str, params: Option<&Value>) -> Result<Request, A
     })
 }
 
+pub fn session_read(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: SessionReadParams = parse_params(method, params)?;
+    Ok(Request::SessionRead {
+        target: p.id,
+        from_offset: p.from_offset,
+        max_bytes: p.max_bytes,
+        strip_ansi: p.strip_ansi,
+    })
+}
+
+pub fn session_screen(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: SessionTargetParams = parse_params(method, params)?;
+    Ok(Request::SessionScreen { target: p.id })
+}
+
+/// The longest a `session.wait` may wait, and its default.
+pub const SESSION_WAIT_MAX_SEC: f64 = 600.0;
+const SESSION_WAIT_DEFAULT_SEC: f64 = 60.0;
+
+pub fn session_wait(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: SessionWaitParams = parse_params(method, params)?;
+    let secs = p.timeout_sec.unwrap_or(SESSION_WAIT_DEFAULT_SEC);
+    if !secs.is_finite() || !(0.0..=SESSION_WAIT_MAX_SEC).contains(&secs) {
+        return Err(ApiError::bad_request(format!(
+            "timeoutSec must be from 0 to {SESSION_WAIT_MAX_SEC} seconds"
+        )));
+    }
+    Ok(Request::SessionWait {
+        target: p.id,
+        pattern: p.pattern,
+        from_offset: p.from_offset,
+        timeout_ms: (secs * 1000.0) as u64,
+    })
+}
+
 pub fn commands_add(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
     Ok(Request::CommandAdd(parse_params(method, params)?))
 }

@@ -244,6 +244,29 @@ pub(super) fn run(router: &Router, request: Request, principal: &Principal) -> W
                 .map_err(gone)??;
             Ok(Reply::ok(json!({ "success": true, "id": id })))
         }),
+        Request::SessionRead {
+            target,
+            from_offset,
+            max_bytes,
+            strip_ansi,
+        } => later(async move {
+            let (_, session) = resolve(target).await?;
+            super::session_view_ops::read(session, from_offset, max_bytes, strip_ansi).await
+        }),
+        Request::SessionScreen { target } => later(async move {
+            let (_, session) = resolve(target).await?;
+            super::session_view_ops::screen(session).await
+        }),
+        Request::SessionWait {
+            target,
+            pattern,
+            from_offset,
+            timeout_ms,
+        } => later(async move {
+            let (_, session) = resolve(target).await?;
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            super::session_view_ops::wait(session, pattern, from_offset, timeout).await
+        }),
         other => Work::Done(Err(ApiError::internal(format!(
             "'{}' is not a session request",
             other.op()

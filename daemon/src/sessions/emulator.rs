@@ -26,6 +26,18 @@ pub struct Snapshot {
     pub offset: u64,
 }
 
+/// The visible screen as plain text (what an agent reads), and the output
+/// offset it stands for.
+#[derive(Debug, Clone)]
+pub struct ScreenText {
+    pub text: String,
+    pub offset: u64,
+    pub rows: u16,
+    pub cols: u16,
+    pub cursor: (u16, u16),
+    pub alternate_screen: bool,
+}
+
 /// What the emulator thread does, strictly in the order sent: output, size
 /// changes and snapshots all apply at their exact place in the byte stream.
 enum Job {
@@ -36,6 +48,7 @@ enum Job {
         cols: u16,
     },
     Snapshot(oneshot::Sender<Snapshot>),
+    Text(oneshot::Sender<ScreenText>),
 }
 
 /// Handles to the emulator thread; dropping it ends the thread.
@@ -159,6 +172,18 @@ impl Emulator {
                                 offset: processed,
                             });
                         }
+                        Job::Text(reply) => {
+                            let screen = parser.screen();
+                            let (rows, cols) = screen.size();
+                            let _ = reply.send(ScreenText {
+                                text: screen.contents(),
+                                offset: processed,
+                                rows: rows.get(),
+                                cols: cols.get(),
+                                cursor: screen.cursor_position(),
+                                alternate_screen: screen.alternate_screen(),
+                            });
+                        }
                     }
                 }
             })?;
@@ -192,5 +217,12 @@ impl Emulator {
         let (reply, snapshot) = oneshot::channel();
         let _ = self.jobs.send(Job::Snapshot(reply));
         snapshot
+    }
+
+    /// The visible screen as text, as of everything handed on so far.
+    pub fn text(&self) -> oneshot::Receiver<ScreenText> {
+        let (reply, text) = oneshot::channel();
+        let _ = self.jobs.send(Job::Text(reply));
+        text
     }
 }

@@ -12,6 +12,7 @@ mod pace;
 pub mod pty;
 mod ring;
 mod spawn;
+pub mod text;
 
 use std::collections::HashMap;
 use std::time::Duration;

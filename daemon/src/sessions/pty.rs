@@ -19,7 +19,9 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use serde_json::{Value, json};
 use tokio::io::unix::AsyncFd;
 
+mod agent_view;
 mod attach;
+pub use agent_view::{ReadOutput, ScreenTextOf, WatchProgress};
 pub use attach::{ATTACH_QUEUE, AttachClient};
 
 use super::emulator::{Emulator, Slot};
@@ -125,6 +127,8 @@ pub struct PtySession {
     idle_timeout: Duration,
     idle_timer: Option<SpawnHandle>,
     manager: Recipient<SessionExited>,
+    /// The output's end offset and whether the session exited, for waiters.
+    progress: tokio::sync::watch::Sender<agent_view::Progress>,
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
@@ -184,6 +188,7 @@ impl PtySession {
             idle_timeout: spawned.idle_timeout,
             idle_timer: None,
             manager: spawned.manager,
+            progress: tokio::sync::watch::Sender::new(agent_view::Progress::default()),
         })
     }
 
@@ -217,6 +222,7 @@ impl PtySession {
         if self.clients.on_output(&chunk, start, end) {
             self.publish_pace();
         }
+        self.publish_progress();
     }
 
     /// Tells the PTY reader which clients are keeping up now.
@@ -334,6 +340,7 @@ impl PtySession {
                     at: now_ms(),
                 };
                 self.exit = Some(exit.clone());
+                self.publish_progress();
                 tracing::info!(session = %self.id, code = ?exit.code, signal = ?exit.signal, "session exited");
                 let event = json!({ "type": "exit", "exitCode": exit.code, "signal": exit.signal, "offset": self.ring.end() });
                 let end = json!({ "id": self.id, "exitCode": exit.code, "signal": exit.signal });

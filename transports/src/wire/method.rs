@@ -28,6 +28,9 @@ pub const SESSION_SIGNAL: &str = "session.signal";
 pub const SESSION_STOP: &str = "session.stop";
 pub const SESSION_REMOVE: &str = "session.remove";
 pub const SESSION_RENAME: &str = "session.rename";
+pub const SESSION_READ: &str = "session.read";
+pub const SESSION_SCREEN: &str = "session.screen";
+pub const SESSION_WAIT: &str = "session.wait";
 pub const SESSION_AGENTS: &str = "session.agents";
 pub const COMMANDS_ADD: &str = "commands.add";
 pub const COMMANDS_UPDATE: &str = "commands.update";
@@ -95,6 +98,9 @@ pub const ALL: &[&str] = &[
     SESSION_STOP,
     SESSION_REMOVE,
     SESSION_RENAME,
+    SESSION_READ,
+    SESSION_SCREEN,
+    SESSION_WAIT,
     SESSION_AGENTS,
     COMMANDS_ADD,
     COMMANDS_UPDATE,

@@ -117,6 +117,25 @@ pub enum Request {
         target: String,
         name: Option<String>,
     },
+    /// Output since `from_offset` as text, for agents that read instead of attach.
+    SessionRead {
+        target: String,
+        from_offset: Option<u64>,
+        max_bytes: Option<u64>,
+        strip_ansi: bool,
+    },
+    /// The screen as the session's terminal emulator shows it, as text.
+    SessionScreen {
+        target: String,
+    },
+    /// Wait until the output after `from_offset` matches `pattern` (a regex),
+    /// the session exits, or `timeout_ms` passes.
+    SessionWait {
+        target: String,
+        pattern: Option<String>,
+        from_offset: Option<u64>,
+        timeout_ms: u64,
+    },
     /// The picker: agents found on this machine and the custom commands.
     SessionAgents,
     CommandAdd(CustomCommandParams),
@@ -245,6 +264,9 @@ impl Request {
             Self::SessionStop { .. } => method::SESSION_STOP,
             Self::SessionRemove { .. } => method::SESSION_REMOVE,
             Self::SessionRename { .. } => method::SESSION_RENAME,
+            Self::SessionRead { .. } => method::SESSION_READ,
+            Self::SessionScreen { .. } => method::SESSION_SCREEN,
+            Self::SessionWait { .. } => method::SESSION_WAIT,
             Self::SessionAgents => method::SESSION_AGENTS,
             Self::CommandAdd(_) => method::COMMANDS_ADD,
             Self::CommandUpdate(_) => method::COMMANDS_UPDATE,

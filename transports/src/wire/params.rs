@@ -212,6 +212,33 @@ pub struct SessionRenameParams {
     pub name: Option<String>,
 }
 
+/// `session.read`: output from a byte offset.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionReadParams {
+    pub id: String,
+    #[serde(default)]
+    pub from_offset: Option<u64>,
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    #[serde(default)]
+    pub strip_ansi: bool,
+}
+
+/// `session.wait`: a regex over the output after an offset, or the exit.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionWaitParams {
+    pub id: String,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub from_offset: Option<u64>,
+    /// Seconds; 60 when absent.
+    #[serde(default)]
+    pub timeout_sec: Option<f64>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct SessionInputParams {
     pub id: String,
