@@ -17,8 +17,14 @@ try {
 
   // A quick downward swipe: the view moves back in history, and goes on
   // moving for a while after the touch ends.
+  // Each event carries the time a finger would give it (16 ms apart), so a
+  // loaded machine, slow to deliver them, does not turn the flick into a
+  // finger that stopped before lifting (which rightly does not glide).
   const cdp = await page.context().newCDPSession(page);
-  const touch = (type, y) => cdp.send("Input.dispatchTouchEvent", { type, touchPoints: type === "touchEnd" ? [] : [{ x: 200, y }] });
+  const start = Date.now() / 1000;
+  let tick = 0;
+  const touch = (type, y) => cdp.send("Input.dispatchTouchEvent", {
+    type, timestamp: start + 0.016 * tick++, touchPoints: type === "touchEnd" ? [] : [{ x: 200, y }] });
   await touch("touchStart", 150);
   for (let y = 150; y <= 550; y += 50) {
     await touch("touchMove", y);
