@@ -13,6 +13,7 @@ mod daemon;
 mod data_tools;
 mod exec_tools;
 mod jobs;
+mod message_tools;
 mod output;
 mod server;
 mod session_tools;

@@ -63,6 +63,10 @@ impl LoopsyMcp {
             "loopsy_context_list" => self.context_list(args).await,
             "loopsy_context_delete" => self.context_delete(args).await,
             "loopsy_broadcast_context" => self.broadcast_context(args).await,
+            "loopsy_send_message" => self.send_message(args).await,
+            "loopsy_check_inbox" => self.check_inbox(args).await,
+            "loopsy_ack_message" => self.ack_message(args).await,
+            "loopsy_check_ack" => self.check_ack(args).await,
             other => Err(ToolError(format!(
                 "there is no tool {other:?}; list them with tools/list (they all start with loopsy_)"
             ))),

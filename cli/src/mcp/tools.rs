@@ -253,5 +253,42 @@ pub fn all() -> Vec<Tool> {
                     "peer": {"type": "string"}, "ok": {"type": "boolean"}, "error": {"type": "string"}}}}},
                 "required": ["key", "local", "peers"]}),
         ),
+        tool(
+            "loopsy_send_message",
+            "Send a message to the agent on a peer: it lands in that machine's inbox (loopsy_check_inbox there). `type` is chat (default), request, response or broadcast. Returns the message id; loopsy_check_ack tells when the peer has handled it. See the loopsy_coordinate prompt for the conventions.",
+            json!({"properties": {
+                "peer": peer_arg("to send to (required)"),
+                "type": {"type": "string", "enum": ["chat", "request", "response", "ack", "broadcast"]},
+                "body": {"type": "string"}
+            }, "required": ["peer", "body"]}),
+            json!({"properties": {"id": {"type": "string"}, "to": {"type": "string"}, "inboxKey": {"type": "string"},
+                "envelope": {"type": "object"}}, "required": ["id", "to", "inboxKey"]}),
+        ),
+        tool(
+            "loopsy_check_inbox",
+            "The messages other machines' agents sent to this one, oldest first, each with its key and id for loopsy_ack_message.",
+            json!({"properties": {}}),
+            json!({"properties": {"messages": {"type": "array", "items": {"type": "object"}}, "invalid": {"type": "integer"}},
+                "required": ["messages"]}),
+        )
+        .annotate(read_only.clone()),
+        tool(
+            "loopsy_ack_message",
+            "Acknowledge a message once handled: tells its sender (it sets ack:<this machine> there) and removes it from the inbox.",
+            json!({"properties": {
+                "message_key": {"type": "string", "description": "The key from loopsy_check_inbox (inbox:<me>:<id>)"},
+                "message_id": {"type": "string"},
+                "peer": peer_arg("that sent it (default: the message's sender)")
+            }, "required": ["message_key", "message_id"]}),
+            json!({"properties": {"acked": {"type": "string"}, "key": {"type": "string"}, "deleted": {"type": "boolean"}},
+                "required": ["acked"]}),
+        ),
+        tool(
+            "loopsy_check_ack",
+            "The last message id a peer has acknowledged from this machine (its high-water mark), or none yet.",
+            json!({"properties": {"peer": peer_arg("that received your messages (required)")}, "required": ["peer"]}),
+            json!({"properties": {"peer": {"type": "string"}, "acked": {"type": ["string", "null"]}}, "required": ["peer", "acked"]}),
+        )
+        .annotate(read_only),
     ]
 }

@@ -128,6 +128,22 @@ async def orphan(client, opts):
         "command": "sleep", "args": [opts["seconds"]], "wait_seconds": 0.3})
 
 
+async def send(client, opts):
+    await call(client, "send", "loopsy_send_message", {"peer": opts["peer"], "type": "request", "body": "run the tests"})
+    await call(client, "ack_before", "loopsy_check_ack", {"peer": opts["peer"]})
+
+
+async def receive(client, opts):
+    inbox = await call(client, "inbox", "loopsy_check_inbox", {})
+    message = inbox.structured_content["messages"][0]
+    await call(client, "ack", "loopsy_ack_message", {"message_key": message["key"], "message_id": message["id"]})
+    await call(client, "inbox_after", "loopsy_check_inbox", {})
+
+
+async def acked(client, opts):
+    await call(client, "ack_after", "loopsy_check_ack", {"peer": opts["peer"]})
+
+
 async def no_daemon(client, opts):
     await call(client, "context_get", "loopsy_context_get", {"key": "k"})
     await call(client, "list_peers", "loopsy_list_peers", {})
@@ -149,7 +165,8 @@ async def main():
         report("tools", names=[t.name for t in tools.tools],
                complete=all(t.description and t.input_schema and t.output_schema for t in tools.tools),
                protocol=str(getattr(client, "protocol_version", "")))
-        await {"full": full, "bad-input": bad_input, "no-daemon": no_daemon, "orphan": orphan}[scenario](client, opts)
+        await {"full": full, "bad-input": bad_input, "no-daemon": no_daemon, "orphan": orphan,
+        "send": send, "receive": receive, "acked": acked}[scenario](client, opts)
 
 
 asyncio.run(main())

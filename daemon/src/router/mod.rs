@@ -7,6 +7,7 @@ mod auth;
 mod capabilities;
 mod context_ops;
 mod exec_ops;
+mod message_ops;
 mod operations;
 #[cfg(test)]
 mod operations_table;

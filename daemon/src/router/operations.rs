@@ -17,7 +17,8 @@ use super::capabilities::{Capability, Need};
 use super::rpc_params::{self as rpc, Parse};
 use super::{Principal, Router, Work};
 use super::{
-    context_ops, exec_ops, ops, peer_ops, phone_ops, picker_ops, session_ops, transfer_ops,
+    context_ops, exec_ops, message_ops, ops, peer_ops, phone_ops, picker_ops, session_ops,
+    transfer_ops,
 };
 
 /// Who may ask, before capabilities are looked at.
@@ -163,7 +164,14 @@ const CONTEXT: Need = Need::One(Capability::Context);
 const EXEC: Need = Need::One(Capability::Exec);
 const TRANSFER: Need = Need::One(Capability::Transfer);
 const SESSIONS: Need = Need::Sessions;
+const MESSAGES: Need = Need::One(Capability::Messages);
 
+fn message(r: &mut Router, q: Request, p: &Principal) -> Work {
+    match q {
+        Request::Message(request) => message_ops::run(r, request, p),
+        other => not_mine(other),
+    }
+}
 fn context(r: &mut Router, q: Request, _: &Principal) -> Work {
     context_ops::run(r, q)
 }
@@ -480,6 +488,17 @@ pub static OPERATIONS: &[Operation] = &[
         .access(Access::Owner)
         .streams_over(UNIX),
     op(method::PEER_FRAMED, rpc::binary_only, peer_ops::run),
+    op(method::MESSAGES_SEND, rpc::messages_send, message).access(Access::OwnerOrOwnerKey),
+    op(method::MESSAGES_INBOX, rpc::messages_inbox, message).access(Access::OwnerOrOwnerKey),
+    op(method::MESSAGES_ACK, rpc::messages_ack, message).access(Access::OwnerOrOwnerKey),
+    op(
+        method::MESSAGES_ACK_STATUS,
+        rpc::messages_ack_status,
+        message,
+    )
+    .access(Access::OwnerOrOwnerKey),
+    op(method::MESSAGE_DELIVER, rpc::message_deliver, message).needs(MESSAGES),
+    op(method::MESSAGE_ACKED, rpc::message_acked, message).needs(MESSAGES),
     op(UNKNOWN, rpc::not_a_method, answered_by_admission).phones(),
     MALFORMED_ENTRY,
 ];

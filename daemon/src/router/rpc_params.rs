@@ -366,6 +366,49 @@ pub fn peer_unpair(method: &str, params: Option<&Value>) -> Result<Request, ApiE
     empty(method, params).and_then(|()| peers(PeerRequest::Unpair))
 }
 
+pub fn messages_send(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: MessageSendParams = parse_params(method, params)?;
+    Ok(Request::Message(MessageRequest::Send {
+        peer: p.peer,
+        kind: p.kind.unwrap_or_default(),
+        body: p.body,
+    }))
+}
+
+pub fn messages_inbox(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    empty(method, params)?;
+    Ok(Request::Message(MessageRequest::Inbox))
+}
+
+pub fn messages_ack(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: MessageAckParams = parse_params(method, params)?;
+    Ok(Request::Message(MessageRequest::Ack {
+        key: p.key,
+        id: p.id,
+        peer: p.peer,
+    }))
+}
+
+pub fn messages_ack_status(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: MessagePeerParams = parse_params(method, params)?;
+    Ok(Request::Message(MessageRequest::AckStatus { peer: p.peer }))
+}
+
+pub fn message_deliver(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: MessageDeliverParams = parse_params(method, params)?;
+    Ok(Request::Message(MessageRequest::Deliver {
+        envelope: p.envelope,
+    }))
+}
+
+pub fn message_acked(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: MessageAckedParams = parse_params(method, params)?;
+    Ok(Request::Message(MessageRequest::Acked {
+        receiver: p.receiver,
+        id: p.id,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,4 +3,5 @@
 
 pub mod context;
 pub mod exec;
+pub mod messages;
 pub mod transfer;

@@ -54,6 +54,12 @@ pub const PEERS_CALL: &str = "peers.call";
 pub const PEERS_TRANSFER_PUSH: &str = "peers.transfer.push";
 pub const PEERS_TRANSFER_PULL: &str = "peers.transfer.pull";
 pub const PEERS_TUNNEL: &str = "peers.tunnel";
+pub const MESSAGES_SEND: &str = "messages.send";
+pub const MESSAGES_INBOX: &str = "messages.inbox";
+pub const MESSAGES_ACK: &str = "messages.ack";
+pub const MESSAGES_ACK_STATUS: &str = "messages.ackStatus";
+pub const MESSAGE_DELIVER: &str = "message.deliver";
+pub const MESSAGE_ACKED: &str = "message.acked";
 pub const PEERS_TYPESCRIPT_ADD: &str = "peers.typescript.add";
 pub const PEERS_TYPESCRIPT_INVITE: &str = "peers.typescript.invite";
 // Asked by one daemon of another.
@@ -136,4 +142,10 @@ pub const ALL: &[&str] = &[
     PEER_PAIR_STEP,
     PEER_UNPAIR,
     PEER_FRAMED,
+    MESSAGES_SEND,
+    MESSAGES_INBOX,
+    MESSAGES_ACK,
+    MESSAGES_ACK_STATUS,
+    MESSAGE_DELIVER,
+    MESSAGE_ACKED,
 ];

@@ -10,9 +10,11 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
+mod messages;
 pub mod method;
 mod params;
 mod peers;
+pub use messages::*;
 pub use params::*;
 pub use peers::*;
 
@@ -199,6 +201,8 @@ pub enum Request {
     },
     /// LAN peers: pairing, the list, calls through peer links.
     Peers(PeerRequest),
+    /// Messages between agents on the machines (spec §7).
+    Message(MessageRequest),
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -284,6 +288,7 @@ impl Request {
             Self::PhoneConnect { .. } => method::PHONE_CONNECT,
             Self::PhoneRevokedAtRelay { .. } => method::PHONE_REVOKED_AT_RELAY,
             Self::Peers(request) => request.op(),
+            Self::Message(request) => request.op(),
             Self::Unknown { .. } => "unknown",
             Self::Call { .. } => "rpc",
             Self::Malformed { op, .. } => op,
