@@ -12,6 +12,7 @@ mod args;
 mod daemon;
 mod data_tools;
 mod exec_tools;
+mod guides;
 mod jobs;
 mod message_tools;
 mod output;

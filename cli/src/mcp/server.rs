@@ -6,15 +6,17 @@
 //! those opaquely.
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::json;
 
 use super::args::Args;
-use super::{Answer, LoopsyMcp, ToolError, tools};
+use super::{Answer, LoopsyMcp, ToolError, guides, tools};
 
 const INSTRUCTIONS: &str = "loopsy runs commands, sessions, files, a shared key/value context and messages on this machine and on its paired peers. Name a peer by hostname, node id or a unique node-id prefix (loopsy_list_peers). You never need a key: the local daemon holds every credential.";
 
@@ -76,7 +78,12 @@ impl LoopsyMcp {
 
 impl ServerHandler for LoopsyMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("loopsy", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
     }
@@ -90,6 +97,51 @@ impl ServerHandler for LoopsyMcp {
             tools: tools::all(),
             ..Default::default()
         })
+    }
+
+    async fn list_resources(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult {
+            resources: guides::resources(),
+            ..Default::default()
+        })
+    }
+
+    /// Resources are data, not tool calls: a daemon that is down or an unknown
+    /// URI is a protocol error with the sentence that says what to do.
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.read_guide_resource(&request.uri)
+            .await
+            .map(ReadResourceResponse::Complete)
+            .map_err(|e| ErrorData::invalid_params(e.0, None))
+    }
+
+    async fn list_prompts(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult {
+            prompts: guides::prompts(),
+            ..Default::default()
+        })
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        guides::prompt(&request.name, &request.arguments)
+            .map(GetPromptResponse::Complete)
+            .map_err(|e| ErrorData::invalid_params(e.0, None))
     }
 
     async fn call_tool(

@@ -272,6 +272,33 @@ fn every_tool_works_here_and_on_peers_through_the_python_sdk() {
     for loopsy in [&kai, &mira, &lin] {
         assert!(loopsy.ok(&["context", "get", "release"]).contains("1.2.3"));
     }
+    // Resources and prompts, as the original offers them.
+    assert_eq!(
+        step(&steps, "resources")["uris"],
+        serde_json::json!(["loopsy://peers", "loopsy://status", "loopsy://context"])
+    );
+    let status: Value = serde_json::from_str(
+        step(&steps, "status_resource")["text"]
+            .as_str()
+            .expect("text"),
+    )
+    .expect("json");
+    assert_eq!(status["nodeId"], node_id(&kai).as_str());
+    assert_eq!(
+        step(&steps, "prompts")["names"],
+        serde_json::json!(["loopsy_help", "loopsy_coordinate"])
+    );
+    let script = step(&steps, "coordinate")["text"].as_str().expect("text");
+    assert!(
+        script.contains("run the iOS build") && script.contains("loopsy_send_message to kai"),
+        "{script}"
+    );
+    assert!(
+        step(&steps, "help")["text"]
+            .as_str()
+            .expect("text")
+            .contains("task:<id>")
+    );
 }
 
 #[test]

@@ -87,6 +87,20 @@ async def full(client, opts):
     await call(client, "ctx_get_gone", "loopsy_context_get", {"key": "note"})
     await call(client, "broadcast", "loopsy_broadcast_context", {"key": "release", "value": "1.2.3"})
     await call(client, "ctx_get_other", "loopsy_context_get", {"key": "release", "peer": other})
+    await guides(client, opts)
+
+
+async def guides(client, opts):
+    resources = await client.list_resources()
+    report("resources", uris=[str(r.uri) for r in resources.resources])
+    status = await client.read_resource("loopsy://status")
+    report("status_resource", text=status.contents[0].text)
+    prompts = await client.list_prompts()
+    report("prompts", names=[p.name for p in prompts.prompts])
+    coordinate = await client.get_prompt("loopsy_coordinate", {"peer": "kai", "task": "run the iOS build"})
+    report("coordinate", text=coordinate.messages[0].content.text)
+    helped = await client.get_prompt("loopsy_help", {})
+    report("help", text=helped.messages[0].content.text)
 
 
 async def bad_input(client, opts):
