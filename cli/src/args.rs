@@ -107,8 +107,51 @@ pub enum Command {
     /// opencode) as an MCP server on stdin/stdout. Agents start it themselves:
     /// register it with `claude mcp add --scope user loopsy -- loopsy mcp`.
     /// It talks to this machine's daemon as its owner, and reaches peers
-    /// through it, so no key ever appears in a tool call.
-    Mcp,
+    /// through it, so no key ever appears in a tool call. `loopsy mcp add`
+    /// registers it with the agents installed here.
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct McpArgs {
+    #[command(subcommand)]
+    pub command: Option<McpCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Register `loopsy mcp` with Claude Code, Codex and Gemini CLI (through
+    /// their own `mcp add`) and opencode (its config file, other keys kept).
+    /// Safe to run again: it replaces a registration to another path.
+    Add(McpRegisterArgs),
+    /// Take the registration out again.
+    Remove(McpRegisterArgs),
+    /// Each agent's state: missing, not-registered, registered, or
+    /// registered-elsewhere (to another loopsy binary or data dir).
+    Status(McpRegisterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpRegisterArgs {
+    /// Which agent; all of them by default.
+    #[arg(long, value_enum, default_value = "all")]
+    pub agent: McpAgent,
+    /// Print what would be run or written, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum McpAgent {
+    Claude,
+    Codex,
+    Gemini,
+    Opencode,
+    All,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command, KeyCommand};
+use args::{Cli, Command, KeyCommand, McpCommand};
 
 /// Exit code for "the daemon is not running" (`status`), as LSB init scripts use.
 pub const EXIT_NOT_RUNNING: u8 = 3;
@@ -58,6 +58,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Relay(command) => commands::phone::relay(&data_dir, command),
         Command::Pair(args) => commands::pair::run(&data_dir, args),
         Command::Peers(command) => commands::peers::run(&data_dir, command),
-        Command::Mcp => mcp::run(&data_dir).map(|()| ExitCode::SUCCESS),
+        Command::Mcp(args) => {
+            use commands::mcp_register::{Action, run as register};
+            match &args.command {
+                None => mcp::run(&data_dir).map(|()| ExitCode::SUCCESS),
+                Some(McpCommand::Add(a)) => register(&data_dir, a, Action::Add),
+                Some(McpCommand::Remove(a)) => register(&data_dir, a, Action::Remove),
+                Some(McpCommand::Status(a)) => register(&data_dir, a, Action::Status),
+            }
+        }
     }
 }

@@ -141,6 +141,7 @@ pub fn run(data_dir: &DataDir, as_json: bool) -> anyhow::Result<ExitCode> {
         check_key(&mut report, data_dir);
     }
     check_daemon(&mut report, data_dir, settings.as_ref());
+    check_mcp(&mut report, data_dir);
 
     let failed = report.checks.iter().any(|c| c.level == Level::Fail);
     if as_json {
@@ -171,6 +172,33 @@ pub fn run(data_dir: &DataDir, as_json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether each installed agent has `loopsy mcp` (missing agents are not listed).
+fn check_mcp(report: &mut Report, data_dir: &DataDir) {
+    use super::mcp_register::{AGENTS, State, server_command, state};
+    let Ok(command) = server_command(data_dir) else {
+        return;
+    };
+    for agent in AGENTS {
+        let name = match agent.program() {
+            "claude" => "mcp: claude",
+            "codex" => "mcp: codex",
+            "gemini" => "mcp: gemini",
+            _ => "mcp: opencode",
+        };
+        let fix = format!("loopsy mcp add --agent {}", agent.program());
+        match state(agent, &command) {
+            State::Missing => {}
+            State::Registered => report.ok(name, "loopsy mcp is registered"),
+            State::NotRegistered => report.warn(name, "installed, without loopsy mcp", fix),
+            State::RegisteredElsewhere => report.warn(
+                name,
+                "loopsy is registered to another binary or data dir",
+                fix,
+            ),
+        }
+    }
 }
 
 fn check_config(report: &mut Report, data_dir: &DataDir) -> Option<Settings> {

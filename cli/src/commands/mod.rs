@@ -6,6 +6,7 @@ pub mod exec;
 pub mod init;
 pub mod key;
 pub mod logs;
+pub mod mcp_register;
 pub mod pair;
 pub mod peers;
 pub mod phone;

@@ -31,6 +31,8 @@ mod keys;
 mod lifecycle;
 /// `loopsy mcp` through the official MCP Python SDK: every tool, bad input, no daemon.
 mod mcp;
+/// `loopsy mcp add|remove|status` with stand-in agents and an opencode config.
+mod mcp_register;
 /// Network namespaces joined by veth, for tests that need real network stacks.
 mod netns;
 /// Attacks on pairing and peer calls with a hostile party in the middle.
