@@ -13,7 +13,6 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde_json::json;
 
 use super::args::Args;
 use super::{Answer, LoopsyMcp, ToolError, guides, tools};
@@ -26,10 +25,10 @@ fn known_arguments(name: &str) -> Option<Vec<String>> {
     Some(properties.keys().cloned().collect())
 }
 
+/// Text only: structured content would be checked against the tool's output
+/// schema, which describes its success (the MCP Inspector refuses it).
 fn failure(error: ToolError) -> CallToolResult {
-    let mut result = CallToolResult::error(vec![ContentBlock::text(error.0.clone())]);
-    result.structured_content = Some(json!({ "error": error.0 }));
-    result
+    CallToolResult::error(vec![ContentBlock::text(error.0)])
 }
 
 /// The structured result, and as text its one-line summary then the same

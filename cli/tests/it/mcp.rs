@@ -497,3 +497,91 @@ fn a_paired_peer_cannot_deliver_or_acknowledge_as_another_machine() {
     assert_eq!(garbage["error"]["data"]["httpStatus"], 400, "{garbage}");
     assert!(!mira.ok(&["context", "list", "--json"]).contains("inbox:"));
 }
+
+const INSPECTOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/mcp/node_modules/.bin/mcp-inspector"
+);
+
+/// The MCP Inspector CLI against `loopsy mcp`: one method, its JSON answer.
+fn inspect(loopsy: &Loopsy, method_args: &[&str]) -> Value {
+    let out = Command::new(INSPECTOR)
+        .arg("--cli")
+        .arg(BIN)
+        .arg("--data-dir")
+        .arg(loopsy.data())
+        .arg("mcp")
+        .args(method_args)
+        .env("HOME", loopsy.dir.path())
+        .output()
+        .expect("run the inspector");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "the inspector printed no JSON: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        )
+    })
+}
+
+#[test]
+fn the_mcp_inspector_lists_the_tools_and_calls_them() {
+    if !Path::new(INSPECTOR).exists() {
+        eprintln!("skipped: the MCP Inspector is not installed (cd cli/tests/mcp && npm ci)");
+        return;
+    }
+    let loopsy = Loopsy::started();
+    let listed = inspect(&loopsy, &["--method", "tools/list"]);
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, TOOLS);
+    let set = inspect(
+        &loopsy,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "loopsy_context_set",
+            "--tool-arg",
+            "key=inspected",
+            "value=yes",
+        ],
+    );
+    assert_ne!(set["isError"], true, "{set}");
+    let got = inspect(
+        &loopsy,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "loopsy_context_get",
+            "--tool-arg",
+            "key=inspected",
+        ],
+    );
+    assert_eq!(got["structuredContent"]["value"], "yes", "{got}");
+    // A tool error is a result the Inspector accepts, not a protocol error.
+    loopsy.ok(&["stop"]);
+    let down = inspect(
+        &loopsy,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "loopsy_context_get",
+            "--tool-arg",
+            "key=inspected",
+        ],
+    );
+    assert_eq!(down["isError"], true, "{down}");
+    assert!(
+        down["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("run `loopsy start`")),
+        "{down}"
+    );
+}
