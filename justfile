@@ -21,7 +21,7 @@ lint:
 # the Router, sessions and the relay link got threads of their own), built from an export
 # of that revision into target/bench-before.
 bench before="fb140b4": (build-before before)
-    LOOPSY_BENCH_BEFORE={{justfile_directory()}}/target/bench-before/release/loopsy cargo bench -p loopsy --bench daemon --bench phone --bench web --bench relay --bench peers
+    LOOPSY_BENCH_BEFORE={{justfile_directory()}}/target/bench-before/release/loopsy cargo bench -p loopsy --bench daemon --bench phone --bench web --bench relay --bench peers --bench mcp
 
 # Builds revision `rev`'s loopsy (release) into target/bench-before, for `bench`.
 build-before rev:

@@ -19,58 +19,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use loopsy_daemon::peers::client::PeerClient;
-use loopsy_transports::client::UnixRpcClient;
 use loopsy_transports::peer_tls::Trust;
 use serde_json::{Value, json};
+use support::pairing::{client, two_paired_daemons};
 use support::*;
-
-fn client(data: &Path) -> UnixRpcClient {
-    UnixRpcClient::connect(&data.join("loopsyd.sock"), Duration::from_secs(60))
-        .unwrap()
-        .without_read_timeout()
-        .unwrap()
-}
-
-fn wait_state(socket: &mut UnixRpcClient, method: &str, leaving: &[&str]) -> Value {
-    let began = Instant::now();
-    loop {
-        let status = socket.call(method, None).unwrap();
-        if !leaving.contains(&status["state"].as_str().unwrap_or_default()) {
-            return status;
-        }
-        assert!(
-            began.elapsed() < Duration::from_secs(20),
-            "pairing stalled: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Pairs `host` and `joiner` over their sockets (both owners accept), each
-/// granting the other exec and transfer; the host's TLS port.
-fn pair(host: &Path, joiner: &Path, host_port: u16) {
-    let (mut h, mut j) = (client(host), client(joiner));
-    let code = h.call("peers.pair.open", None).unwrap()["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    j.call(
-        "peers.join",
-        Some(&json!({"address": format!("127.0.0.1:{}", host_port + 1), "code": code})),
-    )
-    .unwrap();
-    assert_eq!(
-        wait_state(&mut j, "peers.join.status", &["connecting"])["state"],
-        "comparing"
-    );
-    let grants = json!({"accept": true, "grants": ["exec", "transfer", "sessions:shell"]});
-    j.call("peers.join.confirm", Some(&grants)).unwrap();
-    h.call("peers.pair.confirm", Some(&grants)).unwrap();
-    assert_eq!(
-        wait_state(&mut j, "peers.join.status", &["waiting-for-peer"])["state"],
-        "paired"
-    );
-}
 
 /// The certificate fingerprint and the credential `from` calls `to` with.
 fn direct_client(from: &Path, to: &Path, to_port: u16) -> PeerClient {
@@ -120,25 +72,8 @@ fn main() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (kai_data, mira_data) = (tmp.path().join("kai/data"), tmp.path().join("mira/data"));
-    for data in [&kai_data, &mira_data] {
-        ok(data, &["init"]);
-        // The peer principal is rate limited like any other; lift it for the run.
-        let config = data.join("config.yaml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        let text =
-            ["execute: 30", "transfer: 10", "default: 120"]
-                .iter()
-                .fold(text, |text, limit| {
-                    let (name, _) = limit.split_once(':').unwrap();
-                    text.replace(limit, &format!("{name}: 1000000"))
-                });
-        std::fs::write(&config, text).unwrap();
-    }
-    let (_kai, _) = start_daemon(&kai_data);
-    let (mira, _) = start_daemon(&mira_data);
+    let (_kai, mira, kai_data, mira_data) = two_paired_daemons(tmp.path());
     remember_peer_dir(&mira_data);
-    pair(&mira_data, &kai_data, mira.port);
     let mira_node = client(&mira_data).call("status", None).unwrap()["nodeId"]
         .as_str()
         .unwrap()

@@ -7,6 +7,7 @@ pub mod baselines;
 pub mod exec_ab;
 pub mod flood;
 pub mod http;
+pub mod pairing;
 pub mod raw_ws;
 
 use std::io::{BufReader, Read, Write};
