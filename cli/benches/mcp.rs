@@ -126,12 +126,10 @@ fn main() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (_kai, _mira, kai_data, mira_data) = two_paired_daemons(tmp.path());
-    let mira_node = client(&mira_data).call("status", None).unwrap()["nodeId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for data in [&kai_data, &mira_data] {
+    let pair = two_paired_daemons(tmp.path());
+    let (kai_data, mira_data, mira_node) =
+        (&pair.kai_data, &pair.mira_data, pair.mira_node.clone());
+    for data in [kai_data, mira_data] {
         client(data)
             .call(
                 "context.set",
@@ -143,8 +141,8 @@ fn main() {
         "MCP on loopback ({} cores)\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let mut mcp = Mcp::start(&kai_data);
-    let mut socket = client(&kai_data);
+    let mut mcp = Mcp::start(kai_data);
+    let mut socket = client(kai_data);
     let timed = |f: &mut dyn FnMut()| {
         let t = Instant::now();
         f();
@@ -202,7 +200,7 @@ fn main() {
         &baseline,
         "peers.call context.get on the socket",
     );
-    bench_wait(&mut mcp, &kai_data);
+    bench_wait(&mut mcp, kai_data);
 }
 
 /// A line typed into a shell prints `mark-N`: the time to `loopsy_session_wait`'s

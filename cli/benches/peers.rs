@@ -72,20 +72,22 @@ fn main() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (_kai, mira, kai_data, mira_data) = two_paired_daemons(tmp.path());
-    remember_peer_dir(&mira_data);
-    let mira_node = client(&mira_data).call("status", None).unwrap()["nodeId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pair = two_paired_daemons(tmp.path());
+    let (mira, kai_data, mira_data, mira_node) = (
+        &pair.mira,
+        &pair.kai_data,
+        &pair.mira_data,
+        pair.mira_node.clone(),
+    );
+    remember_peer_dir(mira_data);
     println!(
         "LAN peers on loopback ({} cores)\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
     let system = actix_rt::System::new();
-    let direct = Rc::new(direct_client(&kai_data, &mira_data, mira.port));
-    let mut through = client(&kai_data);
+    let direct = Rc::new(direct_client(kai_data, mira_data, mira.port));
+    let mut through = client(kai_data);
     let call = json!({"peer": mira_node, "method": "exec.run", "params": {"command": "true"}});
     let [subject, baseline] = interleaved(
         500,
@@ -116,8 +118,8 @@ fn main() {
         ],
     );
     report("execute `true` on a peer", &subject, &baseline);
-    bench_echo(&kai_data, &mira_node);
-    bench_transfer(&system, &kai_data, &mira_node);
+    bench_echo(kai_data, &mira_node);
+    bench_transfer(&system, kai_data, &mira_node);
 }
 
 /// A connection to `socket` tunnelled to `peer` (what `shell --peer` opens).

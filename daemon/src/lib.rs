@@ -28,6 +28,7 @@ pub mod durable;
 pub mod identity;
 pub mod instance;
 pub mod limits;
+pub mod mcp_client;
 pub mod paths;
 pub mod peers;
 pub mod phone;

@@ -58,9 +58,17 @@ pub fn pair(host: &Path, joiner: &Path, host_port: u16) {
     );
 }
 
-/// Kai and Mira, started in `dir` and paired (Mira hosting), their rate
-/// limits lifted; the daemons and their data dirs.
-pub fn two_paired_daemons(dir: &Path) -> (Daemon, Daemon, PathBuf, PathBuf) {
+/// Kai and Mira on loopback, Mira hosting the pairing.
+pub struct PairedDaemons {
+    pub kai: Daemon,
+    pub mira: Daemon,
+    pub kai_data: PathBuf,
+    pub mira_data: PathBuf,
+    pub mira_node: String,
+}
+
+/// Kai and Mira, started in `dir` and paired, their rate limits lifted.
+pub fn two_paired_daemons(dir: &Path) -> PairedDaemons {
     let (kai_data, mira_data) = (dir.join("kai/data"), dir.join("mira/data"));
     for data in [&kai_data, &mira_data] {
         ok(data, &["init"]);
@@ -78,5 +86,15 @@ pub fn two_paired_daemons(dir: &Path) -> (Daemon, Daemon, PathBuf, PathBuf) {
     let (kai, _) = start_daemon(&kai_data);
     let (mira, _) = start_daemon(&mira_data);
     pair(&mira_data, &kai_data, mira.port);
-    (kai, mira, kai_data, mira_data)
+    let mira_node = client(&mira_data).call("status", None).unwrap()["nodeId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    PairedDaemons {
+        kai,
+        mira,
+        kai_data,
+        mira_data,
+        mira_node,
+    }
 }

@@ -21,6 +21,7 @@ mod session_tools;
 mod tools;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use loopsy_daemon::paths::DataDir;
@@ -52,6 +53,9 @@ pub struct LoopsyMcp {
     data_dir: DataDir,
     daemon: daemon::Daemon,
     jobs: Arc<jobs::Jobs>,
+    /// Whether this process's `mcp.attach` connection (its `McpClient` in
+    /// the daemon) is open.
+    attached: Arc<AtomicBool>,
 }
 
 impl LoopsyMcp {
@@ -60,7 +64,38 @@ impl LoopsyMcp {
             daemon: daemon::Daemon::new(data_dir.socket()),
             data_dir,
             jobs: Arc::default(),
+            attached: Arc::default(),
         }
+    }
+
+    /// Announces this client to the daemon, once, on a connection held open
+    /// for the life of this process (the daemon's `McpClient` lives as long);
+    /// again after the daemon restarts.
+    fn attach(&self, name: &str, version: &str) {
+        if self.attached.swap(true, Ordering::SeqCst) || !self.daemon.socket().exists() {
+            if !self.daemon.socket().exists() {
+                self.attached.store(false, Ordering::SeqCst);
+            }
+            return;
+        }
+        let (socket, attached) = (self.daemon.socket().clone(), self.attached.clone());
+        let params = serde_json::json!({"name": name, "version": version});
+        std::thread::spawn(move || {
+            let held =
+                loopsy_transports::client::UnixRpcClient::connect(&socket, daemon::CALL_TIMEOUT)
+                    .and_then(|c| c.without_read_timeout())
+                    .and_then(|mut c| {
+                        c.call_streaming(
+                            loopsy_transports::wire::method::MCP_ATTACH,
+                            Some(&params),
+                            |_| {},
+                        )
+                    });
+            if let Err(error) = held {
+                tracing::debug!(%error, "the attach connection ended");
+            }
+            attached.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Refuses early when no daemon listens (a tool that would start

@@ -40,6 +40,17 @@ fn success(answer: Answer) -> CallToolResult {
     result
 }
 
+/// The client's name and version, as it gave them at `initialize`.
+fn client_of(context: &RequestContext<RoleServer>) -> (String, String) {
+    match context.peer.peer_info() {
+        Some(info) => (
+            info.client_info.name.clone(),
+            info.client_info.version.clone(),
+        ),
+        None => ("an MCP client".into(), String::new()),
+    }
+}
+
 impl LoopsyMcp {
     async fn dispatch(&self, name: &str, args: &Args) -> Result<Answer, ToolError> {
         match name {
@@ -114,8 +125,10 @@ impl ServerHandler for LoopsyMcp {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let (client, version) = client_of(&context);
+        self.attach(&client, &version);
         self.read_guide_resource(&request.uri)
             .await
             .map(ReadResourceResponse::Complete)
@@ -146,8 +159,10 @@ impl ServerHandler for LoopsyMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let (client, version) = client_of(&context);
+        self.attach(&client, &version);
         let name = request.name.as_ref();
         let outcome = match known_arguments(name) {
             None => self.dispatch(name, &Args::empty()).await,

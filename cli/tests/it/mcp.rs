@@ -284,6 +284,18 @@ fn every_tool_works_here_and_on_peers_through_the_python_sdk() {
     )
     .expect("json");
     assert_eq!(status["nodeId"], node_id(&kai).as_str());
+    // The client was attached while it ran (its McpClient in the daemon) and
+    // is gone once it ended.
+    let clients = status["mcpClients"].as_array().expect("mcpClients").clone();
+    assert_eq!(clients.len(), 1, "{status}");
+    assert!(
+        clients[0]["name"].as_str().is_some_and(|n| !n.is_empty()),
+        "{clients:?}"
+    );
+    crate::harness::wait_until("the McpClient to end with its process", || {
+        let now: Value = serde_json::from_str(&kai.ok(&["status", "--json"])).expect("json");
+        now["mcpClients"] == serde_json::json!([])
+    });
     assert_eq!(
         step(&steps, "prompts")["names"],
         serde_json::json!(["loopsy_help", "loopsy_coordinate"])

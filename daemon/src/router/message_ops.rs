@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix::Addr;
 use loopsy_transports::error::ApiError;
-use loopsy_transports::wire::{MessageRequest, Reply, method};
+use loopsy_transports::wire::{MessageRequest, Reply, Request, method};
 use serde_json::{Value, json};
 
 use super::{Principal, Router, Work};
@@ -92,7 +92,10 @@ async fn on_peer(
     .map_err(|_| ApiError::unavailable("the peer link stopped; try again"))?
 }
 
-pub(super) fn run(router: &mut Router, request: MessageRequest, principal: &Principal) -> Work {
+pub(super) fn run(router: &mut Router, request: Request, principal: &Principal) -> Work {
+    let Request::Message(request) = request else {
+        return Work::Done(Err(ApiError::internal("not a message request")));
+    };
     match handle(router, request, principal) {
         Ok(work) => work,
         Err(error) => Work::Done(Err(error)),

@@ -7,6 +7,7 @@ mod auth;
 mod capabilities;
 mod context_ops;
 mod exec_ops;
+mod mcp_ops;
 mod message_ops;
 mod operations;
 #[cfg(test)]
@@ -101,6 +102,8 @@ pub struct Router {
     services: Services,
     /// Running exec jobs (buffered and streaming), for listing, cancel and `maxConcurrent`.
     jobs: exec_ops::JobTable,
+    /// The `loopsy mcp` processes attached now (their `McpClient` actors).
+    mcp: mcp_ops::McpClients,
     /// Transfer roots from the current configuration.
     path_guard: Arc<crate::policy::path_guard::PathGuard>,
     /// Transfers in flight per principal.
@@ -191,6 +194,7 @@ impl Router {
             shutdown: setup.shutdown,
             services: setup.services,
             jobs: exec_ops::JobTable::default(),
+            mcp: mcp_ops::McpClients::default(),
             path_guard,
             transfers: Default::default(),
             pairing: Default::default(),

@@ -14,11 +14,11 @@ use loopsy_transports::error::ApiError;
 use loopsy_transports::wire::{Evidence, RateFamily, Request, TransportKind, method};
 
 use super::capabilities::{Capability, Need};
+use super::message_ops::run as message;
 use super::rpc_params::{self as rpc, Parse};
 use super::{Principal, Router, Work};
 use super::{
-    context_ops, exec_ops, message_ops, ops, peer_ops, phone_ops, picker_ops, session_ops,
-    transfer_ops,
+    context_ops, exec_ops, mcp_ops, ops, peer_ops, phone_ops, picker_ops, session_ops, transfer_ops,
 };
 
 /// Who may ask, before capabilities are looked at.
@@ -166,11 +166,8 @@ const TRANSFER: Need = Need::One(Capability::Transfer);
 const SESSIONS: Need = Need::Sessions;
 const MESSAGES: Need = Need::One(Capability::Messages);
 
-fn message(r: &mut Router, q: Request, p: &Principal) -> Work {
-    match q {
-        Request::Message(request) => message_ops::run(r, request, p),
-        other => not_mine(other),
-    }
+fn mcp(r: &mut Router, q: Request, _: &Principal) -> Work {
+    mcp_ops::run(r, q)
 }
 fn context(r: &mut Router, q: Request, _: &Principal) -> Work {
     context_ops::run(r, q)
@@ -499,6 +496,9 @@ pub static OPERATIONS: &[Operation] = &[
     .access(Access::OwnerOrOwnerKey),
     op(method::MESSAGE_DELIVER, rpc::message_deliver, message).needs(MESSAGES),
     op(method::MESSAGE_ACKED, rpc::message_acked, message).needs(MESSAGES),
+    op(method::MCP_ATTACH, rpc::mcp_attach, mcp)
+        .access(Access::Owner)
+        .streams_over(UNIX),
     op(UNKNOWN, rpc::not_a_method, answered_by_admission).phones(),
     MALFORMED_ENTRY,
 ];

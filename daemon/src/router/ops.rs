@@ -52,6 +52,7 @@ pub fn status(router: &Router) -> Reply {
         "peers": { "total": total, "online": online, "offline": offline },
         "jobs": { "active": router.jobs.active(), "total": router.jobs.total() },
         "context": { "entries": router.services.context.entries() },
+        "mcpClients": router.mcp.list(),
         "daemon": {
             "version": DAEMON_VERSION,
             "pid": std::process::id(),

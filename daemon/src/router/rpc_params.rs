@@ -409,6 +409,14 @@ pub fn message_acked(method: &str, params: Option<&Value>) -> Result<Request, Ap
     }))
 }
 
+pub fn mcp_attach(method: &str, params: Option<&Value>) -> Result<Request, ApiError> {
+    let p: McpAttachParams = parse_params(method, params)?;
+    Ok(Request::McpAttach {
+        name: p.name,
+        version: p.version,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

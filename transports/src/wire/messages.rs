@@ -74,6 +74,15 @@ pub struct MessageDeliverParams {
     pub envelope: Value,
 }
 
+/// `mcp.attach`: the agent's client, as it named itself.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpAttachParams {
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MessageAckedParams {

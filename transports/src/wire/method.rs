@@ -60,6 +60,7 @@ pub const MESSAGES_ACK: &str = "messages.ack";
 pub const MESSAGES_ACK_STATUS: &str = "messages.ackStatus";
 pub const MESSAGE_DELIVER: &str = "message.deliver";
 pub const MESSAGE_ACKED: &str = "message.acked";
+pub const MCP_ATTACH: &str = "mcp.attach";
 pub const PEERS_TYPESCRIPT_ADD: &str = "peers.typescript.add";
 pub const PEERS_TYPESCRIPT_INVITE: &str = "peers.typescript.invite";
 // Asked by one daemon of another.
@@ -148,4 +149,5 @@ pub const ALL: &[&str] = &[
     MESSAGES_ACK_STATUS,
     MESSAGE_DELIVER,
     MESSAGE_ACKED,
+    MCP_ATTACH,
 ];

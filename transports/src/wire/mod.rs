@@ -203,6 +203,11 @@ pub enum Request {
     Peers(PeerRequest),
     /// Messages between agents on the machines (spec §7).
     Message(MessageRequest),
+    /// A `loopsy mcp` process announces itself; its stream lasts as long as it.
+    McpAttach {
+        name: String,
+        version: String,
+    },
     /// A route or method this daemon does not have; answered 404 after auth.
     Unknown {
         method: String,
@@ -289,6 +294,7 @@ impl Request {
             Self::PhoneRevokedAtRelay { .. } => method::PHONE_REVOKED_AT_RELAY,
             Self::Peers(request) => request.op(),
             Self::Message(request) => request.op(),
+            Self::McpAttach { .. } => method::MCP_ATTACH,
             Self::Unknown { .. } => "unknown",
             Self::Call { .. } => "rpc",
             Self::Malformed { op, .. } => op,
