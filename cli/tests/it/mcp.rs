@@ -318,15 +318,20 @@ fn bad_input_gets_tool_errors_and_the_server_lives_on() {
     if sdk_missing() {
         return;
     }
-    let (kai, mira) = (daemon(), daemon());
+    let (kai, mira, gone) = (daemon(), daemon(), daemon());
     // Mira lets Kai transfer files, not touch its context.
     pair(&mira, &kai, "transfer", "exec");
+    // A peer that is paired, then switched off.
+    pair(&gone, &kai, "exec", "exec");
+    let gone_id = node_id(&gone);
+    gone.ok(&["stop"]);
     let pulled = kai.dir.path().join("x");
     let steps = drive(
         &kai,
         "bad-input",
         &[
             ("peer", &node_id(&mira)),
+            ("gone", &gone_id),
             ("pull_dest", pulled.to_str().expect("path")),
             ("mode", "legacy"),
         ],
@@ -345,6 +350,7 @@ fn bad_input_gets_tool_errors_and_the_server_lives_on() {
         ("unknown_job", "no job job-999"),
         ("unknown_session", "no-such-session"),
         ("bad_regex", "not a valid regex"),
+        ("offline_peer", "cannot reach"),
     ] {
         let text = failed(&steps, name);
         assert!(text.contains(says), "{name}: {text}");

@@ -119,6 +119,7 @@ async def bad_input(client, opts):
         ("huge_output", "loopsy_execute", {"command": "head", "args": ["-c", "20000000", "/dev/zero"]}),
         ("unknown_job", "loopsy_job_status", {"job_id": "job-999"}),
         ("unknown_session", "loopsy_session_read", {"session_id": "no-such-session"}),
+        ("offline_peer", "loopsy_peer_status", {"peer": opts["gone"]}),
     ]
     # A session whose output is the worst case for a backtracking engine.
     started = await call(client, "regex_session", "loopsy_session_start", {
