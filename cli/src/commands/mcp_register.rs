@@ -89,6 +89,38 @@ fn read_opencode(path: &Path) -> anyhow::Result<Map<String, Value>> {
     }
 }
 
+/// The major version of the installed opencode, if it answers `--version`.
+fn opencode_major() -> Option<u64> {
+    let out = Command::new("opencode").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split(|c: char| !c.is_ascii_digit() && c != '.')
+        .find(|w| w.contains('.'))
+        .and_then(|v| v.split('.').next()?.parse().ok())
+}
+
+/// Whether servers go under `mcp.servers` (opencode 2's layout) rather than
+/// straight under `mcp` (1.x): the config's own layout decides, else the
+/// installed opencode's version.
+fn opencode_nested(config: &Map<String, Value>) -> bool {
+    if let Some(Value::Object(mcp)) = config.get("mcp") {
+        if mcp.get("servers").is_some_and(Value::is_object) {
+            return true;
+        }
+        if mcp.values().any(|v| v.get("type").is_some()) {
+            return false;
+        }
+    }
+    opencode_major().is_some_and(|major| major >= 2)
+}
+
+/// The loopsy entry of an opencode config, in either layout.
+fn opencode_entry(config: &Map<String, Value>) -> Option<&Value> {
+    let mcp = config.get("mcp")?;
+    mcp.get("servers")
+        .and_then(|servers| servers.get(NAME))
+        .or_else(|| mcp.get(NAME))
+}
+
 /// The argv-style commands one agent is registered with, removed with and
 /// listed with.
 fn agent_commands(agent: McpAgent, command: &[String]) -> [Vec<String>; 3] {
@@ -145,7 +177,7 @@ pub fn state(agent: McpAgent, command: &[String]) -> State {
         };
         let entry = read_opencode(&path)
             .ok()
-            .and_then(|c| c.get("mcp")?.get(NAME).cloned());
+            .and_then(|c| opencode_entry(&c).cloned());
         return match entry {
             None if !installed("opencode") && !path.exists() => State::Missing,
             None => State::NotRegistered,
@@ -174,9 +206,16 @@ pub fn state(agent: McpAgent, command: &[String]) -> State {
 fn edit_opencode(command: &[String], remove: bool, dry_run: bool) -> anyhow::Result<String> {
     let path = opencode_config().context("no HOME or XDG_CONFIG_HOME to find opencode's config")?;
     let mut config = read_opencode(&path)?;
-    let servers = config
+    let nested = opencode_nested(&config);
+    let mcp = config
         .entry("mcp")
         .or_insert_with(|| Value::Object(Map::new()));
+    let servers = match mcp {
+        Value::Object(mcp) if nested => mcp
+            .entry("servers")
+            .or_insert_with(|| Value::Object(Map::new())),
+        other => other,
+    };
     let Value::Object(servers) = servers else {
         bail!(
             "\"mcp\" in {} is not an object; fix it by hand",

@@ -158,6 +158,23 @@ fn agents_are_registered_once_through_their_own_commands_and_opencode_keeps_its_
     let after: Value =
         serde_json::from_str(&std::fs::read_to_string(&config).expect("read")).expect("json");
     assert_eq!(after["mcp"], json!({"other": theirs["mcp"]["other"]}));
+    // With no layout of its own, the installed opencode's version decides:
+    // from 2.0 (the stand-in says 9.9.9) servers sit under `mcp.servers`.
+    std::fs::remove_file(&config).expect("rm");
+    assert_eq!(
+        states(&loopsy, &["add", "--agent", "opencode"]),
+        json!({"opencode": "registered"})
+    );
+    let fresh: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).expect("read")).expect("json");
+    assert_eq!(
+        fresh["mcp"]["servers"]["loopsy"]["type"], "local",
+        "{fresh}"
+    );
+    assert_eq!(
+        states(&loopsy, &["status", "--agent", "opencode"]),
+        json!({"opencode": "registered"})
+    );
 }
 
 #[test]
