@@ -110,6 +110,15 @@ pub enum Command {
     /// through it, so no key ever appears in a tool call. `loopsy mcp add`
     /// registers it with the agents installed here.
     Mcp(McpArgs),
+    /// Print a shell completion script: `loopsy completions bash >
+    /// ~/.local/share/bash-completion/completions/loopsy` (zsh: a file named
+    /// `_loopsy` on $fpath; fish: ~/.config/fish/completions/loopsy.fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `loopsy man > ~/.local/share/man/man1/loopsy.1`.
+    Man,
 }
 
 #[derive(Debug, Args)]

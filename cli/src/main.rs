@@ -58,6 +58,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Relay(command) => commands::phone::relay(&data_dir, command),
         Command::Pair(args) => commands::pair::run(&data_dir, args),
         Command::Peers(command) => commands::peers::run(&data_dir, command),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "loopsy", &mut script);
+            print_whole(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+            print_whole(&page)
+        }
         Command::Mcp(args) => {
             use commands::mcp_register::{Action, run as register};
             match &args.command {
@@ -67,5 +78,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(McpCommand::Status(a)) => register(&data_dir, a, Action::Status),
             }
         }
+    }
+}
+
+/// Writes generated text to stdout; a reader that stops early (`| head`) is
+/// not an error.
+fn print_whole(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }

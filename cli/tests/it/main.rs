@@ -15,6 +15,8 @@ mod audit;
 mod capabilities;
 /// Golden request/response pairs from the original's spec.
 mod compat;
+/// Shell completions and the man page.
+mod completions;
 /// Configuration layers, errors, warnings, permissions, doctor.
 mod config;
 /// The shared context store: shapes, bad input, cap, expiry, durability, CLI.
