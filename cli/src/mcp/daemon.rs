@@ -38,6 +38,13 @@ impl From<ClientError> for ToolError {
     }
 }
 
+impl ToolError {
+    /// Whether the daemon refused with loopsy error `code` (as formatted above).
+    pub fn has_code(&self, code: u32) -> bool {
+        self.0.ends_with(&format!("(code {code})"))
+    }
+}
+
 impl Daemon {
     pub fn new(socket: PathBuf) -> Self {
         Self { socket }

@@ -1,8 +1,6 @@
 //! The tools over data: peers, the shared context (here, on one peer, or on
 //! every online peer), and files to and from a peer.
 
-use std::path::PathBuf;
-
 use loopsy_transports::error::code;
 use loopsy_transports::wire::method;
 use serde_json::{Value, json};
@@ -77,14 +75,10 @@ impl LoopsyMcp {
                 ))
             }
             // Absent is an answer, not a failure.
-            Err(ToolError(message))
-                if message.ends_with(&format!("(code {})", code::CONTEXT_NOT_FOUND)) =>
-            {
-                Ok(Answer::new(
-                    format!("{key} is not set{}", where_(args.peer()?)),
-                    json!({"key": key, "found": false, "value": null, "entry": null}),
-                ))
-            }
+            Err(error) if error.has_code(code::CONTEXT_NOT_FOUND) => Ok(Answer::new(
+                format!("{key} is not set{}", where_(args.peer()?)),
+                json!({"key": key, "found": false, "value": null, "entry": null}),
+            )),
             Err(other) => Err(other),
         }
     }
@@ -188,12 +182,12 @@ impl LoopsyMcp {
         let data_dir = self.data_dir.clone();
         let moved = tokio::task::spawn_blocking(move || match direction.as_str() {
             "push" => {
-                let source = expand_home(&source);
+                let source = loopsy_daemon::paths::expand_home(&source);
                 crate::commands::transfer_peer::push(&data_dir, &peer, &source, &dest, true)
                     .map(|r| json!({"direction": "push", "peer": peer, "size": r["size"], "sha256": r["checksum"], "path": dest}))
             }
             "pull" => {
-                let dest = expand_home(&dest);
+                let dest = loopsy_daemon::paths::expand_home(&dest);
                 crate::commands::transfer_peer::pull(&data_dir, &peer, &source, &dest, true).map(
                     |r| json!({"direction": "pull", "peer": peer, "size": r["size"], "path": r["path"].as_str().map_or_else(|| dest.display().to_string(), str::to_owned)}),
                 )
@@ -229,13 +223,4 @@ impl LoopsyMcp {
 
 fn where_(peer: Option<&str>) -> String {
     peer.map(|p| format!(" on {p}")).unwrap_or_default()
-}
-
-/// `~` as this machine's home, for a path on this machine.
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ if path == "~" => std::env::var_os("HOME").map_or_else(|| path.into(), PathBuf::from),
-        _ => PathBuf::from(path),
-    }
 }

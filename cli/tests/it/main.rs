@@ -33,6 +33,8 @@ mod keys;
 mod lifecycle;
 /// `loopsy mcp` through the official MCP Python SDK: every tool, bad input, no daemon.
 mod mcp;
+/// Messages between agents through `loopsy mcp`, in the original's layout; forged senders.
+mod mcp_messages;
 /// `loopsy mcp add|remove|status` with stand-in agents and an opencode config.
 mod mcp_register;
 /// Network namespaces joined by veth, for tests that need real network stacks.

@@ -10,7 +10,7 @@ use loopsy_transports::wire::{Reply, ReplyStream, Request};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::{Router, Work};
+use super::{Principal, Router, Work};
 use crate::mcp_client::{McpClient, McpClientGone};
 
 /// The MCP clients attached now.
@@ -33,7 +33,7 @@ fn clean(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
-pub(super) fn run(router: &mut Router, request: Request) -> Work {
+pub(super) fn run(router: &mut Router, request: Request, _: &Principal) -> Work {
     let Request::McpAttach { name, version } = request else {
         return Work::Done(Err(ApiError::internal("not an MCP request")));
     };

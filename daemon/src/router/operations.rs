@@ -166,9 +166,6 @@ const TRANSFER: Need = Need::One(Capability::Transfer);
 const SESSIONS: Need = Need::Sessions;
 const MESSAGES: Need = Need::One(Capability::Messages);
 
-fn mcp(r: &mut Router, q: Request, _: &Principal) -> Work {
-    mcp_ops::run(r, q)
-}
 fn context(r: &mut Router, q: Request, _: &Principal) -> Work {
     context_ops::run(r, q)
 }
@@ -496,7 +493,7 @@ pub static OPERATIONS: &[Operation] = &[
     .access(Access::OwnerOrOwnerKey),
     op(method::MESSAGE_DELIVER, rpc::message_deliver, message).needs(MESSAGES),
     op(method::MESSAGE_ACKED, rpc::message_acked, message).needs(MESSAGES),
-    op(method::MCP_ATTACH, rpc::mcp_attach, mcp)
+    op(method::MCP_ATTACH, rpc::mcp_attach, mcp_ops::run)
         .access(Access::Owner)
         .streams_over(UNIX),
     op(UNKNOWN, rpc::not_a_method, answered_by_admission).phones(),
