@@ -40,6 +40,9 @@ pub struct PeerPush {
     pub idle: Duration,
 }
 
+/// How long closing the push's connection may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The JSON-RPC id of the push on its own framed connection.
 const PUSH_ID: u64 = 1;
 
@@ -78,18 +81,26 @@ async fn push_framed(client: Rc<PeerClient>, push: PeerPush) -> Result<Value, Ap
     let params = json!({"destPath": push.dest_path, "checksum": push.checksum});
     let call = jsonrpc::call(PUSH_ID, method::TRANSFER_PUSH, Some(&params));
     let send = |frame: Frame| Message::Binary(to_message(frame));
-    sink.send(send(Frame::Json(Bytes::from(call))))
-        .await
-        .map_err(lost)?;
+    tokio::time::timeout(
+        HEAD_TIMEOUT,
+        sink.send(send(Frame::Json(Bytes::from(call)))),
+    )
+    .await
+    .map_err(|_| unreachable(&name, "it took no push"))?
+    .map_err(lost)?;
     let UploadBody(mut body) = push.body;
     let mut sent_all = false;
+    // Deadlines move only with progress: a peer that pings (or sends stray
+    // frames) without answering cannot hold the push open.
+    let mut stall_at = tokio::time::Instant::now() + push.idle;
+    let mut answer_by = stall_at;
     let outcome = loop {
         tokio::select! {
             // Biased: an answer that is there is read before more is sent.
             biased;
             message = stream.next() => match message {
                 Some(Ok(awc::ws::Frame::Ping(bytes))) => {
-                    let _ = sink.send(Message::Pong(bytes)).await;
+                    let _ = tokio::time::timeout(push.idle, sink.send(Message::Pong(bytes))).await;
                 }
                 Some(Ok(message)) => {
                     if let Some(answer) = push_answer(&name, message) {
@@ -101,6 +112,7 @@ async fn push_framed(client: Rc<PeerClient>, push: PeerPush) -> Result<Value, Ap
             },
             piece = body.recv(), if !sent_all => match piece {
                 Some(Ok(piece)) => {
+                    stall_at = tokio::time::Instant::now() + push.idle;
                     for part in piece.chunks(MAX_FRAME_PAYLOAD) {
                         let frame = send(Frame::Binary(piece.slice_ref(part)));
                         // A peer that stops reading is a stall, like a client that stops sending.
@@ -114,25 +126,30 @@ async fn push_framed(client: Rc<PeerClient>, push: PeerPush) -> Result<Value, Ap
                 // The local client stopped: closing without the end frame makes
                 // the peer discard what it wrote.
                 Some(Err(stopped)) => {
-                    let _ = sink.close().await;
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
                     return Err(ApiError::new(code::TRANSFER_FAILED, 502, format!(
                         "the push to peer {name} was cut off ({stopped})"
                     )));
                 }
                 None => {
-                    sink.send(send(Frame::Binary(Bytes::new()))).await.map_err(lost)?;
+                    let end = sink.send(send(Frame::Binary(Bytes::new())));
+                    match tokio::time::timeout(push.idle, end).await {
+                        Ok(sent) => sent.map_err(lost)?,
+                        Err(_) => return Err(stalled_error(&name, push.idle)),
+                    }
                     sent_all = true;
+                    answer_by = tokio::time::Instant::now() + HEAD_TIMEOUT;
                 }
             },
-            () = tokio::time::sleep(push.idle), if !sent_all => {
+            () = tokio::time::sleep_until(stall_at), if !sent_all => {
                 break Err(stalled_error(&name, push.idle));
             }
-            () = tokio::time::sleep(HEAD_TIMEOUT), if sent_all => {
+            () = tokio::time::sleep_until(answer_by), if sent_all => {
                 break Err(unreachable(&name, "its answer to the push did not come"));
             }
         }
     };
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
     outcome
 }
 
